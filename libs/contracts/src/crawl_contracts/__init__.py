@@ -1,0 +1,58 @@
+"""Messages shared by the crawl services: commands, events, routing names, versions.
+
+Only pydantic here: no I/O, no broker or database clients. Services depend on this package
+and never on each other.
+"""
+
+from crawl_contracts.commands import CrawlCancelRequested, CrawlRequested, CrawlResumeRequested
+from crawl_contracts.envelope import Envelope, OrderingKey
+from crawl_contracts.events import (
+    CrawlCancelled,
+    CrawlCompleted,
+    CrawlFailed,
+    CrawlHeartbeat,
+    CrawlLogged,
+    CrawlProgressed,
+    CrawlStarted,
+    PageRecorded,
+)
+from crawl_contracts.models import (
+    TERMINAL_STATUSES,
+    Counters,
+    CrawlRequest,
+    JobStatus,
+    Outcome,
+    StopReason,
+)
+from crawl_contracts.registry import (
+    MESSAGE_TYPES,
+    Message,
+    UnknownMessageError,
+    parse_message,
+)
+
+__all__ = [
+    "MESSAGE_TYPES",
+    "TERMINAL_STATUSES",
+    "Counters",
+    "CrawlCancelRequested",
+    "CrawlCancelled",
+    "CrawlCompleted",
+    "CrawlFailed",
+    "CrawlHeartbeat",
+    "CrawlLogged",
+    "CrawlProgressed",
+    "CrawlRequest",
+    "CrawlRequested",
+    "CrawlResumeRequested",
+    "CrawlStarted",
+    "Envelope",
+    "JobStatus",
+    "Message",
+    "OrderingKey",
+    "Outcome",
+    "PageRecorded",
+    "StopReason",
+    "UnknownMessageError",
+    "parse_message",
+]

@@ -1,0 +1,95 @@
+"""Events: facts a crawler reports about one job, in past tense."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from crawl_contracts.envelope import Envelope
+from crawl_contracts.models import Counters, Outcome, StopReason
+
+__all__ = [
+    "CrawlCancelled",
+    "CrawlCompleted",
+    "CrawlFailed",
+    "CrawlHeartbeat",
+    "CrawlLogged",
+    "CrawlProgressed",
+    "CrawlStarted",
+    "PageRecorded",
+]
+
+
+class CrawlStarted(Envelope):
+    """A worker claimed the job and began (or resumed) crawling."""
+
+    type: Literal["CrawlStarted"] = "CrawlStarted"
+    worker_id: str
+
+
+class PageRecorded(Envelope):
+    """One URL reached its outcome. ``url`` is the normalised URL: the page's key."""
+
+    type: Literal["PageRecorded"] = "PageRecorded"
+    url: str
+    outcome: Outcome
+    reason: str | None = Field(default=None, description="Why failed or skipped")
+    http_status: int | None = None
+    depth: int = Field(ge=0)
+    attempts: int = Field(default=1, ge=0)
+    final_url: str | None = Field(default=None, description="After redirects, if different")
+    content_type: str | None = None
+    title: str | None = None
+    language: str | None = None
+    description: str | None = None
+    markdown: str | None = None
+    content_hash: str | None = None
+
+
+class CrawlProgressed(Envelope):
+    """Cumulative counters at this point of the crawl."""
+
+    type: Literal["CrawlProgressed"] = "CrawlProgressed"
+    counters: Counters
+
+
+class CrawlLogged(Envelope):
+    """One log line meant for the job's owner."""
+
+    type: Literal["CrawlLogged"] = "CrawlLogged"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    message: str
+
+
+class CrawlHeartbeat(Envelope):
+    """The worker holding the job is alive."""
+
+    type: Literal["CrawlHeartbeat"] = "CrawlHeartbeat"
+    worker_id: str
+
+
+class CrawlCompleted(Envelope):
+    """The crawl ended normally: frontier exhausted or a limit reached."""
+
+    type: Literal["CrawlCompleted"] = "CrawlCompleted"
+    stop_reason: StopReason
+    counters: Counters
+
+
+class CrawlFailed(Envelope):
+    """The crawl ended on an error it could not recover from."""
+
+    type: Literal["CrawlFailed"] = "CrawlFailed"
+    stop_reason: StopReason = StopReason.ERROR
+    error_code: str
+    error: str
+    counters: Counters = Field(default_factory=Counters)
+
+
+class CrawlCancelled(Envelope):
+    """The crawl stopped because its owner asked."""
+
+    type: Literal["CrawlCancelled"] = "CrawlCancelled"
+    stop_reason: StopReason = StopReason.CANCELLED
+    counters: Counters = Field(default_factory=Counters)

@@ -1,0 +1,80 @@
+"""Exchange, routing keys and queue names. Services never spell these as string literals.
+
+One durable topic exchange carries everything. Commands are routed as ``crawl.command.<name>``,
+events as ``crawl.event.<name>``, so a consumer binds by pattern.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ALL_PATTERN",
+    "COMMAND_PATTERN",
+    "CRAWLER_REQUESTS_QUEUE",
+    "DEAD_LETTER_EXCHANGE",
+    "DELIVERY_LIMIT",
+    "EVENT_PATTERN",
+    "EXCHANGE",
+    "STATUS_QUEUE",
+    "WORK_QUEUE_BINDINGS",
+    "dead_letter_queue",
+    "routing_key",
+    "work_queue_arguments",
+]
+
+EXCHANGE: Final = "crawl"
+DEAD_LETTER_EXCHANGE: Final = "crawl.dlx"
+
+_ROUTING: Final[dict[str, str]] = {
+    "CrawlRequested": "crawl.command.requested",
+    "CrawlCancelRequested": "crawl.command.cancel",
+    "CrawlResumeRequested": "crawl.command.resume",
+    "CrawlStarted": "crawl.event.started",
+    "PageRecorded": "crawl.event.page",
+    "CrawlProgressed": "crawl.event.progressed",
+    "CrawlLogged": "crawl.event.logged",
+    "CrawlHeartbeat": "crawl.event.heartbeat",
+    "CrawlCompleted": "crawl.event.completed",
+    "CrawlFailed": "crawl.event.failed",
+    "CrawlCancelled": "crawl.event.cancelled",
+}
+
+COMMAND_PATTERN: Final = "crawl.command.*"
+EVENT_PATTERN: Final = "crawl.event.*"
+ALL_PATTERN: Final = "crawl.#"
+
+# Work queues (quorum, durable, with a delivery limit and a dead-letter exchange).
+CRAWLER_REQUESTS_QUEUE: Final = "crawler.requests"
+STATUS_QUEUE: Final = "status.messages"
+# Which routing pattern each work queue is bound with.
+WORK_QUEUE_BINDINGS: Final[dict[str, str]] = {
+    CRAWLER_REQUESTS_QUEUE: "crawl.command.requested",
+    STATUS_QUEUE: ALL_PATTERN,
+}
+DELIVERY_LIMIT: Final = 5
+
+
+def routing_key(message_type: str) -> str:
+    """The routing key of a message type, e.g. ``CrawlRequested`` -> ``crawl.command.requested``."""
+    try:
+        return _ROUTING[message_type]
+    except KeyError:
+        raise ValueError(f"no routing key for message type {message_type!r}") from None
+
+
+def work_queue_arguments(queue: str) -> dict[str, str | int]:
+    """Declaration arguments of a work queue. Every service that declares ``queue`` (its
+    consumer, and publishers that must not publish into the void) uses exactly these, or
+    RabbitMQ refuses the second declaration."""
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": dead_letter_queue(queue),
+    }
+
+
+def dead_letter_queue(queue: str) -> str:
+    """Where messages rejected from ``queue`` end up (also its dead-letter routing key)."""
+    return f"{queue}.dead"

@@ -1,0 +1,57 @@
+"""Every message type has golden fixtures of every schema version, and they still parse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from crawl_contracts import MESSAGE_TYPES, UnknownMessageError, parse_message, routing
+from crawl_contracts.registry import CURRENT_SCHEMA_VERSION
+
+GOLDEN = Path(__file__).parent / "golden"
+FIXTURES = sorted(GOLDEN.glob("v*/*.json"))
+
+
+def test_every_message_type_has_a_current_fixture() -> None:
+    current = {p.stem for p in (GOLDEN / f"v{CURRENT_SCHEMA_VERSION}").glob("*.json")}
+    assert current == set(MESSAGE_TYPES)
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_golden_fixture_parses_to_its_type_and_round_trips(path: Path) -> None:
+    body = json.loads(path.read_text())
+    message = parse_message(path.read_bytes())
+    assert type(message).__name__ == path.stem
+    if body["schema_version"] == CURRENT_SCHEMA_VERSION:
+        assert message.model_dump(mode="json") == body
+
+
+def test_unknown_fields_are_ignored_by_tolerant_readers() -> None:
+    body = json.loads((GOLDEN / "v1" / "CrawlStarted.json").read_text())
+    body["added_in_a_later_minor_version"] = {"anything": True}
+    assert parse_message(body).type == "CrawlStarted"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[1, 2]", b'{"type": "NoSuchThing"}', b'{"type": "CrawlStarted"}'],
+)
+def test_garbage_is_refused_with_a_clear_error(body: bytes) -> None:
+    with pytest.raises((UnknownMessageError, ValidationError)):
+        parse_message(body)
+
+
+def test_newer_schema_version_is_refused() -> None:
+    body = json.loads((GOLDEN / "v1" / "CrawlStarted.json").read_text())
+    body["schema_version"] = CURRENT_SCHEMA_VERSION + 1
+    with pytest.raises(UnknownMessageError, match="newer"):
+        parse_message(body)
+
+
+def test_every_message_type_has_a_routing_key() -> None:
+    keys = {routing.routing_key(name) for name in MESSAGE_TYPES}
+    assert len(keys) == len(MESSAGE_TYPES)
+    assert all(k.startswith(("crawl.command.", "crawl.event.")) for k in keys)
