@@ -1,0 +1,1 @@
+"""Status service: projects crawl commands and events into MongoDB documents."""

@@ -1,0 +1,20 @@
+"""``python -m crawl_status``: run the status service until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+
+from crawl_status.app import create_app
+from crawl_status.logs import configure_logging
+from crawl_status.settings import StatusSettings
+
+
+def main() -> None:
+    settings = StatusSettings()
+    configure_logging("status", settings.log_level, settings.log_json)
+    app, _ = create_app(settings)
+    asyncio.run(app.run())
+
+
+if __name__ == "__main__":
+    main()

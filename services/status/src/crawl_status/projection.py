@@ -1,0 +1,249 @@
+"""The projection as a pure reducer: ``reduce_job(document, message) -> document``.
+
+Every field is combined by an operation that is commutative, associative and idempotent
+(max by ordering key, min/max of timestamps, logical or), so any shuffle or duplication of one
+job's messages yields the same document. The store (``store.py``) only loads, reduces and
+writes back; it never decides anything.
+
+Rules:
+- ``status``: a terminal event wins (the latest by ordering key if, abnormally, several exist);
+  else ``cancelling`` once a cancel was requested; else ``running`` once started; else
+  ``pending``. Terminal states are therefore absorbing whatever the arrival order.
+- ``counters``: those of the message with the highest ordering key that carries counters.
+  Producers emit cumulative counters, so the latest is the truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from crawl_contracts import (
+    CrawlCancelled,
+    CrawlCancelRequested,
+    CrawlCompleted,
+    CrawlFailed,
+    CrawlHeartbeat,
+    CrawlLogged,
+    CrawlProgressed,
+    CrawlRequested,
+    CrawlResumeRequested,
+    CrawlStarted,
+    JobStatus,
+    Message,
+    PageRecorded,
+)
+
+__all__ = [
+    "JobDocument",
+    "empty_counters",
+    "log_document",
+    "ordering_number",
+    "page_document",
+    "page_id",
+    "reduce_job",
+    "touches_job",
+]
+
+JobDocument = dict[str, Any]
+
+_COUNTER_FIELDS = ("discovered", "queued", "in_flight", "fetched", "failed", "skipped")
+_TERMINAL_STATUS = {
+    "CrawlCompleted": JobStatus.COMPLETED,
+    "CrawlFailed": JobStatus.FAILED,
+    "CrawlCancelled": JobStatus.CANCELLED,
+}
+_DEFAULTS: JobDocument = {
+    "request": None,
+    "submitted_by": None,
+    "created_at": None,
+    "started_at": None,
+    "last_activity_at": None,
+    "finished_at": None,
+    "stop_reason": None,
+    "error": None,
+    "attempt": 1,
+    "worker_id": None,
+    "cancel_requested_at": None,
+    # Bookkeeping of the reducer: the ordering keys behind the current values.
+    "counters_key": None,
+    "terminal": None,
+    "started_key": None,
+}
+# Tie-break between terminal events with the same ordering key (should never happen).
+_TERMINAL_RANK = {"CrawlCompleted": 0, "CrawlFailed": 1, "CrawlCancelled": 2}
+
+
+def empty_counters() -> dict[str, int]:
+    return dict.fromkeys(_COUNTER_FIELDS, 0)
+
+
+def touches_job(message: Message) -> bool:
+    """Whether a message changes the job document (pages and logs live elsewhere)."""
+    return not isinstance(message, PageRecorded | CrawlLogged)
+
+
+def _key(message: Message) -> list[int]:
+    return [message.attempt, message.seq]
+
+
+def _min_time(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def _max_time(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+def _new_document(message: Message) -> JobDocument:
+    return {
+        "_id": message.job_id,
+        "tenant": message.tenant,
+        "status": JobStatus.PENDING.value,
+        "counters": empty_counters(),
+        **_DEFAULTS,
+    }
+
+
+def _status(doc: JobDocument) -> str:
+    if doc["terminal"] is not None:
+        return str(doc["terminal"]["status"])
+    if doc["cancel_requested_at"] is not None:
+        return JobStatus.CANCELLING.value
+    if doc["started_key"] is not None:
+        return JobStatus.RUNNING.value
+    return JobStatus.PENDING.value
+
+
+def _later(new_key: list[int], old_key: list[int] | None) -> bool:
+    return old_key is None or new_key > old_key
+
+
+def _apply_terminal(
+    doc: JobDocument, message: CrawlCompleted | CrawlFailed | CrawlCancelled
+) -> None:
+    candidate = {
+        "key": _key(message),
+        "rank": _TERMINAL_RANK[message.type],
+        "status": _TERMINAL_STATUS[message.type].value,
+        "occurred_at": message.occurred_at,
+        "stop_reason": message.stop_reason.value,
+        "error": (
+            {"code": message.error_code, "message": message.error}
+            if isinstance(message, CrawlFailed)
+            else None
+        ),
+    }
+    current = doc["terminal"]
+    if current is None or (candidate["key"], candidate["rank"]) > (
+        current["key"],
+        current["rank"],
+    ):
+        doc["terminal"] = candidate
+
+
+def reduce_job(document: JobDocument | None, message: Message) -> JobDocument:
+    """Fold one message into a job document; returns a new document, never mutates its input."""
+    doc = _new_document(message) if document is None else _copy(document)
+    key = _key(message)
+    doc["last_activity_at"] = _max_time(doc["last_activity_at"], message.occurred_at)
+    doc["attempt"] = max(doc["attempt"], message.attempt)
+
+    match message:
+        case CrawlRequested():
+            doc["request"] = message.request.model_dump(mode="json")
+            doc["submitted_by"] = message.submitted_by
+            doc["created_at"] = _min_time(doc["created_at"], message.occurred_at)
+        case CrawlResumeRequested():
+            pass
+        case CrawlCancelRequested():
+            doc["cancel_requested_at"] = _min_time(doc["cancel_requested_at"], message.occurred_at)
+        case CrawlStarted():
+            doc["started_at"] = _min_time(doc["started_at"], message.occurred_at)
+            if _later(key, doc["started_key"]):
+                doc["started_key"] = key
+                doc["worker_id"] = message.worker_id
+        case CrawlHeartbeat():
+            pass
+        case CrawlProgressed() | CrawlCompleted() | CrawlFailed() | CrawlCancelled():
+            if _later(key, doc["counters_key"]):
+                doc["counters_key"] = key
+                doc["counters"] = message.counters.model_dump()
+            if not isinstance(message, CrawlProgressed):
+                _apply_terminal(doc, message)
+        case PageRecorded() | CrawlLogged():
+            pass
+
+    terminal = doc["terminal"]
+    doc["finished_at"] = terminal["occurred_at"] if terminal else None
+    doc["stop_reason"] = terminal["stop_reason"] if terminal else None
+    doc["error"] = terminal["error"] if terminal else None
+    doc["status"] = _status(doc)
+    return doc
+
+
+def _copy(document: JobDocument) -> JobDocument:
+    doc = {**_DEFAULTS, **document}
+    doc["counters"] = {**empty_counters(), **(document.get("counters") or {})}
+    return doc
+
+
+def page_document(message: PageRecorded) -> dict[str, Any]:
+    """The ``crawl_pages`` document of one recorded URL (``_id`` = job id + URL key)."""
+    return {
+        "_id": page_id(message.job_id, message.url),
+        "job_id": message.job_id,
+        "tenant": message.tenant,
+        "order": ordering_number(message),
+        **message.model_dump(
+            mode="python",
+            include={
+                "url",
+                "outcome",
+                "reason",
+                "http_status",
+                "depth",
+                "attempts",
+                "final_url",
+                "content_type",
+                "title",
+                "language",
+                "description",
+                "markdown",
+                "content_hash",
+            },
+        ),
+        "recorded_at": message.occurred_at,
+    }
+
+
+def log_document(message: CrawlLogged) -> dict[str, Any]:
+    """The ``crawl_logs`` document of one log line, keyed by the producer's ordering key."""
+    return {
+        "_id": f"{message.job_id}:{message.attempt:06d}:{message.seq:012d}",
+        "job_id": message.job_id,
+        "tenant": message.tenant,
+        "order": ordering_number(message),
+        "level": message.level,
+        "message": message.message,
+        "at": message.occurred_at,
+    }
+
+
+def page_id(job_id: str, url: str) -> str:
+    """Composite key: per-job range scans use the ``_id`` index on every backend."""
+    return f"{job_id}:{hashlib.sha256(url.encode()).hexdigest()[:24]}"
+
+
+def ordering_number(message: Message) -> int:
+    """The ordering key as one sortable integer (attempt, then sequence number)."""
+    return message.attempt * 10**12 + message.seq

@@ -1,0 +1,130 @@
+"""The only module of the status service that talks to MongoDB.
+
+Errors::
+
+    StoreError                     base
+    └── ConcurrentUpdateError      a job document kept changing under us (retry the message)
+
+Driver errors (``pymongo.errors.PyMongoError``) pass through: the subscriber treats them as
+transient and lets the broker redeliver.
+
+Writes to one job document are compare-and-set on a ``version`` field. FerretDB v1 can lose
+concurrent updates of one document, so on top of that each replica applies one job's messages
+serially (a keyed lock); several replicas stay correct because the CAS rejects a stale write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from crawl_contracts import CrawlLogged, Message, PageRecorded
+from crawl_status.projection import (
+    JobDocument,
+    log_document,
+    page_document,
+    reduce_job,
+    touches_job,
+)
+
+__all__ = ["ConcurrentUpdateError", "ProjectionStore", "StoreError"]
+
+_CAS_ATTEMPTS = 100
+
+
+class StoreError(Exception):
+    """Base of the store's errors."""
+
+
+class ConcurrentUpdateError(StoreError):
+    """The job document changed on every attempt to write it."""
+
+
+class ProjectionStore:
+    """Applies messages to the ``crawls``, ``crawl_pages`` and ``crawl_logs`` collections."""
+
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+        self._db = database
+        self.crawls = database["crawls"]
+        self.pages = database["crawl_pages"]
+        self.logs = database["crawl_logs"]
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._lock_users: defaultdict[str, int] = defaultdict(int)
+
+    async def ensure_indexes(self) -> None:
+        """Indexes both MongoDB 7 and FerretDB v1 support."""
+        await self.crawls.create_index([("tenant", ASCENDING), ("created_at", DESCENDING)])
+        await self.crawls.create_index([("status", ASCENDING)])
+        await self.pages.create_index([("job_id", ASCENDING), ("order", ASCENDING)])
+        await self.logs.create_index([("job_id", ASCENDING), ("order", ASCENDING)])
+
+    async def apply(self, message: Message) -> None:
+        """Project one message. Idempotent: applying it again changes nothing."""
+        # One job's messages are applied one at a time in delivery order (the lock is FIFO),
+        # so a terminal status is never visible before the pages published ahead of it.
+        async with self._job_lock(message.job_id):
+            if isinstance(message, PageRecorded):
+                await self._upsert_newer(self.pages, page_document(message))
+            elif isinstance(message, CrawlLogged):
+                await self._insert_once(self.logs, log_document(message))
+            if touches_job(message):
+                await self._reduce_into_job(message)
+
+    async def get_job(self, job_id: str) -> JobDocument | None:
+        return await self.crawls.find_one({"_id": job_id})
+
+    async def _reduce_into_job(self, message: Message) -> None:
+        for _ in range(_CAS_ATTEMPTS):
+            current = await self.crawls.find_one({"_id": message.job_id})
+            if current is None:
+                try:
+                    await self.crawls.insert_one({**reduce_job(None, message), "version": 1})
+                except DuplicateKeyError:
+                    continue  # created meanwhile (by the API or another replica): reduce again
+                return
+            version = current.pop("version", 0)
+            updated = reduce_job(current, message)
+            if updated == current:
+                return  # a duplicate or an event that changes nothing
+            result = await self.crawls.replace_one(
+                {"_id": message.job_id, "version": version}, {**updated, "version": version + 1}
+            )
+            if result.matched_count == 1:
+                return
+        raise ConcurrentUpdateError(f"job {message.job_id} kept changing")
+
+    @staticmethod
+    async def _upsert_newer(collection: Any, document: dict[str, Any]) -> None:
+        """Write ``document`` unless a version with a higher ``order`` is already stored."""
+        # A stored version as new or newer makes the filter miss and the upsert collide: keep it.
+        with contextlib.suppress(DuplicateKeyError):
+            await collection.replace_one(
+                {"_id": document["_id"], "order": {"$lt": document["order"]}},
+                document,
+                upsert=True,
+            )
+
+    @staticmethod
+    async def _insert_once(collection: Any, document: dict[str, Any]) -> None:
+        with contextlib.suppress(DuplicateKeyError):  # redelivered
+            await collection.insert_one(document)
+
+    @asynccontextmanager
+    async def _job_lock(self, job_id: str) -> AsyncIterator[None]:
+        self._lock_users[job_id] += 1
+        try:
+            async with self._locks[job_id]:
+                yield
+        finally:
+            self._lock_users[job_id] -= 1
+            if self._lock_users[job_id] == 0:
+                del self._lock_users[job_id]
+                del self._locks[job_id]

@@ -1,0 +1,70 @@
+"""A realistic history of one job's messages, for projection tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from crawl_contracts import (
+    Counters,
+    CrawlCancelRequested,
+    CrawlCompleted,
+    CrawlHeartbeat,
+    CrawlLogged,
+    CrawlProgressed,
+    CrawlRequest,
+    CrawlRequested,
+    CrawlStarted,
+    Outcome,
+    PageRecorded,
+    StopReason,
+)
+
+T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def history(job_id: str = "job-1", tenant: str = "acme", *, cancel: bool = False) -> list[Any]:
+    """CrawlRequested, started, 3 pages with progress, a log line, a heartbeat, completed."""
+    seq = iter(range(1, 1000))
+
+    def at(n: int) -> dict[str, Any]:
+        return {"job_id": job_id, "tenant": tenant, "occurred_at": T0 + timedelta(seconds=n)}
+
+    messages: list[Any] = [
+        CrawlRequested(**at(0), seq=0, request=CrawlRequest(url="https://example.com/")),
+        CrawlStarted(**at(1), seq=next(seq), worker_id="w1"),
+    ]
+    urls = ["https://example.com/", "https://example.com/a", "https://example.com/b"]
+    for i, url in enumerate(urls):
+        messages.append(
+            PageRecorded(
+                **at(2 + i),
+                seq=next(seq),
+                url=url,
+                outcome=Outcome.FETCHED,
+                depth=min(i, 1),
+                http_status=200,
+                title=f"t{i}",
+                markdown=f"m{i}",
+            )
+        )
+        messages.append(
+            CrawlProgressed(
+                **at(2 + i),
+                seq=next(seq),
+                counters=Counters(discovered=3, queued=2 - i, fetched=i + 1),
+            )
+        )
+    messages.append(CrawlLogged(**at(6), seq=next(seq), message="halfway"))
+    messages.append(CrawlHeartbeat(**at(7), seq=next(seq), worker_id="w1"))
+    if cancel:
+        messages.append(CrawlCancelRequested(**at(8), seq=0, requested_by="alice"))
+    messages.append(
+        CrawlCompleted(
+            **at(9),
+            seq=next(seq),
+            stop_reason=StopReason.EXHAUSTED,
+            counters=Counters(discovered=3, fetched=3),
+        )
+    )
+    return messages

@@ -1,0 +1,100 @@
+"""The reducer: idempotent, order-tolerant, terminal states absorbing."""
+
+from __future__ import annotations
+
+from functools import reduce
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crawl_contracts import Counters, CrawlCancelled, CrawlFailed, JobStatus
+from crawl_status.projection import page_document, reduce_job
+
+from .events import T0, history
+
+
+def fold(messages: list[Any], start: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    return reduce(reduce_job, messages, start)
+
+
+def test_history_in_order_gives_a_completed_job_with_final_counters() -> None:
+    doc = fold(history())
+    assert doc is not None
+    assert doc["status"] == JobStatus.COMPLETED
+    assert doc["stop_reason"] == "exhausted"
+    assert doc["counters"]["fetched"] == 3
+    assert doc["created_at"] == T0
+    assert doc["finished_at"] is not None
+    assert doc["request"]["url"] == "https://example.com/"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_shuffle_and_duplication_gives_the_same_document(data: st.DataObject) -> None:
+    messages = history(cancel=data.draw(st.booleans()))
+    expected = fold(messages)
+    extra = data.draw(st.lists(st.sampled_from(messages), max_size=len(messages)))
+    shuffled = data.draw(st.permutations(messages + extra))
+    assert fold(shuffled) == expected
+
+
+@given(st.permutations(history()))
+def test_status_never_goes_back_once_terminal(messages: list[Any]) -> None:
+    doc: dict[str, Any] | None = None
+    terminal_seen = False
+    for message in messages:
+        doc = reduce_job(doc, message)
+        if message.type == "CrawlCompleted":
+            terminal_seen = True
+        if terminal_seen:
+            assert doc["status"] == JobStatus.COMPLETED
+
+
+def test_cancel_request_makes_a_running_job_cancelling_then_cancelled() -> None:
+    messages = history(cancel=True)[:-1]  # without the completion
+    doc = fold(messages)
+    assert doc is not None
+    assert doc["status"] == JobStatus.CANCELLING
+    last = messages[-2]
+    cancelled = CrawlCancelled(
+        job_id=last.job_id, tenant=last.tenant, seq=99, counters=Counters(discovered=3, fetched=3)
+    )
+    doc = reduce_job(doc, cancelled)
+    assert doc["status"] == JobStatus.CANCELLED
+    assert doc["stop_reason"] == "cancelled"
+
+
+def test_failed_job_carries_a_structured_error() -> None:
+    first = history()[0]
+    failed = CrawlFailed(
+        job_id=first.job_id,
+        tenant=first.tenant,
+        seq=5,
+        error_code="robots_unreachable",
+        error="robots.txt answered 503",
+    )
+    doc = reduce_job(reduce_job(None, first), failed)
+    assert doc["status"] == JobStatus.FAILED
+    assert doc["error"] == {"code": "robots_unreachable", "message": "robots.txt answered 503"}
+
+
+def test_document_written_by_the_api_is_completed_by_the_reducer() -> None:
+    api_doc = {
+        "_id": "job-1",
+        "tenant": "acme",
+        "status": "pending",
+        "counters": {"discovered": 0},
+        "created_at": T0,
+        "request": None,
+    }
+    doc = fold(history(), api_doc)
+    assert doc is not None
+    assert doc == fold(history())
+
+
+def test_page_document_is_keyed_by_job_and_url() -> None:
+    pages = [m for m in history() if m.type == "PageRecorded"]
+    ids = {page_document(p)["_id"] for p in pages}
+    assert len(ids) == len(pages)
+    assert all(i.startswith("job-1:") for i in ids)
