@@ -1,0 +1,1 @@
+"""Crawler service: claims crawl jobs, fetches politely and safely, extracts text, emits events."""

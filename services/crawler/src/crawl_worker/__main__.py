@@ -1,0 +1,20 @@
+"""``python -m crawl_worker``: run one crawler instance until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+
+from crawl_worker.app import create_app
+from crawl_worker.logs import configure_logging
+from crawl_worker.settings import WorkerSettings
+
+
+def main() -> None:
+    settings = WorkerSettings()
+    configure_logging("crawler", settings.log_level, settings.log_json)
+    app, _ = create_app(settings)
+    asyncio.run(app.run())
+
+
+if __name__ == "__main__":
+    main()

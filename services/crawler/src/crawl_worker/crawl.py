@@ -1,0 +1,337 @@
+"""One crawl: a breadth-first frontier worked by a few concurrent fetchers.
+
+The engine receives its ports (fetcher, robots, extractor, event sink) as parameters and
+knows nothing of RabbitMQ, so unit tests drive it with fakes.
+
+Counter invariant, kept at every emitted event::
+
+    discovered == queued + in_flight + fetched + failed + skipped
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import structlog
+
+from crawl_contracts import (
+    Counters,
+    CrawlCancelled,
+    CrawlCompleted,
+    CrawlFailed,
+    CrawlLogged,
+    CrawlProgressed,
+    CrawlRequested,
+    CrawlStarted,
+    Envelope,
+    Outcome,
+    PageRecorded,
+    StopReason,
+)
+from crawl_worker.extract import Extracted
+from crawl_worker.fetch import FetchResult
+from crawl_worker.robots import RobotsCache
+from crawl_worker.urls import normalize_url, resolve_link, same_site
+
+__all__ = ["Crawl", "CrawlPorts", "EventSink", "Extractor", "PageFetcher"]
+
+log = structlog.get_logger("crawl_worker.crawl")
+
+Extractor = Callable[[bytes, str], Awaitable[Extracted]]
+_E = TypeVar("_E", bound=Envelope)
+
+
+class EventSink(Protocol):
+    async def emit(self, event: Any) -> None: ...
+
+
+class PageFetcher(Protocol):
+    async def fetch(self, url: str, in_scope: Callable[[str], bool] = ...) -> FetchResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlPorts:
+    fetcher: PageFetcher
+    robots: RobotsCache
+    extract: Extractor
+    sink: EventSink
+
+
+@dataclass(slots=True)
+class _Count:
+    discovered: int = 0
+    queued: int = 0
+    in_flight: int = 0
+    fetched: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def snapshot(self) -> Counters:
+        return Counters(
+            discovered=self.discovered,
+            queued=self.queued,
+            in_flight=self.in_flight,
+            fetched=self.fetched,
+            failed=self.failed,
+            skipped=self.skipped,
+        )
+
+
+class Crawl:
+    """Runs one job to its terminal event. ``cancel()`` stops it promptly."""
+
+    def __init__(
+        self,
+        command: CrawlRequested,
+        ports: CrawlPorts,
+        *,
+        worker_id: str,
+        concurrency: int = 8,
+        progress_interval: float = 0.25,
+        attempt: int = 1,
+    ) -> None:
+        self.command = command
+        self.request = command.request
+        self._ports = ports
+        self._worker_id = worker_id
+        self._concurrency = concurrency
+        self._progress_interval = progress_interval
+        self._attempt = attempt
+        self._seq = 0
+        self._count = _Count()
+        self._frontier: deque[tuple[str, int]] = deque()
+        self._seen: set[str] = set()
+        self._in_flight: set[str] = set()
+        self._active = 0  # workers inside _visit: the crawl is over when 0 and frontier empty
+        self._hashes: dict[str, str] = {}
+        self._changed = asyncio.Condition()
+        self._cancelled = asyncio.Event()
+        self._last_progress = 0.0
+        self._page_limited = False
+        self.start_url = normalize_url(self.request.url)
+
+    # -- public --------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def counters(self) -> Counters:
+        return self._count.snapshot()
+
+    async def run(self) -> CrawlCompleted | CrawlFailed | CrawlCancelled:
+        """Crawl until the frontier is exhausted, a limit is reached, or ``cancel()``."""
+        await self._emit(CrawlStarted, worker_id=self._worker_id)
+        await self._log("info", f"crawl of {self.start_url} started")
+        self._discover(self.start_url, 0)
+        workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
+        cancel_wait = asyncio.create_task(self._cancelled.wait())
+        try:
+            done_all: asyncio.Future[Any] = asyncio.gather(*workers)
+            await asyncio.wait([done_all, cancel_wait], return_when=asyncio.FIRST_COMPLETED)
+            if self._cancelled.is_set():
+                for task in workers:
+                    task.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                return await self._finish_cancelled()
+            done_all.result()  # re-raise a worker's unexpected error
+        except Exception as exc:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            log.exception("crawl.error")
+            await self._log("error", f"crawl failed: {exc!r}")
+            return await self._terminal(
+                CrawlFailed, error_code="internal_error", error=repr(exc)[:1000]
+            )
+        finally:
+            cancel_wait.cancel()
+        while self._frontier:  # unfetched because of max_pages
+            url, depth = self._frontier.popleft()
+            self._count.queued -= 1
+            await self._record_skip(url, depth, "page_limit")
+        reason = StopReason.PAGE_LIMIT if self._page_limited else StopReason.EXHAUSTED
+        await self._log("info", f"crawl finished ({reason.value}): {self._count.fetched} pages")
+        return await self._terminal(CrawlCompleted, stop_reason=reason)
+
+    # -- workers -------------------------------------------------------------------------
+
+    def _budget_left(self) -> bool:
+        c = self._count
+        return c.fetched + c.failed + c.in_flight < self.request.max_pages
+
+    async def _work(self) -> None:
+        while True:
+            async with self._changed:
+                while not (self._frontier and self._budget_left()):
+                    if self._active == 0:
+                        if self._frontier:
+                            self._page_limited = True
+                        self._changed.notify_all()
+                        return
+                    await self._changed.wait()
+                url, depth = self._frontier.popleft()
+                self._count.queued -= 1
+                self._count.in_flight += 1
+                self._in_flight.add(url)
+                self._active += 1
+            try:
+                await self._visit(url, depth)
+            except asyncio.CancelledError:
+                if url in self._in_flight:
+                    # Cancelled mid-fetch: recorded as skipped, so the counters stay whole.
+                    self._settle(url)
+                    await asyncio.shield(self._record_skip(url, depth, "cancelled"))
+                raise
+            finally:
+                self._active -= 1
+            async with self._changed:
+                self._changed.notify_all()
+
+    def _settle(self, url: str) -> None:
+        """The URL leaves ``in_flight``; the caller records its outcome next."""
+        self._in_flight.discard(url)
+        self._count.in_flight -= 1
+
+    async def _visit(self, url: str, depth: int) -> None:
+        ports = self._ports
+        if not await ports.robots.allowed(url):
+            self._settle(url)
+            await self._record_skip(url, depth, "robots")
+            return
+        result = await ports.fetcher.fetch(url, self._in_scope)
+        if result.outcome is not Outcome.FETCHED or result.body is None:
+            self._settle(url)
+            await self._record(url, depth, result)
+            return
+        base = result.final_url or url
+        try:
+            page = await ports.extract(result.body, base)
+        except Exception as exc:
+            self._settle(url)
+            failed = FetchResult(
+                Outcome.FAILED,
+                "extraction_error",
+                result.http_status,
+                base,
+                result.content_type,
+                attempts=result.attempts,
+            )
+            await self._record(url, depth, failed)
+            await self._log("warning", f"extraction failed for {url}: {exc!r}"[:500])
+            return
+        duplicate_of = self._hashes.get(page.content_hash) if page.content_hash else None
+        self._settle(url)
+        if duplicate_of is not None:
+            await self._record(
+                url,
+                depth,
+                FetchResult(
+                    Outcome.SKIPPED,
+                    "duplicate",
+                    result.http_status,
+                    base,
+                    result.content_type,
+                    attempts=result.attempts,
+                ),
+            )
+            return
+        if page.content_hash:
+            self._hashes[page.content_hash] = url
+        await self._record(url, depth, result, page)
+        link_base = resolve_link(base, page.base) if page.base else base
+        for href in page.links:
+            link = resolve_link(link_base or base, href)
+            if link is not None:
+                await self._found(link, depth + 1)
+
+    def _in_scope(self, url: str) -> bool:
+        return same_site(url, self.start_url)
+
+    async def _found(self, url: str, depth: int) -> None:
+        if url in self._seen:
+            return
+        if not self._in_scope(url):
+            self._seen.add(url)
+            self._count.discovered += 1
+            await self._record_skip(url, depth, "out_of_scope")
+        elif depth > self.request.max_depth:
+            self._seen.add(url)
+            self._count.discovered += 1
+            await self._record_skip(url, depth, "depth_limit")
+        else:
+            self._discover(url, depth)
+
+    def _discover(self, url: str, depth: int) -> None:
+        self._seen.add(url)
+        self._count.discovered += 1
+        self._count.queued += 1
+        self._frontier.append((url, depth))
+
+    # -- events --------------------------------------------------------------------------
+
+    async def _record_skip(self, url: str, depth: int, reason: str) -> None:
+        await self._record(url, depth, FetchResult(Outcome.SKIPPED, reason, attempts=0))
+
+    async def _record(
+        self, url: str, depth: int, result: FetchResult, page: Extracted | None = None
+    ) -> None:
+        match result.outcome:
+            case Outcome.FETCHED:
+                self._count.fetched += 1
+            case Outcome.FAILED:
+                self._count.failed += 1
+            case Outcome.SKIPPED:
+                self._count.skipped += 1
+        await self._emit(
+            PageRecorded,
+            url=url,
+            outcome=result.outcome,
+            reason=result.reason,
+            http_status=result.http_status,
+            depth=depth,
+            attempts=result.attempts,
+            final_url=result.final_url if result.final_url != url else None,
+            content_type=result.content_type,
+            title=page.title if page else None,
+            language=page.language if page else None,
+            description=page.description if page else None,
+            markdown=page.markdown if page else None,
+            content_hash=page.content_hash if page else None,
+        )
+        now = time.monotonic()
+        if now - self._last_progress >= self._progress_interval:
+            self._last_progress = now
+            await self._emit(CrawlProgressed, counters=self._count.snapshot())
+
+    async def _log(self, level: str, message: str) -> None:
+        await self._emit(CrawlLogged, level=level, message=message)
+
+    async def _finish_cancelled(self) -> CrawlCancelled:
+        while self._frontier:
+            url, depth = self._frontier.popleft()
+            self._count.queued -= 1
+            await self._record_skip(url, depth, "cancelled")
+        await self._log("info", "crawl cancelled")
+        return await self._terminal(CrawlCancelled)
+
+    async def _terminal(self, cls: type[_E], **fields: Any) -> _E:
+        return await self._emit(cls, counters=self._count.snapshot(), **fields)
+
+    async def _emit(self, cls: type[_E], **fields: Any) -> _E:
+        self._seq += 1
+        event = cls(
+            job_id=self.command.job_id,
+            tenant=self.command.tenant,
+            correlation_id=self.command.message_id,
+            attempt=self._attempt,
+            seq=self._seq,
+            **fields,
+        )
+        await self._ports.sink.emit(event)
+        return event

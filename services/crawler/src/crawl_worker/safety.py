@@ -1,0 +1,71 @@
+"""Which addresses the crawler may connect to.
+
+Loopback, private, link-local, multicast, reserved and cloud-metadata addresses are refused
+unless an operator allow-list (``allowed_networks``) admits them. The check runs on the
+resolved addresses of every host, and the fetcher repeats it on every redirect hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+
+__all__ = ["AddressGuard"]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_METADATA = (ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"))
+
+
+def _is_public(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return _is_public(address.ipv4_mapped)
+    return not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or address in _METADATA
+    )
+
+
+class AddressGuard:
+    """Resolves hosts and says whether every address they resolve to may be crawled."""
+
+    def __init__(self, allowed_networks: list[str] | tuple[str, ...] = ()) -> None:
+        self._allowed = tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks)
+        self._cache: dict[tuple[str, int], str | None] = {}
+
+    def permits(self, address: IPAddress) -> bool:
+        return _is_public(address) or any(address in net for net in self._allowed)
+
+    async def refusal(self, host: str, port: int) -> str | None:
+        """``None`` if the host may be crawled, else the reason (``blocked_address``,
+        ``dns_error``). Answers are cached for the guard's life (one crawl)."""
+        key = (host, port)
+        if key not in self._cache:
+            self._cache[key] = await self._check(host, port)
+        return self._cache[key]
+
+    async def _check(self, host: str, port: int) -> str | None:
+        host = host.strip("[]")
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        if literal is not None:
+            return None if self.permits(literal) else "blocked_address"
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+        except (socket.gaierror, UnicodeError):
+            return "dns_error"
+        addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
+        if not addresses:
+            return "dns_error"
+        if all(self.permits(a) for a in addresses):
+            return None
+        return "blocked_address"

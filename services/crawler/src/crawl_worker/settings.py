@@ -1,0 +1,49 @@
+"""Settings of the crawler service, read from ``CRAWL_WORKER_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["WorkerSettings"]
+
+
+class WorkerSettings(BaseSettings):
+    """Every field can be set as ``CRAWL_WORKER_<FIELD>`` (upper case; lists as JSON)."""
+
+    model_config = SettingsConfigDict(env_prefix="CRAWL_WORKER_", env_nested_delimiter="__")
+
+    rabbitmq_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/", description="AMQP URL of RabbitMQ"
+    )
+    worker_id: str | None = Field(default=None, description="Name in events (default host:pid)")
+    max_jobs: int = Field(default=4, ge=1, description="Crawl jobs one instance runs at once")
+    concurrency: int = Field(default=8, ge=1, description="Requests in flight per job")
+    extract_processes: int | None = Field(
+        default=None, ge=1, description="Extraction process pool size (default: CPU count)"
+    )
+    user_agent: str = Field(
+        default="crawl-platform/0.1 (+https://example.invalid/bot)",
+        description="User-Agent sent with every request and matched against robots.txt",
+    )
+    connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to connect")
+    read_timeout: float = Field(default=15.0, gt=0, description="Seconds between bytes")
+    total_timeout: float = Field(default=30.0, gt=0, description="Seconds for a whole response")
+    max_response_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Larger responses are skipped (too_large)"
+    )
+    max_redirects: int = Field(default=10, ge=0, description="Redirect hops per URL")
+    allowed_networks: list[str] = Field(
+        default_factory=list,
+        description=(
+            "CIDR ranges that may be crawled although private, loopback or link-local "
+            '(e.g. ["127.0.0.0/8"] for local test sites). Empty: only public addresses.'
+        ),
+    )
+    progress_interval: float = Field(
+        default=0.25, gt=0, description="Seconds between progress events"
+    )
+    log_level: str = Field(default="INFO", description="Python log level name")
+    log_json: bool | None = Field(
+        default=None, description="JSON logs (default: JSON unless stderr is a terminal)"
+    )

@@ -1,0 +1,167 @@
+"""The crawl engine against an in-memory site (httpx.MockTransport), with a collecting sink."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from crawl_contracts import CrawlRequest, CrawlRequested
+from crawl_worker.crawl import Crawl, CrawlPorts
+from crawl_worker.extract import Extracted, extract_page
+from crawl_worker.fetch import Fetcher, FetchLimits
+from crawl_worker.robots import RobotsCache
+from crawl_worker.safety import AddressGuard
+
+TEXT = "<p>" + "Plenty of words so that the extractor keeps this paragraph. " * 5 + "</p>"
+
+
+def html(title: str, *links: str, body: str = "") -> str:
+    body = body or f"<p>This page is called {title}.</p>{TEXT}"
+    anchors = "".join(f"<a href='{href}'>{href}</a> " for href in links)
+    head = f"<head><title>{title}</title></head>"
+    return f"<html lang=en>{head}<body>{body}<p>{anchors}</p></body></html>"
+
+
+SITE: dict[str, tuple[int, dict[str, str], str]] = {
+    "/": (
+        200,
+        {},
+        html(
+            "Home",
+            "/a",
+            "/b#frag",
+            "/a?utm_source=x",
+            "https://other.example/",
+            "mailto:x@y.z",
+            "/robots-no",
+        ),
+    ),
+    "/a": (200, {}, html("A", "/", "/c")),
+    "/b": (200, {}, html("B", "/file.pdf", "/b-copy")),
+    "/b-copy": (200, {}, html("B", "/")),
+    "/c": (200, {}, html("C", "/d")),
+    "/d": (200, {}, html("D")),
+    "/file.pdf": (200, {"content-type": "application/pdf"}, "%PDF"),
+    "/robots.txt": (200, {"content-type": "text/plain"}, "User-agent: *\nDisallow: /robots-no\n"),
+}
+
+
+def handler(request: httpx.Request) -> httpx.Response:
+    status, headers, body = SITE.get(request.url.path, (404, {}, "nope"))
+    return httpx.Response(status, headers={"content-type": "text/html", **headers}, text=body)
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    async def emit(self, event: Any) -> None:
+        self.events.append(event)
+
+
+async def extract(body: bytes, url: str) -> Extracted:
+    return extract_page(body, url)
+
+
+def make_crawl(max_pages: int = 100, max_depth: int = 2) -> tuple[Crawl, Sink]:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    fetcher = Fetcher(client, AddressGuard(["127.0.0.0/8"]), FetchLimits())
+    sink = Sink()
+    command = CrawlRequested(
+        job_id="j",
+        tenant="t",
+        request=CrawlRequest(url="http://127.0.0.1:9/", max_pages=max_pages, max_depth=max_depth),
+    )
+    robots = RobotsCache(fetcher.fetch_text, "test-agent")
+    return Crawl(command, CrawlPorts(fetcher, robots, extract, sink), worker_id="w"), sink
+
+
+def outcomes(sink: Sink) -> dict[str, tuple[str, str | None]]:
+    return {
+        e.url.removeprefix("http://127.0.0.1:9"): (e.outcome.value, e.reason)
+        for e in sink.events
+        if e.type == "PageRecorded"
+    }
+
+
+def assert_counters_add_up(sink: Sink) -> None:
+    for event in sink.events:
+        counters = getattr(event, "counters", None)
+        if counters is not None:
+            c = counters
+            assert c.discovered == c.queued + c.in_flight + c.fetched + c.failed + c.skipped
+
+
+async def test_every_discovered_url_ends_with_an_outcome_and_a_reason() -> None:
+    crawl, sink = make_crawl(max_depth=2)
+    terminal = await crawl.run()
+    assert terminal.type == "CrawlCompleted"
+    assert terminal.stop_reason.value == "exhausted"
+    assert outcomes(sink) == {
+        "/": ("fetched", None),
+        "/a": ("fetched", None),
+        "/b": ("fetched", None),
+        "/c": ("fetched", None),
+        "/b-copy": ("skipped", "duplicate"),
+        "/d": ("skipped", "depth_limit"),
+        "/file.pdf": ("skipped", "content_type"),
+        "/robots-no": ("skipped", "robots"),
+        "https://other.example/": ("skipped", "out_of_scope"),
+    }
+    assert terminal.counters.discovered == 9
+    assert terminal.counters.fetched == 4
+    assert_counters_add_up(sink)
+    types = [e.type for e in sink.events]
+    assert types[0] == "CrawlStarted"
+    assert types[-1] == "CrawlCompleted"
+    seqs = [e.seq for e in sink.events]
+    assert seqs == sorted(set(seqs))
+
+
+async def test_page_limit_stops_the_crawl_and_records_the_rest_as_skipped() -> None:
+    crawl, sink = make_crawl(max_pages=2, max_depth=5)
+    terminal = await crawl.run()
+    assert terminal.type == "CrawlCompleted"
+    assert terminal.stop_reason.value == "page_limit"
+    assert terminal.counters.fetched == 2
+    assert ("skipped", "page_limit") in outcomes(sink).values()
+    assert_counters_add_up(sink)
+
+
+async def test_cancel_stops_a_crawl_with_one_cancelled_event() -> None:
+    crawl, sink = make_crawl()
+    release = asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await release.wait()
+        return handler(request)
+
+    crawl._ports.fetcher._client = httpx.AsyncClient(transport=httpx.MockTransport(slow))  # type: ignore[attr-defined]
+    task = asyncio.create_task(crawl.run())
+    await asyncio.sleep(0.05)
+    crawl.cancel()
+    terminal = await asyncio.wait_for(task, 1.0)
+    assert terminal.type == "CrawlCancelled"
+    assert [e.type for e in sink.events].count("CrawlCancelled") == 1
+    assert_counters_add_up(sink)
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("169.254.169.254", False),
+        ("::1", False),
+        ("8.8.8.8", True),
+        ("::ffff:127.0.0.1", False),
+    ],
+)
+async def test_address_guard_refuses_private_addresses_by_default(
+    address: str, allowed: bool
+) -> None:
+    refusal = await AddressGuard().refusal(address, 80)
+    assert (refusal is None) is allowed
