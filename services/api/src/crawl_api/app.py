@@ -1,0 +1,75 @@
+"""Composition root of the API: ``create_app(settings)`` builds the Litestar application.
+
+Clients (MongoDB, RabbitMQ) are created and closed by the lifespan, never at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Request, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from pymongo import AsyncMongoClient
+
+from crawl_api.auth import Authenticator, Principal
+from crawl_api.crawls import CrawlController
+from crawl_api.errors import ServiceUnavailable, exception_handlers
+from crawl_api.publisher import CommandPublisher
+from crawl_api.settings import ApiSettings
+from crawl_api.store import JobStore
+
+__all__ = ["create_app"]
+
+
+@get("/health/live", summary="The process answers", tags=["health"])
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/health/ready", summary="Broker and database answer", tags=["health"])
+async def ready(state: State) -> dict[str, str]:
+    try:
+        await state.mongo.admin.command("ping")
+    except Exception as exc:
+        raise ServiceUnavailable(f"database: {exc}", headers={"Retry-After": "5"}) from exc
+    if not await state.publisher.ping():
+        raise ServiceUnavailable("broker: no connection", headers={"Retry-After": "5"})
+    return {"status": "ok"}
+
+
+def create_app(settings: ApiSettings) -> Litestar:
+    authenticator = Authenticator(settings.tokens)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            settings.mongodb_url, tz_aware=True
+        )
+        publisher = CommandPublisher(settings.rabbitmq_url, timeout=settings.publish_timeout)
+        await publisher.connect()
+        app.state.mongo = mongo
+        app.state.store = JobStore(mongo[settings.mongodb_database])
+        app.state.publisher = publisher
+        try:
+            yield
+        finally:
+            await publisher.close()
+            await mongo.close()
+
+    async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+        return authenticator.authenticate(request)
+
+    return Litestar(
+        route_handlers=[CrawlController, live, ready],
+        lifespan=[lifespan],
+        dependencies={"principal": Provide(provide_principal)},
+        exception_handlers=exception_handlers,
+        state=State({"settings": settings}),
+        openapi_config=OpenAPIConfig(title="Crawl platform API", version="1.0.0", path="/schema"),
+        request_max_body_size=1024 * 1024,
+        logging_config=None,
+    )

@@ -1,0 +1,66 @@
+"""Publishing commands with publisher confirms.
+
+A command is only reported as published once RabbitMQ confirmed it *and* routed it to at
+least one queue (``mandatory`` with returns raised): a ``202`` never stands for a command that
+went nowhere. At start-up the API declares the exchange and the work queues it publishes to,
+with the same arguments their consumers use, so a command published before any crawler ever
+ran waits in its queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
+
+from crawl_contracts import routing
+
+__all__ = ["CommandPublisher", "PublishError"]
+
+
+class PublishError(Exception):
+    """The broker did not confirm the command."""
+
+
+class CommandPublisher:
+    def __init__(self, url: str, *, timeout: float) -> None:
+        self.broker = RabbitBroker(
+            url,
+            default_channel=Channel(publisher_confirms=True, on_return_raises=True),
+            logger=None,
+            fail_fast=True,
+        )
+        self._timeout = timeout
+
+    async def connect(self) -> None:
+        await self.broker.connect()
+        exchange = await self.broker.declare_exchange(
+            RabbitExchange(routing.EXCHANGE, type=ExchangeType.TOPIC, durable=True)
+        )
+        for name, pattern in routing.WORK_QUEUE_BINDINGS.items():
+            args: Any = routing.work_queue_arguments(name)
+            queue = await self.broker.declare_queue(RabbitQueue(name, durable=True, arguments=args))
+            await queue.bind(exchange, routing_key=pattern)
+
+    async def close(self) -> None:
+        await self.broker.stop()
+
+    async def publish(self, command: Any) -> None:
+        try:
+            await self.broker.publish(
+                command.model_dump_json().encode(),
+                exchange=routing.EXCHANGE,
+                routing_key=routing.routing_key(command.type),
+                persist=True,
+                mandatory=True,
+                timeout=self._timeout,
+                message_id=command.message_id,
+                correlation_id=command.correlation_id or command.message_id,
+                content_type="application/json",
+                message_type=command.type,
+            )
+        except Exception as exc:
+            raise PublishError(f"{type(exc).__name__}: {exc}") from exc
+
+    async def ping(self) -> bool:
+        return bool(await self.broker.ping(timeout=2.0))

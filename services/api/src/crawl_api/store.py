@@ -1,0 +1,82 @@
+"""The API's only module that talks to MongoDB.
+
+The API writes nothing to the projection but the initial ``pending`` document (so a job is
+readable the instant its id is returned) and removes it again if the broker refuses the
+command. Everything else is read-only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from crawl_contracts import CrawlRequested, JobStatus
+
+__all__ = ["JobStore"]
+
+_PAGE_LIST_FIELDS = {
+    "_id": 1,
+    "url": 1,
+    "outcome": 1,
+    "reason": 1,
+    "http_status": 1,
+    "depth": 1,
+    "attempts": 1,
+    "title": 1,
+    "language": 1,
+    "description": 1,
+    "content_hash": 1,
+    "final_url": 1,
+    "content_type": 1,
+    "markdown": 1,
+}
+
+
+class JobStore:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+        self.crawls = database["crawls"]
+        self.page_docs = database["crawl_pages"]
+
+    async def record_pending(self, command: CrawlRequested) -> None:
+        """Insert the job's first document, shaped as the status service's reducer shapes it
+        from the same command (the reducer fills in the rest)."""
+        await self.crawls.insert_one(
+            {
+                "_id": command.job_id,
+                "tenant": command.tenant,
+                "request": command.request.model_dump(mode="json"),
+                "submitted_by": command.submitted_by,
+                "status": JobStatus.PENDING.value,
+                "counters": {
+                    "discovered": 0,
+                    "queued": 0,
+                    "in_flight": 0,
+                    "fetched": 0,
+                    "failed": 0,
+                    "skipped": 0,
+                },
+                "created_at": command.occurred_at,
+                "last_activity_at": command.occurred_at,
+                "version": 0,
+            }
+        )
+
+    async def forget_pending(self, job_id: str) -> None:
+        """Undo ``record_pending`` when the command could not be published."""
+        await self.crawls.delete_one({"_id": job_id, "version": 0})
+
+    async def get(self, job_id: str, tenant: str) -> dict[str, Any] | None:
+        return await self.crawls.find_one({"_id": job_id, "tenant": tenant})
+
+    async def pages(self, job_id: str, *, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Pages of one job in ``_id`` order (a per-job range scan on the ``_id`` index)."""
+        lower = {"$gt": after} if after else {"$gte": f"{job_id}:"}
+        query = {"_id": {**lower, "$lt": f"{job_id};"}}  # ';' sorts right after ':'
+        cursor = self.page_docs.find(query, _PAGE_LIST_FIELDS).sort("_id", 1).limit(limit)
+        return [doc async for doc in cursor]
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
