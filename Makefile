@@ -1,0 +1,53 @@
+# The verbs of the project. Everything a fresh machine needs is installed by these targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := bash deploy/uv.sh
+
+.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+install: ## Install uv (if missing) and the Python workspace from the lock file
+	@bash deploy/install.sh
+
+services: ## Install (if missing) and start RabbitMQ and FerretDB; print their URLs
+	@bash deploy/services.sh start
+
+services-stop: ## Stop RabbitMQ and FerretDB
+	@bash deploy/services.sh stop
+
+up: install services ## Start the API, crawler and status service in the background
+	@bash deploy/stack.sh up
+
+down: ## Stop the API, crawler and status service
+	@bash deploy/stack.sh down
+
+logs: ## Tail the stack's logs
+	@tail -n 50 -F .local/logs/api.log .local/logs/crawler.log .local/logs/status.log
+
+run: up ## Crawl the sample site through the running stack and show its progress
+	@$(UV) run --frozen python deploy/demo.py
+
+lint: install ## ruff (lint + format check)
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+typecheck: install ## mypy --strict
+	$(UV) run --frozen mypy
+
+check: lint typecheck ## Static checks
+
+unit: install ## Unit tests only (no services needed)
+	$(UV) run --frozen pytest -m "not integration and not e2e"
+
+test: install services ## Static checks, then unit, integration and e2e tests against real services
+	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
+	$(UV) run --frozen ruff check . && \
+	$(UV) run --frozen ruff format --check . && \
+	$(UV) run --frozen mypy && \
+	$(UV) run --frozen pytest
+
+format: install ## Apply ruff's formatting and fixes
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .

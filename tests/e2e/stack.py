@@ -1,0 +1,107 @@
+"""The three services as real processes, wired to one test vhost and database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import Services
+
+TOKEN = "e2e-token"
+LOGS = Path(__file__).resolve().parents[2] / ".local" / "logs" / "e2e"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    api_url: str
+    env: dict[str, str]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKEN}"}
+
+    def start(self, name: str, module: str, **extra_env: str) -> subprocess.Popen[bytes]:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log = (LOGS / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", module],
+            env={**self.env, **extra_env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes[name] = process
+        return process
+
+    def kill(self, name: str, sig: int = signal.SIGTERM) -> None:
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            process.send_signal(sig)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}; see {LOGS}")
+            try:
+                if httpx.get(f"{self.api_url}/health/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the API was not ready within {timeout} s; see {LOGS}")
+
+
+@contextmanager
+def running_stack(services: Services, *, workers: int = 1) -> Iterator[Stack]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "CRAWL_API_RABBITMQ_URL": services.rabbitmq_url,
+        "CRAWL_API_MONGODB_URL": services.mongodb_url,
+        "CRAWL_API_MONGODB_DATABASE": services.database,
+        "CRAWL_API_PORT": str(port),
+        "CRAWL_API_TOKENS": json.dumps({TOKEN: {"user": "e2e", "tenant": "e2e"}}),
+        "CRAWL_WORKER_RABBITMQ_URL": services.rabbitmq_url,
+        "CRAWL_WORKER_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
+        "CRAWL_WORKER_EXTRACT_PROCESSES": "1",
+        "CRAWL_STATUS_RABBITMQ_URL": services.rabbitmq_url,
+        "CRAWL_STATUS_MONGODB_URL": services.mongodb_url,
+        "CRAWL_STATUS_MONGODB_DATABASE": services.database,
+        "PYTHONUNBUFFERED": "1",
+    }
+    stack = Stack(f"http://127.0.0.1:{port}", env)
+    try:
+        stack.start("status", "crawl_status")
+        for i in range(workers):
+            stack.start(f"crawler-{i}", "crawl_worker", CRAWL_WORKER_WORKER_ID=f"e2e-crawler-{i}")
+        stack.start("api", "crawl_api")
+        stack.wait_ready()
+        yield stack
+    finally:
+        for name in list(stack.processes):
+            stack.kill(name)

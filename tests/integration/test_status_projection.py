@@ -1,0 +1,128 @@
+"""The status service over the real broker and database: what it projects, and what it
+refuses (dead letters)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from faststream.rabbit import RabbitBroker
+from pymongo import AsyncMongoClient
+
+from crawl_contracts import routing
+from crawl_status.app import StatusService
+from crawl_status.settings import StatusSettings
+from services.status.tests.events import history
+from tests.conftest import Services
+
+pytestmark = pytest.mark.integration
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def status_service(services: Services) -> AsyncIterator[StatusService]:
+    settings = StatusSettings(
+        rabbitmq_url=services.rabbitmq_url,
+        mongodb_url=services.mongodb_url,
+        mongodb_database=services.database,
+    )
+    service = StatusService(settings)
+    await service.broker.connect()
+    await service.start_dependencies()
+    await service.broker.start()
+    yield service
+    await service.broker.stop()
+    await service.close()
+
+
+@pytest.fixture
+async def publisher(services: Services) -> AsyncIterator[RabbitBroker]:
+    broker = RabbitBroker(services.rabbitmq_url, logger=None)
+    await broker.connect()
+    yield broker
+    await broker.stop()
+
+
+async def publish(broker: RabbitBroker, message: Any) -> None:
+    await broker.publish(
+        message.model_dump_json().encode(),
+        exchange=routing.EXCHANGE,
+        routing_key=routing.routing_key(message.type),
+        persist=True,
+    )
+
+
+async def test_shuffled_and_duplicated_events_project_to_the_in_order_document(
+    status_service: StatusService,
+    publisher: RabbitBroker,
+    mongo: AsyncMongoClient[dict[str, Any]],
+    services: Services,
+) -> None:
+    from crawl_status.projection import reduce_job  # noqa: PLC0415
+
+    messages = history(job_id="shuffled-job")
+    expected: dict[str, Any] | None = None
+    for m in messages:
+        expected = reduce_job(expected, m)
+    noisy = messages + random.Random(7).choices(messages, k=8)
+    random.Random(11).shuffle(noisy)
+    for message in noisy:
+        await publish(publisher, message)
+
+    db = mongo[services.database]
+
+    async def done() -> bool:
+        doc = await db.crawls.find_one({"_id": "shuffled-job"})
+        pages = await db.crawl_pages.count_documents({"job_id": "shuffled-job"})
+        logs = await db.crawl_logs.count_documents({"job_id": "shuffled-job"})
+        return doc is not None and doc["status"] == "completed" and pages == 3 and logs == 1
+
+    await eventually(done)
+    await asyncio.sleep(0.3)  # let any duplicate still in flight land
+    doc = await db.crawls.find_one({"_id": "shuffled-job"})
+    assert doc is not None
+    doc.pop("version")
+    assert doc == expected
+
+
+async def test_garbage_is_dead_lettered_and_the_next_message_is_processed(
+    status_service: StatusService,
+    publisher: RabbitBroker,
+    mongo: AsyncMongoClient[dict[str, Any]],
+    services: Services,
+) -> None:
+    await publisher.publish(
+        b"{this is not json", exchange=routing.EXCHANGE, routing_key="crawl.event.started"
+    )
+    good = history(job_id="after-garbage")[0]
+    await publish(publisher, good)
+
+    async def projected() -> bool:
+        return await mongo[services.database].crawls.find_one({"_id": "after-garbage"}) is not None
+
+    await eventually(projected)
+    dead_queue = await publisher.declare_queue(
+        __import__("faststream.rabbit", fromlist=["RabbitQueue"]).RabbitQueue(
+            routing.dead_letter_queue(routing.STATUS_QUEUE), declare=False
+        )
+    )
+    dead = None
+    for _ in range(100):
+        dead = await dead_queue.get(fail=False, no_ack=True)
+        if dead is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert dead is not None
+    assert dead.body == b"{this is not json"
+    deaths: Any = dead.headers["x-death"]
+    assert deaths[0]["reason"] == "rejected"

@@ -1,0 +1,1 @@
+"""Websites the tests and the demo crawl, served on loopback."""
