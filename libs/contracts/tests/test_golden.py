@@ -15,6 +15,13 @@ GOLDEN = Path(__file__).parent / "golden"
 FIXTURES = sorted(GOLDEN.glob("v*/*.json"))
 
 
+def _restricted(value: object, like: object) -> object:
+    """``value`` with only the dict keys that ``like`` has, recursively."""
+    if isinstance(value, dict) and isinstance(like, dict):
+        return {k: _restricted(value[k], like[k]) for k in like if k in value}
+    return value
+
+
 def test_every_message_type_has_a_current_fixture() -> None:
     current = {p.stem for p in (GOLDEN / f"v{CURRENT_SCHEMA_VERSION}").glob("*.json")}
     assert current == set(MESSAGE_TYPES)
@@ -27,8 +34,7 @@ def test_golden_fixture_parses_to_its_type_and_round_trips(path: Path) -> None:
     assert type(message).__name__ == path.stem
     if body["schema_version"] == CURRENT_SCHEMA_VERSION:
         # Optional fields added later may appear in the dump; every pinned field stays as is.
-        dumped = message.model_dump(mode="json")
-        assert {key: dumped[key] for key in body} == body
+        assert _restricted(message.model_dump(mode="json"), body) == body
 
 
 def test_unknown_fields_are_ignored_by_tolerant_readers() -> None:
