@@ -4,7 +4,7 @@
 #   bash deploy/services.sh start    # install/build if needed, start both, wait, print URLs
 #   bash deploy/services.sh stop     # stop both (succeeds if they were not running)
 #   bash deploy/services.sh status   # exit 0 if both are up, 1 otherwise
-#   bash deploy/services.sh env      # print the two URL lines only
+#   bash deploy/services.sh env      # print the URL lines only
 #
 # `start` prints only the URL lines on stdout (progress goes to stderr), so
 #   eval "$(bash deploy/services.sh start)"   # or: export $(bash deploy/services.sh env)
@@ -51,6 +51,7 @@ die() { echo "services: ERROR: $*" >&2; exit 1; }
 
 print_urls() {
   echo "RABBITMQ_URL=$RABBITMQ_URL"
+  echo "RABBITMQ_MANAGEMENT_URL=http://$HOST:$RABBITMQ_MANAGEMENT_PORT"
   echo "MONGODB_URL=$MONGODB_URL"
 }
 
