@@ -23,7 +23,7 @@ TERMINAL = {"completed", "failed", "cancelled"}
 
 
 def bar(done: int, total: int, width: int = 30) -> str:
-    filled = width if total == 0 else min(width, width * done // max(total, 1))
+    filled = 0 if total == 0 else min(width, width * done // total)
     return "#" * filled + "-" * (width - filled)
 
 
