@@ -33,6 +33,7 @@ class Stack:
     api_url: str
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    metrics_urls: dict[str, str] = field(default_factory=dict)  # process name -> /metrics base
 
     @property
     def headers(self) -> dict[str, str]:
@@ -96,9 +97,18 @@ def running_stack(services: Services, *, workers: int = 1) -> Iterator[Stack]:
     }
     stack = Stack(f"http://127.0.0.1:{port}", env)
     try:
-        stack.start("status", "crawl_status")
+        status_port = free_port()
+        stack.metrics_urls["status"] = f"http://127.0.0.1:{status_port}"
+        stack.start("status", "crawl_status", CRAWL_STATUS_METRICS_PORT=str(status_port))
         for i in range(workers):
-            stack.start(f"crawler-{i}", "crawl_worker", CRAWL_WORKER_WORKER_ID=f"e2e-crawler-{i}")
+            crawler_port = free_port()
+            stack.metrics_urls[f"crawler-{i}"] = f"http://127.0.0.1:{crawler_port}"
+            stack.start(
+                f"crawler-{i}",
+                "crawl_worker",
+                CRAWL_WORKER_WORKER_ID=f"e2e-crawler-{i}",
+                CRAWL_WORKER_METRICS_PORT=str(crawler_port),
+            )
         stack.start("api", "crawl_api")
         stack.wait_ready()
         yield stack
