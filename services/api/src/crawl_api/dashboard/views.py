@@ -245,7 +245,8 @@ def run_fragment(
         else '<button class="danger" data-action="cancel">Cancel crawl</button>'
     )
     counters = "".join(
-        f'<div class="counter"><dt>{k.replace("_", " ")}</dt><dd id="counter-{k}">{c[k]}</dd></div>'
+        f'<div class="counter"><dt>{k.replace("_", " ").capitalize()}</dt>'
+        f'<dd id="counter-{k}">{c[k]}</dd></div>'
         for k in _COUNTERS
     )
     stop = f" · stop reason <b>{esc(run.get('stop_reason'))}</b>" if run.get("stop_reason") else ""
@@ -259,7 +260,7 @@ def run_fragment(
 <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"
  aria-valuenow="{percent:.0f}"><div style="width:{percent:.1f}%"></div>
 <span>{done} / {c["discovered"]} URLs · {percent:.0f}%</span></div>
-<dl class="counters">{counters}<div class="counter"><dt>pages/s</dt>
+<dl class="counters">{counters}<div class="counter"><dt>Pages/s</dt>
 <dd id="counter-rate">{current:.1f}</dd></div></dl>
 <div class="grid"><div class="card"><h2>Pages per second</h2>{_chart(rates)}</div>
 <div class="card"><h2>Log tail</h2>{_logs(logs)}</div></div>
@@ -323,9 +324,9 @@ def overview_fragment(overview: Overview, dead_letters: dict[str, int | None]) -
     return f"""<div class="grid"><div class="card"><h2>Jobs by state</h2>
 <table><tbody>{states}</tbody></table></div>
 <div class="card"><h2>Fleet</h2><dl class="counters">
-<div class="counter"><dt>pages/s (last minute)</dt>
+<div class="counter"><dt>Pages/s (last minute)</dt>
 <dd id="fleet-rate">{overview.fleet_pages_per_second:.1f}</dd></div>
-<div class="counter"><dt>running jobs</dt><dd>{overview.running_jobs}</dd></div></dl></div>
+<div class="counter"><dt>Running jobs</dt><dd>{overview.running_jobs}</dd></div></dl></div>
 <div class="card"><h2>Dead letters</h2><table><tbody>{dead}</tbody></table></div></div>"""
 
 

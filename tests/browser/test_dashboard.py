@@ -1,0 +1,136 @@
+"""The dashboard in real headless Chromium (Debian's ``chromium``, driven by Playwright):
+sign in, open a running crawl of a slow site, watch its counters rise, cancel it from the
+page, see ``Cancelled``. A screenshot of the run page is kept in ``.local/artifacts/``."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.conftest import Services
+from tests.e2e.stack import TOKEN, Stack, running_stack
+from tests.sites.slow import slow_site
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / ".local" / "artifacts"
+LAUNCH_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def stack(services: Services) -> Iterator[Stack]:
+    # Two requests at a time on 200 ms pages: about ten pages a second, for minutes.
+    with running_stack(services, extra_env={"CRAWL_WORKER_CONCURRENCY": "2"}) as running:
+        yield running
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Page]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
+    profile = tempfile.mkdtemp(prefix="crawl-dashboard-chromium-")
+    try:
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=LAUNCH_FLAGS,
+                viewport={"width": 1280, "height": 1000},
+            )
+            try:
+                yield context.new_page()
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def counter(page: Page, name: str) -> int:
+    return int(page.locator(f"#counter-{name}").inner_text())
+
+
+def test_a_running_crawl_is_watched_and_cancelled_from_the_run_page(
+    stack: Stack, browser_page: Page
+) -> None:
+    page = browser_page
+    with slow_site() as site:
+        created = httpx.post(
+            f"{stack.api_url}/api/v1/crawls",
+            json={"url": site, "max_pages": 2000, "max_depth": 20},
+            headers=stack.headers,
+            timeout=10,
+        )
+        assert created.status_code == 202
+        job_id = created.json()["id"]
+
+        # Signing in takes the API token and lands on the runs table.
+        page.goto(f"{stack.api_url}/dashboard")
+        expect(page).to_have_url(f"{stack.api_url}/dashboard/login?next=/dashboard")
+        page.fill("input[name=token]", TOKEN)
+        page.click("button[type=submit]")
+        expect(page.locator(f"tr[data-run-id='{job_id}']")).to_be_visible()
+        page.click(f"tr[data-run-id='{job_id}'] a")
+        expect(page).to_have_url(f"{stack.api_url}/dashboard/runs/{job_id}")
+
+        # The counters rise on their own, without reloading the page.
+        expect(page.locator(".run .status")).to_have_text("Running", timeout=15_000)
+        page.wait_for_function(
+            "document.querySelector('#counter-fetched').textContent * 1 >= 5", timeout=20_000
+        )
+        first = counter(page, "fetched")
+        page.wait_for_function(
+            f"document.querySelector('#counter-fetched').textContent * 1 > {first}",
+            timeout=10_000,
+        )
+        assert counter(page, "fetched") > first
+
+        # Cancel asks for confirmation first; keeping the crawl running changes nothing.
+        page.click("button[data-action=cancel]")
+        expect(page.locator("#cancel-dialog")).to_be_visible()
+        page.click("#cancel-dialog button[value=keep]")
+        expect(page.locator("#cancel-dialog")).to_be_hidden()
+        time.sleep(1.5)
+        expect(page.locator(".run .status")).to_have_text("Running")
+        page.click("button[data-action=cancel]")
+        page.click("#cancel-confirm")
+        expect(page.locator(".run .status")).to_have_text("Cancelled", timeout=15_000)
+        expect(page.locator("button[data-action=cancel]")).to_have_count(0)
+
+        fetched = counter(page, "fetched")
+        assert fetched >= 5
+        assert counter(page, "discovered") == fetched + counter(page, "failed") + counter(
+            page, "skipped"
+        ) + counter(page, "queued") + counter(page, "in_flight")
+        expect(page.locator(".run-head")).to_contain_text("stop reason cancelled")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-run-cancelled.png"), full_page=True)
+
+        # Like the API's clients, the page stops polling once the run has finished.
+        polls: list[str] = []
+        page.on("request", lambda r: polls.append(r.url) if "/fragments/" in r.url else None)
+        time.sleep(2.5)
+        assert polls == []
+
+    job = httpx.get(
+        f"{stack.api_url}/api/v1/crawls/{job_id}", headers=stack.headers, timeout=10
+    ).json()
+    assert job["status"] == "cancelled"
+    assert job["counters"]["fetched"] == fetched
