@@ -36,8 +36,9 @@ LAUNCH_FLAGS = [
 
 @pytest.fixture(scope="module")
 def stack(services: Services) -> Iterator[Stack]:
-    # Two requests at a time on 200 ms pages: about ten pages a second, for minutes.
-    with running_stack(services, extra_env={"CRAWL_WORKER_CONCURRENCY": "2"}) as running:
+    # One request at a time on 200 ms pages: about five pages a second, for minutes; slow
+    # enough for the status service to keep up on a busy machine.
+    with running_stack(services, extra_env={"CRAWL_WORKER_CONCURRENCY": "1"}) as running:
         yield running
 
 
@@ -91,14 +92,14 @@ def test_a_running_crawl_is_watched_and_cancelled_from_the_run_page(
         expect(page).to_have_url(f"{stack.api_url}/dashboard/runs/{job_id}")
 
         # The counters rise on their own, without reloading the page.
-        expect(page.locator(".run .status")).to_have_text("Running", timeout=15_000)
+        expect(page.locator(".run .status")).to_have_text("Running", timeout=30_000)
         page.wait_for_function(
-            "document.querySelector('#counter-fetched').textContent * 1 >= 5", timeout=20_000
+            "document.querySelector('#counter-fetched').textContent * 1 >= 3", timeout=30_000
         )
         first = counter(page, "fetched")
         page.wait_for_function(
             f"document.querySelector('#counter-fetched').textContent * 1 > {first}",
-            timeout=10_000,
+            timeout=20_000,
         )
         assert counter(page, "fetched") > first
 
@@ -111,11 +112,11 @@ def test_a_running_crawl_is_watched_and_cancelled_from_the_run_page(
         expect(page.locator(".run .status")).to_have_text("Running")
         page.click("button[data-action=cancel]")
         page.click("#cancel-confirm")
-        expect(page.locator(".run .status")).to_have_text("Cancelled", timeout=15_000)
+        expect(page.locator(".run .status")).to_have_text("Cancelled", timeout=60_000)
         expect(page.locator("button[data-action=cancel]")).to_have_count(0)
 
         fetched = counter(page, "fetched")
-        assert fetched >= 5
+        assert fetched >= 3
         assert counter(page, "discovered") == fetched + counter(page, "failed") + counter(
             page, "skipped"
         ) + counter(page, "queued") + counter(page, "in_flight")
