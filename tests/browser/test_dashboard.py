@@ -36,8 +36,8 @@ LAUNCH_FLAGS = [
 
 @pytest.fixture(scope="module")
 def stack(services: Services) -> Iterator[Stack]:
-    # One request at a time on 200 ms pages: about five pages a second, for minutes; slow
-    # enough for the status service to keep up on a busy machine.
+    # One request at a time on pages that take a second: slow enough for the status service
+    # to keep up even on a busy machine, so what the page shows is close to what happens.
     with running_stack(services, extra_env={"CRAWL_WORKER_CONCURRENCY": "1"}) as running:
         yield running
 
@@ -72,7 +72,7 @@ def test_a_running_crawl_is_watched_and_cancelled_from_the_run_page(
     stack: Stack, browser_page: Page
 ) -> None:
     page = browser_page
-    with slow_site() as site:
+    with slow_site(delay=1.0) as site:
         created = httpx.post(
             f"{stack.api_url}/api/v1/crawls",
             json={"url": site, "max_pages": 2000, "max_depth": 20},
@@ -92,9 +92,9 @@ def test_a_running_crawl_is_watched_and_cancelled_from_the_run_page(
         expect(page).to_have_url(f"{stack.api_url}/dashboard/runs/{job_id}")
 
         # The counters rise on their own, without reloading the page.
-        expect(page.locator(".run .status")).to_have_text("Running", timeout=30_000)
+        expect(page.locator(".run .status")).to_have_text("Running", timeout=45_000)
         page.wait_for_function(
-            "document.querySelector('#counter-fetched').textContent * 1 >= 3", timeout=30_000
+            "document.querySelector('#counter-fetched').textContent * 1 >= 3", timeout=45_000
         )
         first = counter(page, "fetched")
         page.wait_for_function(

@@ -69,7 +69,10 @@ class Stack:
                 if process.poll() is not None:
                     raise RuntimeError(f"{name} exited with {process.returncode}; see {LOGS}")
             try:
-                if httpx.get(f"{self.api_url}/health/ready", timeout=1).status_code == 200:
+                if httpx.get(f"{self.api_url}/health/ready", timeout=1).status_code == 200 and all(
+                    httpx.get(f"{url}/health/ready", timeout=1).status_code == 200
+                    for url in self.metrics_urls.values()
+                ):
                     return
             except httpx.HTTPError:
                 pass

@@ -36,7 +36,7 @@ def spawn(stack_url: str, *args: str) -> pexpect.spawn[str]:
     env.pop("NO_COLOR", None)
     env["TERM"] = "xterm-256color"
     return pexpect.spawn(
-        CRAWLCTL, list(args), env=env, encoding="utf-8", dimensions=(40, 160), timeout=60
+        CRAWLCTL, list(args), env=env, encoding="utf-8", dimensions=(40, 160), timeout=180
     )
 
 
