@@ -257,8 +257,8 @@ def run_fragment(
  data-terminal="{"true" if terminal else "false"}">
 <div class="run-head">{_status(status)}<span class="meta">age {_age(run, now)} · duration
  {_duration(run, now)}{stop}</span>{cancel}</div>{failure}
-<div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100"
- aria-valuenow="{percent:.0f}"><div style="width:{percent:.1f}%"></div>
+<div class="progress progress-{esc(status)}" role="progressbar" aria-valuemin="0"
+ aria-valuemax="100" aria-valuenow="{percent:.0f}"><div style="width:{percent:.1f}%"></div>
 <span>{done} / {c["discovered"]} URLs · {percent:.0f}%</span></div>
 <dl class="counters">{counters}<div class="counter"><dt>Pages/s</dt>
 <dd id="counter-rate">{current:.1f}</dd></div></dl>
