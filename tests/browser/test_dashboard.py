@@ -1,6 +1,7 @@
 """The dashboard in real headless Chromium (Debian's ``chromium``, driven by Playwright):
-sign in, open a running crawl of a slow site, watch its counters rise, cancel it from the
-page, see ``Cancelled``. A screenshot of the run page is kept in ``.local/artifacts/``."""
+sign in, start a crawl of a slow site from the runs page, watch its counters rise, cancel it
+from the run page, see ``Cancelled``. A screenshot of the run page is kept in
+``.local/artifacts/``."""
 
 from __future__ import annotations
 
@@ -68,28 +69,24 @@ def counter(page: Page, name: str) -> int:
     return int(page.locator(f"#counter-{name}").inner_text())
 
 
-def test_a_running_crawl_is_watched_and_cancelled_from_the_run_page(
+def test_a_crawl_started_from_the_dashboard_is_watched_and_cancelled_from_its_page(
     stack: Stack, browser_page: Page
 ) -> None:
     page = browser_page
     with slow_site(delay=1.0) as site:
-        created = httpx.post(
-            f"{stack.api_url}/api/v1/crawls",
-            json={"url": site, "max_pages": 2000, "max_depth": 20},
-            headers=stack.headers,
-            timeout=10,
-        )
-        assert created.status_code == 202
-        job_id = created.json()["id"]
-
-        # Signing in takes the API token and lands on the runs table.
+        # Signing in takes the API token and lands on the runs table, where a crawl starts.
         page.goto(f"{stack.api_url}/dashboard")
         expect(page).to_have_url(f"{stack.api_url}/dashboard/login?next=/dashboard")
         page.fill("input[name=token]", TOKEN)
         page.click("button[type=submit]")
-        expect(page.locator(f"tr[data-run-id='{job_id}']")).to_be_visible()
-        page.click(f"tr[data-run-id='{job_id}'] a")
-        expect(page).to_have_url(f"{stack.api_url}/dashboard/runs/{job_id}")
+        expect(page).to_have_url(f"{stack.api_url}/dashboard")
+        page.click("summary:has-text('New crawl')")
+        page.fill("input[name=url]", site)
+        page.fill("input[name=max_pages]", "2000")
+        page.fill("input[name=max_depth]", "20")
+        page.click("button:has-text('Start crawl')")
+        page.wait_for_url(f"{stack.api_url}/dashboard/runs/*")
+        job_id = page.url.rsplit("/", 1)[1]
 
         # The counters rise on their own, without reloading the page.
         expect(page.locator(".run .status")).to_have_text("Running", timeout=45_000)
@@ -129,6 +126,9 @@ def test_a_running_crawl_is_watched_and_cancelled_from_the_run_page(
         page.on("request", lambda r: polls.append(r.url) if "/fragments/" in r.url else None)
         time.sleep(2.5)
         assert polls == []
+
+        page.click("text=← Runs")
+        expect(page.locator(f"tr[data-run-id='{job_id}'] .status")).to_have_text("Cancelled")
 
     job = httpx.get(
         f"{stack.api_url}/api/v1/crawls/{job_id}", headers=stack.headers, timeout=10

@@ -123,3 +123,14 @@ def test_cancel_needs_the_dashboards_header_and_a_running_crawl(
         )
         assert done.status_code == 409
         assert done.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_new_crawl_form_rejects_a_bad_url_with_a_message(stack: Stack) -> None:
+    with signed_in(stack, TOKEN) as client:
+        bad = client.post("/dashboard/runs", data={"url": "ftp://x", "max_pages": "5"})
+        assert bad.status_code == 422
+        assert "must be an absolute http:// or https:// URL" in bad.text
+        with httpx.Client(base_url=stack.api_url, timeout=10) as anonymous:
+            refused = anonymous.post("/dashboard/runs", data={"url": "http://e.com/"})
+            assert refused.status_code in (302, 303, 307)
+            assert refused.headers["location"].startswith("/dashboard/login")

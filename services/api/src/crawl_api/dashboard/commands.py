@@ -8,20 +8,40 @@ crawlers stop the job (each hears the broadcast) and the status service projects
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import structlog
 from faststream.rabbit import QueueType, RabbitQueue
 
-from crawl_api.publisher import CommandPublisher
-from crawl_contracts import CrawlCancelRequested, routing
+from crawl_api.publisher import CommandPublisher, PublishError
+from crawl_api.store import JobStore
+from crawl_contracts import CrawlCancelRequested, CrawlRequest, CrawlRequested, routing
 
-__all__ = ["DEAD_LETTER_QUEUES", "dead_letter_counts", "request_cancel"]
+__all__ = ["DEAD_LETTER_QUEUES", "dead_letter_counts", "request_cancel", "submit_crawl"]
 
 log = structlog.get_logger("crawl_api.dashboard")
 
 DEAD_LETTER_QUEUES = tuple(
     routing.dead_letter_queue(q) for q in (routing.CRAWLER_REQUESTS_QUEUE, routing.STATUS_QUEUE)
 )
+
+
+async def submit_crawl(
+    store: JobStore, publisher: CommandPublisher, request: CrawlRequest, tenant: str, user: str
+) -> str:
+    """Record the job as pending and publish ``CrawlRequested``, exactly as the REST route does;
+    returns the job id. Raises ``PublishError`` (and forgets the job) if the broker refused."""
+    command = CrawlRequested(
+        job_id=str(uuid.uuid4()), tenant=tenant, request=request, submitted_by=user
+    )
+    await store.record_pending(command)
+    try:
+        await publisher.publish(command)
+    except PublishError:
+        await store.forget_pending(command.job_id)
+        raise
+    log.info("crawl.accepted", job_id=command.job_id, tenant=tenant, url=request.url)
+    return command.job_id
 
 
 async def request_cancel(

@@ -21,14 +21,15 @@ from litestar.params import Body, Parameter
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
+from pydantic import ValidationError
 
 from crawl_api.auth import Authenticator, Principal
 from crawl_api.dashboard import views
-from crawl_api.dashboard.commands import dead_letter_counts, request_cancel
+from crawl_api.dashboard.commands import dead_letter_counts, request_cancel, submit_crawl
 from crawl_api.dashboard.reads import DashboardReads
 from crawl_api.errors import ApiProblem, Conflict, NotFound, ServiceUnavailable, Unauthorized
 from crawl_api.publisher import PublishError
-from crawl_contracts import TERMINAL_STATUSES, JobStatus
+from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus
 
 __all__ = ["COOKIE", "DashboardController", "dashboard_routes"]
 
@@ -180,6 +181,39 @@ class DashboardController(Controller):
         runs = await _reads(state).runs(principal.tenant, status=status, host=host)
         return _html(views.runs_page(runs, tenant=principal.tenant, status=status, host=host))
 
+    @post("/runs", status_code=303)
+    async def submit(
+        self,
+        request: _Req,
+        state: State,
+        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Response[Any]:
+        principal = _principal(request)
+        if principal is None:
+            return _to_login(request)
+        try:
+            crawl = CrawlRequest(
+                url=data.get("url", ""),
+                max_pages=int(data.get("max_pages") or 100),
+                max_depth=int(data.get("max_depth") or 3),
+            )
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            runs = await _reads(state).runs(principal.tenant)
+            page = views.runs_page(
+                runs, tenant=principal.tenant, status=None, host=None, error=_first_error(exc)
+            )
+            return _html(page, 422)
+        try:
+            job_id = await submit_crawl(
+                state.store, state.publisher, crawl, principal.tenant, principal.user
+            )
+        except PublishError as exc:
+            raise ServiceUnavailable(
+                "the message broker did not accept the job; nothing was recorded, retry later",
+                headers={"Retry-After": "5"},
+            ) from exc
+        return Redirect(f"{views.BASE}/runs/{quote(job_id)}", status_code=303)
+
     @get("/fragments/runs")
     async def runs_live(
         self, request: _Req, state: State, status: str | None = None, host: str | None = None
@@ -290,6 +324,14 @@ class DashboardController(Controller):
 async def _overview_fragment(state: State, principal: Principal) -> str:
     overview = await _reads(state).overview(principal.tenant)
     return views.overview_fragment(overview, await dead_letter_counts(state.publisher))
+
+
+def _first_error(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError) and exc.errors():
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        return f"{where}: {error['msg']}" if where else str(error["msg"])
+    return str(exc)
 
 
 def dashboard_routes() -> list[ControllerRouterHandler]:

@@ -145,11 +145,24 @@ def runs_fragment(runs: list[dict[str, Any]], now: datetime | None = None) -> st
 
 
 def runs_page(
-    runs: list[dict[str, Any]], *, tenant: str, status: str | None, host: str | None
+    runs: list[dict[str, Any]],
+    *,
+    tenant: str,
+    status: str | None,
+    host: str | None,
+    error: str | None = None,
 ) -> str:
     query = urlencode({k: v for k, v in (("status", status), ("host", host)) if v})
     statuses = [s.value for s in JobStatus]
+    problem = f'<p class="error" role="alert">{esc(error)}</p>' if error else ""
     body = f"""<h1>Runs</h1>
+<details class="card"{" open" if error else ""}><summary>New crawl</summary>{problem}
+<form class="filters" method="post" action="{BASE}/runs">
+<label>Start URL <input name="url" type="url" required size="50"
+ placeholder="https://example.com/"></label>
+<label>Max pages <input name="max_pages" type="number" min="1" value="100"></label>
+<label>Max depth <input name="max_depth" type="number" min="0" value="3"></label>
+<button type="submit">Start crawl</button></form></details>
 <form class="filters" method="get" action="{BASE}">
 <label>Status <select name="status">{_options(statuses, status, "any")}</select></label>
 <label>Host <input name="host" value="{esc(host)}" placeholder="example.com"></label>
