@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import Services
-from tests.e2e.stack import TOKEN, Stack, running_stack
+from tests.e2e.stack import LOGS, TOKEN, Stack, running_stack
 from tests.sites.serve import SAMPLE, serving
 
 pytestmark = pytest.mark.e2e
@@ -134,3 +134,10 @@ def test_the_new_crawl_form_rejects_a_bad_url_with_a_message(stack: Stack) -> No
             refused = anonymous.post("/dashboard/runs", data={"url": "http://e.com/"})
             assert refused.status_code in (302, 303, 307)
             assert refused.headers["location"].startswith("/dashboard/login")
+
+
+def test_tokens_never_reach_the_logs(stack: Stack) -> None:
+    with signed_in(stack, OTHER) as client:
+        assert client.get("/dashboard/overview").status_code == 200
+    for name in ("api", "status", "crawler-0"):
+        assert OTHER not in (LOGS / f"{name}.log").read_text(errors="replace"), name
