@@ -129,6 +129,10 @@ def test_a_crawl_started_from_the_dashboard_is_watched_and_cancelled_from_its_pa
 
         page.click("text=← Runs")
         expect(page.locator(f"tr[data-run-id='{job_id}'] .status")).to_have_text("Cancelled")
+        page.click("nav >> text=Overview")
+        expect(page.locator("h2", has_text="Jobs by state")).to_be_visible()
+        expect(page.locator("h2", has_text="Dead letters")).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
 
     job = httpx.get(
         f"{stack.api_url}/api/v1/crawls/{job_id}", headers=stack.headers, timeout=10

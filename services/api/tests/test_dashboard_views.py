@@ -27,6 +27,9 @@ def test_rates_are_bucketed_per_second_over_the_run() -> None:
     series = bucket_rates(times, T0, T0 + timedelta(seconds=10), buckets=10)
     assert series.bucket_seconds == 1.0
     assert series.rates == [1, 2, 0, 0, 0, 0, 0, 0, 0, 2]  # late samples land in the last bar
+    short = bucket_rates([T0, T0 + timedelta(seconds=2.5)], T0, T0 + timedelta(seconds=3))
+    assert short.bucket_seconds == 1.0
+    assert short.rates == [1, 0, 1]
 
 
 def test_crawled_text_is_escaped_not_rendered() -> None:

@@ -7,6 +7,7 @@ queries scan the composite ``_id`` range ``<job id>:`` .. ``<job id>;`` so they 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,9 +45,11 @@ def _job_range(job_id: str) -> dict[str, str]:
 def bucket_rates(
     times: list[datetime], start: datetime, end: datetime, buckets: int = 30
 ) -> RateSeries:
-    """Pages/s in ``buckets`` equal slices of ``[start, end]`` (pure: unit-tested)."""
+    """Pages/s in up to ``buckets`` equal slices of ``[start, end]``, none shorter than a
+    second (shorter ones only show the fetchers' rhythm). Pure: unit-tested."""
     span = max((end - start).total_seconds(), 1.0)
-    width = span / buckets
+    width = max(span / buckets, 1.0)
+    buckets = max(1, math.ceil(span / width - 1e-9))
     counts = [0] * buckets
     for at in times:
         index = int((at - start).total_seconds() / width)
