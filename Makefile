@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := bash deploy/uv.sh
 
-.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs
+.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,7 +41,13 @@ check: lint typecheck ## Static checks
 unit: install ## Unit tests only (no services needed)
 	$(UV) run --frozen pytest -m "not integration and not e2e"
 
-test: install services ## Static checks, then unit, integration and e2e tests against real services
+browser-deps: ## Install Debian's chromium (if missing) for the dashboard's browser test
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: install services browser-deps ## Static checks, then unit, integration and e2e tests against real services
 	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
 	$(UV) run --frozen ruff check . && \
 	$(UV) run --frozen ruff format --check . && \

@@ -33,6 +33,7 @@ class Stack:
     api_url: str
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    metrics_urls: dict[str, str] = field(default_factory=dict)  # process name -> /metrics base
 
     @property
     def headers(self) -> dict[str, str]:
@@ -68,7 +69,10 @@ class Stack:
                 if process.poll() is not None:
                     raise RuntimeError(f"{name} exited with {process.returncode}; see {LOGS}")
             try:
-                if httpx.get(f"{self.api_url}/health/ready", timeout=1).status_code == 200:
+                if httpx.get(f"{self.api_url}/health/ready", timeout=1).status_code == 200 and all(
+                    httpx.get(f"{url}/health/ready", timeout=1).status_code == 200
+                    for url in self.metrics_urls.values()
+                ):
                     return
             except httpx.HTTPError:
                 pass
@@ -77,7 +81,9 @@ class Stack:
 
 
 @contextmanager
-def running_stack(services: Services, *, workers: int = 1) -> Iterator[Stack]:
+def running_stack(
+    services: Services, *, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
     port = free_port()
     env = {
         **os.environ,
@@ -93,12 +99,22 @@ def running_stack(services: Services, *, workers: int = 1) -> Iterator[Stack]:
         "CRAWL_STATUS_MONGODB_URL": services.mongodb_url,
         "CRAWL_STATUS_MONGODB_DATABASE": services.database,
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     stack = Stack(f"http://127.0.0.1:{port}", env)
     try:
-        stack.start("status", "crawl_status")
+        status_port = free_port()
+        stack.metrics_urls["status"] = f"http://127.0.0.1:{status_port}"
+        stack.start("status", "crawl_status", CRAWL_STATUS_METRICS_PORT=str(status_port))
         for i in range(workers):
-            stack.start(f"crawler-{i}", "crawl_worker", CRAWL_WORKER_WORKER_ID=f"e2e-crawler-{i}")
+            crawler_port = free_port()
+            stack.metrics_urls[f"crawler-{i}"] = f"http://127.0.0.1:{crawler_port}"
+            stack.start(
+                f"crawler-{i}",
+                "crawl_worker",
+                CRAWL_WORKER_WORKER_ID=f"e2e-crawler-{i}",
+                CRAWL_WORKER_METRICS_PORT=str(crawler_port),
+            )
         stack.start("api", "crawl_api")
         stack.wait_ready()
         yield stack

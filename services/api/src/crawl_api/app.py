@@ -17,7 +17,9 @@ from pymongo import AsyncMongoClient
 
 from crawl_api.auth import Authenticator, Principal
 from crawl_api.crawls import CrawlController
+from crawl_api.dashboard import dashboard_routes
 from crawl_api.errors import ServiceUnavailable, exception_handlers
+from crawl_api.metrics import MetricsMiddleware, metrics
 from crawl_api.publisher import CommandPublisher
 from crawl_api.settings import ApiSettings
 from crawl_api.store import JobStore
@@ -64,7 +66,8 @@ def create_app(settings: ApiSettings) -> Litestar:
         return authenticator.authenticate(request)
 
     return Litestar(
-        route_handlers=[CrawlController, live, ready],
+        route_handlers=[CrawlController, live, ready, metrics, *dashboard_routes()],
+        middleware=[MetricsMiddleware],
         lifespan=[lifespan],
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers=exception_handlers,

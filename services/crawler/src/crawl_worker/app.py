@@ -18,6 +18,7 @@ from faststream import AckPolicy, FastStream
 from faststream.rabbit import Channel, RabbitBroker
 
 from crawl_contracts import CrawlCancelRequested, CrawlRequested, routing
+from crawl_worker import observability
 from crawl_worker.crawl import Crawl, CrawlPorts
 from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
@@ -115,6 +116,9 @@ class CrawlerService:
         )
         await declare_dead_letters(self.broker, routing.CRAWLER_REQUESTS_QUEUE)
 
+    async def broker_ping(self) -> bool:
+        return bool(await self.broker.ping(timeout=2.0))
+
     async def close(self) -> None:
         for crawl in self.running.values():
             crawl.cancel()
@@ -150,7 +154,12 @@ class CrawlerService:
         )
         crawl = Crawl(
             command,
-            CrawlPorts(fetcher, robots, self._extract, BrokerSink(self.broker)),
+            CrawlPorts(
+                observability.timed_fetcher(fetcher),
+                robots,
+                observability.timed_extractor(self._extract),
+                observability.CountingSink(BrokerSink(self.broker)),
+            ),
             worker_id=self.worker_id,
             concurrency=s.concurrency,
             progress_interval=s.progress_interval,
@@ -160,6 +169,7 @@ class CrawlerService:
             terminal = await crawl.run()
         finally:
             self.running.pop(command.job_id, None)
+        observability.job_finished(terminal)
         log.info("crawl.finished", type=terminal.type, **terminal.counters.model_dump())
 
 
@@ -171,10 +181,13 @@ def create_app(settings: WorkerSettings) -> tuple[FastStream, CrawlerService]:
     async def lifespan() -> AsyncIterator[None]:
         await service.broker.connect()
         await service.start_resources()
+        probes = observability.server_for(settings, service.running, service.broker_ping)
+        await probes.start()
         log.info("crawler.ready", worker_id=service.worker_id)
         try:
             yield
         finally:
+            await probes.stop()
             await service.close()
 
     return FastStream(service.broker, lifespan=lifespan, logger=None), service

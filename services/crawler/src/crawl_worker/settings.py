@@ -43,6 +43,12 @@ class WorkerSettings(BaseSettings):
     progress_interval: float = Field(
         default=0.25, gt=0, description="Seconds between progress events"
     )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address of the /metrics and /health/* HTTP server"
+    )
+    metrics_port: int | None = Field(
+        default=9101, ge=0, description="Port of /metrics and /health/* (0: any; unset: off)"
+    )
     log_level: str = Field(default="INFO", description="Python log level name")
     log_json: bool | None = Field(
         default=None, description="JSON logs (default: JSON unless stderr is a terminal)"

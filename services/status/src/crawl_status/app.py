@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
 from crawl_contracts import UnknownMessageError, parse_message, routing
+from crawl_status import observability
 from crawl_status.settings import StatusSettings
 from crawl_status.store import ProjectionStore
 from crawl_status.topology import crawl_exchange, declare_dead_letters, work_queue
@@ -57,10 +58,11 @@ class StatusService:
             message = parse_message(body)
         except (UnknownMessageError, ValidationError) as exc:
             log.warning("message.rejected", reason=str(exc)[:500])
+            observability.rejected()
             raise RejectMessage from exc
         structlog.contextvars.bind_contextvars(job_id=message.job_id, tenant=message.tenant)
         await self.store.apply(message)
-        log.debug("message.projected", type=message.type, seq=message.seq)
+        observability.projected(message)
 
     async def start_dependencies(self) -> None:
         await self.store.ensure_indexes()
@@ -78,10 +80,13 @@ def create_app(settings: StatusSettings) -> tuple[FastStream, StatusService]:
     async def lifespan() -> AsyncIterator[None]:
         await service.broker.connect()
         await service.start_dependencies()
+        probes = observability.server_for(settings, service.broker, service.mongo)
+        await probes.start()
         log.info("status.ready")
         try:
             yield
         finally:
+            await probes.stop()
             await service.close()
 
     return FastStream(service.broker, lifespan=lifespan, logger=None), service

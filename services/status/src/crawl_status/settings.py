@@ -21,6 +21,12 @@ class StatusSettings(BaseSettings):
     )
     mongodb_database: str = Field(default="crawl", description="Database holding the projection")
     prefetch: int = Field(default=64, ge=1, description="Messages handled at once")
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address of the /metrics and /health/* HTTP server"
+    )
+    metrics_port: int | None = Field(
+        default=9102, ge=0, description="Port of /metrics and /health/* (0: any; unset: off)"
+    )
     log_level: str = Field(default="INFO", description="Python log level name")
     log_json: bool | None = Field(
         default=None, description="JSON logs (default: JSON unless stderr is a terminal)"

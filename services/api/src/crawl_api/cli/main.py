@@ -1,0 +1,238 @@
+"""``crawlctl``: submit, watch, list, cancel and export crawls from a terminal.
+
+Exit codes: 0 done (a watched job completed), 1 the watched job failed, 2 usage error,
+3 the watched job was cancelled, 4 the API is unreachable or refused the request, 5 the API
+server lacks the route, 130 interrupted. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crawl_api.cli.client import ApiClient, CliError
+from crawl_api.cli.export import export_pages
+from crawl_api.cli.watch import TERMINAL, watch
+
+__all__ = ["app", "config"]
+
+app = typer.Typer(
+    name="crawlctl",
+    help="Drive crawls of the crawl platform's API from a terminal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+_EXIT_FOR_STATUS = {"completed": 0, "failed": 1, "cancelled": 3}
+
+
+class _Config:
+    api_url: str = "http://127.0.0.1:8000"
+    token: str | None = None
+    transport: httpx.BaseTransport | None = None  # injected by tests (httpx.MockTransport)
+
+
+config = _Config()
+
+
+@app.callback()
+def _main(
+    api_url: Annotated[
+        str, typer.Option("--api-url", envvar="CRAWLCTL_API_URL", help="Base URL of the API")
+    ] = "http://127.0.0.1:8000",
+    token: Annotated[
+        str | None,
+        typer.Option("--token", envvar="CRAWLCTL_TOKEN", help="Bearer token", show_default=False),
+    ] = None,
+) -> None:
+    config.api_url = api_url
+    config.token = token
+
+
+@contextmanager
+def _client() -> Iterator[ApiClient]:
+    """An API client; ``CliError`` becomes one line on stderr and its exit code."""
+    client = ApiClient(config.api_url, config.token, transport=config.transport)
+    try:
+        yield client
+    except CliError as exc:
+        err.print(f"[red]error:[/] {exc.message}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; the crawl itself goes on (see `crawlctl status ID`)")
+        raise typer.Exit(130) from None
+    finally:
+        client.close()
+
+
+def _counters_line(job: dict[str, Any]) -> str:
+    c = job.get("counters") or {}
+    return (
+        f"{c.get('fetched', 0)} fetched, {c.get('failed', 0)} failed, "
+        f"{c.get('skipped', 0)} skipped of {c.get('discovered', 0)} discovered"
+    )
+
+
+def _finish(job: dict[str, Any]) -> None:
+    status = str(job.get("status"))
+    reason = f" ({job['stop_reason']})" if job.get("stop_reason") else ""
+    colour = {"completed": "green", "failed": "red"}.get(status, "yellow")
+    out.print(f"[{colour}]{status}[/]{reason}: {_counters_line(job)}", highlight=False)
+    if job.get("error"):
+        err.print(f"[red]error:[/] {job['error'].get('message')}", highlight=False)
+    raise typer.Exit(_EXIT_FOR_STATUS.get(status, 0))
+
+
+@app.command()
+def crawl(  # noqa: PLR0917  (typer options are parameters)
+    url: Annotated[str, typer.Argument(help="Start URL (http or https)")],
+    max_pages: Annotated[int, typer.Option(help="Stop after this many pages")] = 100,
+    max_depth: Annotated[int, typer.Option(help="Link hops from the start URL")] = 3,
+    bypass_robots: Annotated[
+        list[str] | None, typer.Option(help="Host whose robots.txt is not consulted (repeat)")
+    ] = None,
+    watch_: Annotated[
+        bool, typer.Option("--watch", "-w", help="Show live progress until the job ends")
+    ] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls while watching")] = 0.5,
+) -> None:
+    """Submit a crawl; with --watch, follow it to its end (exit 1 if it failed)."""
+    request = {
+        "url": url,
+        "max_pages": max_pages,
+        "max_depth": max_depth,
+        "bypass_robots_domains": bypass_robots or [],
+    }
+    with _client() as client:
+        created = client.submit(request)
+        job_id = str(created["id"])
+        out.print(f"crawl [bold]{job_id}[/] accepted", highlight=False)
+        if not watch_:
+            return
+        job = watch(client, job_id, out, interval=interval)
+    _finish(job)
+
+
+@app.command()
+def status(
+    job_id: Annotated[str, typer.Argument(help="Crawl id")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON")] = False,
+) -> None:
+    """Show one crawl's status and counters."""
+    with _client() as client:
+        job = client.crawl(job_id)
+    if as_json:
+        out.print_json(json.dumps(job))
+        return
+    table = Table(show_header=False, box=None)
+    for key in ("id", "status", "url", "stop_reason", "created_at", "started_at", "finished_at"):
+        table.add_row(f"[dim]{key}", str(job.get(key) or "-"))
+    for key, value in (job.get("counters") or {}).items():
+        table.add_row(f"[dim]{key}", str(value))
+    out.print(table)
+
+
+@app.command("ls")
+def list_crawls(
+    status_: Annotated[str | None, typer.Option("--status", help="Only this status")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first")] = 20,
+) -> None:
+    """List your crawls, newest first."""
+    with _client() as client:
+        body = client.crawls(status=status_, limit=limit)
+    table = Table("id", "status", "url", "fetched", "failed", "skipped", "created")
+    for job in body.get("items", []):
+        c = job.get("counters") or {}
+        table.add_row(
+            str(job.get("id")),
+            str(job.get("status")),
+            str(job.get("url") or ""),
+            str(c.get("fetched", 0)),
+            str(c.get("failed", 0)),
+            str(c.get("skipped", 0)),
+            str(job.get("created_at") or ""),
+        )
+    out.print(table)
+
+
+@app.command()
+def cancel(job_id: Annotated[str, typer.Argument(help="Crawl id")]) -> None:
+    """Ask a running crawl to stop."""
+    with _client() as client:
+        body = client.cancel(job_id)
+    out.print(f"crawl {job_id}: {body.get('status', 'cancelling')}", highlight=False)
+
+
+@app.command()
+def pages(
+    job_id: Annotated[str, typer.Argument(help="Crawl id")],
+    export: Annotated[
+        Path | None,
+        typer.Option(help="Write one markdown file per page and index.jsonl into this folder"),
+    ] = None,
+) -> None:
+    """List a crawl's pages, or export them with --export DIR."""
+    with _client() as client:
+        if export is not None:
+            files, lines = export_pages(client.pages(job_id), export)
+            out.print(f"wrote {files} markdown files and {lines} index lines to {export}")
+            return
+        table = Table("outcome", "reason", "http", "url")
+        for page in client.pages(job_id):
+            table.add_row(
+                str(page.get("outcome")),
+                str(page.get("reason") or ""),
+                str(page.get("http_status") or ""),
+                str(page.get("url")),
+            )
+    out.print(table)
+
+
+@app.command()
+def logs(
+    job_id: Annotated[str, typer.Argument(help="Crawl id")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Wait for new lines")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls with --follow")] = 1.0,
+) -> None:
+    """Print a crawl's log lines; with --follow, until the crawl ends."""
+    with _client() as client:
+        _print_logs(client, job_id, follow=follow, interval=interval, sleep=time.sleep)
+
+
+def _print_logs(
+    client: ApiClient,
+    job_id: str,
+    *,
+    follow: bool,
+    interval: float,
+    sleep: Callable[[float], None],
+) -> None:
+    after: int | None = None
+    while True:
+        finished = not follow or client.crawl(job_id).get("status") in TERMINAL
+        while True:  # drain every line there is now
+            lines = client.logs(job_id, after=after)
+            for line in lines:
+                out.print(
+                    f"[dim]{line.get('at', '')}[/] [bold]{line.get('level', '')}[/] "
+                    f"{line.get('message', '')}",
+                    highlight=False,
+                )
+                after = int(line["seq"]) if line.get("seq") is not None else after
+            if not lines:
+                break
+        if finished:
+            return
+        sleep(interval)

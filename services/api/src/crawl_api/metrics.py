@@ -1,0 +1,105 @@
+"""Prometheus metrics of the API: ``GET /metrics`` and a request-counting middleware.
+
+Request counts and latencies are observed by ``MetricsMiddleware`` (labelled by route
+template, never by raw path, so job ids do not explode the label space). Jobs by status and
+page totals are read from the projection at scrape time: they describe the fleet, not this
+process, and stay correct with any number of API replicas.
+
+The endpoint exposes aggregates over every tenant and nothing else, so it is served without a
+token, like a health probe; keep it on an internal network.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar import Response, get
+from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+from crawl_contracts import JobStatus
+
+__all__ = ["REGISTRY", "MetricsMiddleware", "metrics"]
+
+REGISTRY = CollectorRegistry()
+"""The API's own registry; one per process."""
+
+REQUESTS = Counter(
+    "api_requests",
+    "HTTP requests answered, by method, route template and status code.",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+REQUEST_SECONDS = Histogram(
+    "api_request_seconds",
+    "Time to answer one HTTP request, by route template.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
+JOBS = Gauge(
+    "crawl_jobs",
+    "Crawl jobs in the projection, by status (read from MongoDB at scrape time).",
+    ["status"],
+    registry=REGISTRY,
+)
+PAGES = Gauge(
+    "crawl_pages",
+    "Pages of every job by outcome: the sum of the jobs' counters at scrape time.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+_OUTCOMES = ("fetched", "failed", "skipped")
+
+
+class MetricsMiddleware:
+    """ASGI middleware counting HTTP requests; use as ``middleware=[MetricsMiddleware]``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = str(scope.get("path_template") or "unmatched")
+            REQUESTS.labels(method=str(scope.get("method")), route=route, status=str(status)).inc()
+            REQUEST_SECONDS.labels(route=route).observe(time.perf_counter() - started)
+
+
+async def _refresh(state: State) -> None:
+    crawls = state.mongo[state.settings.mongodb_database]["crawls"]
+    by_status = dict.fromkeys((s.value for s in JobStatus), 0)
+    pages = dict.fromkeys(_OUTCOMES, 0)
+    # Summed here, not with $group: FerretDB v1 sums nested paths as 0.
+    async for doc in crawls.find({}, {"status": 1, "counters": 1}):
+        by_status[str(doc.get("status"))] = by_status.get(str(doc.get("status")), 0) + 1
+        counters: dict[str, Any] = doc.get("counters") or {}
+        for outcome in _OUTCOMES:
+            pages[outcome] += int(counters.get(outcome, 0))
+    for status, count in by_status.items():
+        JOBS.labels(status=status).set(count)
+    for outcome, count in pages.items():
+        PAGES.labels(outcome=outcome).set(count)
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["health"], include_in_schema=False)
+async def metrics(state: State) -> Response[bytes]:
+    await _refresh(state)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
