@@ -51,7 +51,12 @@ SITE: dict[str, tuple[int, dict[str, str], str]] = {
 
 def handler(request: httpx.Request) -> httpx.Response:
     status, headers, body = SITE.get(request.url.path, (404, {}, "nope"))
-    return httpx.Response(status, headers={"content-type": "text/html", **headers}, text=body)
+    # stream=..., as from a network: the fetcher reads the raw stream itself
+    return httpx.Response(
+        status,
+        headers={"content-type": "text/html", **headers},
+        stream=httpx.ByteStream(body.encode()),
+    )
 
 
 class Sink:
