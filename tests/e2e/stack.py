@@ -77,7 +77,11 @@ class Stack:
 
 
 @contextmanager
-def running_stack(services: Services, *, workers: int = 1) -> Iterator[Stack]:
+def running_stack(
+    services: Services, *, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """The three services on the session's vhost and database; ``env`` adds or overrides
+    environment variables (e.g. crawler limits) for every process."""
     port = free_port()
     env = {
         **os.environ,
@@ -93,6 +97,7 @@ def running_stack(services: Services, *, workers: int = 1) -> Iterator[Stack]:
         "CRAWL_STATUS_MONGODB_URL": services.mongodb_url,
         "CRAWL_STATUS_MONGODB_DATABASE": services.database,
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     stack = Stack(f"http://127.0.0.1:{port}", env)
     try:

@@ -6,7 +6,8 @@
 - the body is read raw and inflated here, so both the size cap and the decompression-bomb
   guard hold while streaming and no chunk can inflate past the cap;
 - connect / read timeouts come from the client, the total timeout from ``asyncio.timeout``;
-- each attempt passes the per-host gate; 429 and 503 pause the host for ``Retry-After``;
+- each request (every redirect hop) passes the per-host gate; 429 and 503 pause the host
+  for ``Retry-After``;
   connection errors and 5xx are retried a bounded number of times with jittered backoff.
 
 The result is a value, not an exception: every URL ends with an outcome and a reason.
@@ -15,6 +16,7 @@ The result is a value, not an exception: every URL ends with an outcome and a re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import zlib
 from collections.abc import Awaitable, Callable
@@ -99,8 +101,7 @@ class Fetcher:
         attempts = 0
         while True:
             attempts += 1
-            async with self._gate.slot(url):
-                result = await self._attempt(url, in_scope, any_type=False)
+            result = await self._attempt(url, in_scope, any_type=False)
             if not self._retryable(result) or attempts > self._limits.retries:
                 return replace(result, attempts=attempts)
             if result.retry_after is not None:
@@ -130,24 +131,24 @@ class Fetcher:
 
     async def fetch_bytes(self, url: str) -> tuple[int | None, bytes]:
         """Any resource of any type (robots.txt, sitemaps), within the same safety limits."""
-        result = await self._attempt(url, lambda _: True, any_type=True)
+        result = await self._attempt(url, lambda _: True, any_type=True, gated=False)
         if result.http_status is None or result.outcome is Outcome.SKIPPED:
             return None, b""
         return result.http_status, result.body or b""
 
     async def _attempt(
-        self, url: str, in_scope: Callable[[str], bool], *, any_type: bool
+        self, url: str, in_scope: Callable[[str], bool], *, any_type: bool, gated: bool = True
     ) -> FetchResult:
         try:
             async with asyncio.timeout(self._limits.total_timeout):
-                return await self._follow(url, in_scope, any_type=any_type)
+                return await self._follow(url, in_scope, any_type=any_type, gated=gated)
         except TimeoutError:
             return FetchResult(Outcome.FAILED, "timeout")
         except httpx.RequestError as exc:
             return FetchResult(Outcome.FAILED, _transport_reason(exc))
 
     async def _follow(
-        self, url: str, in_scope: Callable[[str], bool], *, any_type: bool
+        self, url: str, in_scope: Callable[[str], bool], *, any_type: bool, gated: bool
     ) -> FetchResult:
         seen: set[str] = set()
         current = url
@@ -163,7 +164,10 @@ class Fetcher:
             if current != url and not in_scope(current):
                 return FetchResult(Outcome.SKIPPED, "out_of_scope", status, current)
             seen.add(current)
-            async with self._client.stream("GET", current) as response:
+            # Every hop is a request to its host, so every hop passes that host's gate.
+            # (robots.txt and sitemaps are not gated: the gate needs robots.txt first.)
+            slot = self._gate.slot(current) if gated else contextlib.nullcontext()
+            async with slot, self._client.stream("GET", current) as response:
                 status = response.status_code
                 if status in _REDIRECTS and "location" in response.headers:
                     try:
