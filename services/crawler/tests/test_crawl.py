@@ -170,3 +170,70 @@ async def test_address_guard_refuses_private_addresses_by_default(
 ) -> None:
     refusal = await AddressGuard().refusal(address, 80)
     assert (refusal is None) is allowed
+
+
+SITEMAP_SITE: dict[str, tuple[int, dict[str, str], str]] = {
+    "/": (200, {}, html("Home", "/docs/a", "/blog/x", "/docs/alias")),
+    "/docs/a": (200, {}, html("Docs A", "/docs/b")),
+    "/docs/b": (200, {}, html("Docs B")),
+    "/docs/only-in-sitemap": (200, {}, html("Hidden")),
+    "/docs/alias": (
+        200,
+        {},
+        html("Alias", body=f"<link rel=canonical href='/docs/canon'><p>alias</p>{TEXT}"),
+    ),
+    "/docs/canon": (200, {}, html("Canon")),
+    "/blog/x": (200, {}, html("Blog")),
+    "/sitemap.xml": (
+        200,
+        {"content-type": "application/xml"},
+        "<urlset><url><loc>http://127.0.0.1:9/docs/only-in-sitemap</loc></url>"
+        "<url><loc>http://elsewhere.example/</loc></url></urlset>",
+    ),
+}
+
+
+def sitemap_crawl(**request: Any) -> tuple[Crawl, Sink]:
+    def serve(req: httpx.Request) -> httpx.Response:
+        status, headers, body = SITEMAP_SITE.get(req.url.path, (404, {}, "nope"))
+        return httpx.Response(
+            status,
+            headers={"content-type": "text/html", **headers},
+            stream=httpx.ByteStream(body.encode()),
+        )
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(serve))
+    fetcher = Fetcher(client, AddressGuard(["127.0.0.0/8"]), FetchLimits())
+    sink = Sink()
+    command = CrawlRequested(
+        job_id="j", tenant="t", request=CrawlRequest(url="http://127.0.0.1:9/", **request)
+    )
+    robots = RobotsCache(fetcher.fetch_text, "test-agent")
+    return Crawl(command, CrawlPorts(fetcher, robots, extract, sink), worker_id="w"), sink
+
+
+async def test_patterns_sitemaps_and_canonical_links_shape_the_crawl() -> None:
+    crawl, sink = sitemap_crawl(include=["/docs/"], exclude=["/docs/b$"])
+    terminal = await crawl.run()
+    assert outcomes(sink) == {
+        "/": ("fetched", None),
+        "/docs/a": ("fetched", None),
+        "/docs/b": ("skipped", "out_of_scope"),
+        "/blog/x": ("skipped", "out_of_scope"),
+        "/docs/only-in-sitemap": ("fetched", None),
+        "http://elsewhere.example/": ("skipped", "out_of_scope"),
+        "/docs/alias": ("skipped", "non_canonical"),
+        "/docs/canon": ("fetched", None),
+    }
+    assert terminal.counters.discovered == 8
+    assert_counters_add_up(sink)
+
+
+async def test_sitemap_only_does_not_follow_links_and_skip_reads_no_sitemap() -> None:
+    crawl, sink = sitemap_crawl(sitemap="only")
+    await crawl.run()
+    assert set(outcomes(sink)) == {"/", "/docs/only-in-sitemap", "http://elsewhere.example/"}
+    crawl, sink = sitemap_crawl(sitemap="skip", max_depth=0)
+    await crawl.run()
+    assert set(outcomes(sink)) == {"/", "/docs/a", "/blog/x", "/docs/alias"}
+    assert_counters_add_up(sink)
