@@ -237,3 +237,45 @@ async def test_sitemap_only_does_not_follow_links_and_skip_reads_no_sitemap() ->
     await crawl.run()
     assert set(outcomes(sink)) == {"/", "/docs/a", "/blog/x", "/docs/alias"}
     assert_counters_add_up(sink)
+
+
+class SlowSink(Sink):
+    """Confirms each event after a delay, like a broker under load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending = 0
+        self.peak = 0
+
+    async def emit(self, event: Any) -> None:
+        self.pending += 1
+        self.peak = max(self.peak, self.pending)
+        await asyncio.sleep(0.01)
+        self.pending -= 1
+        self.events.append(event)
+
+
+async def test_events_are_published_concurrently_and_the_terminal_one_last() -> None:
+    crawl, _ = make_crawl(max_depth=2)
+    sink = SlowSink()
+    crawl._ports = CrawlPorts(crawl._ports.fetcher, crawl._ports.robots, extract, sink)
+    terminal = await crawl.run()
+    assert sink.peak > 1
+    assert sink.events[0].type == "CrawlStarted"
+    assert sink.events[-1] is terminal
+    assert len(outcomes(sink)) == 9
+    assert_counters_add_up(sink)
+
+
+async def test_a_failed_publish_fails_the_crawl_instead_of_losing_events() -> None:
+    crawl, _ = make_crawl(max_depth=2)
+
+    class Broken(Sink):
+        async def emit(self, event: Any) -> None:
+            if event.type == "PageRecorded":
+                raise ConnectionError("broker gone")
+            self.events.append(event)
+
+    crawl._ports = CrawlPorts(crawl._ports.fetcher, crawl._ports.robots, extract, Broken())
+    with pytest.raises(ConnectionError):
+        await crawl.run()

@@ -52,6 +52,7 @@ log = structlog.get_logger("crawl_worker.crawl")
 
 Extractor = Callable[[bytes, str], Awaitable[Extracted]]
 _E = TypeVar("_E", bound=Envelope)
+_MAX_UNCONFIRMED = 256  # events published but not yet confirmed by the broker
 
 
 class EventSink(Protocol):
@@ -119,6 +120,9 @@ class Crawl:
         self._in_flight: set[str] = set()
         self._active = 0  # workers inside _visit: the crawl is over when 0 and frontier empty
         self._hashes: dict[str, str] = {}
+        self._outbox: set[asyncio.Task[None]] = set()
+        self._unconfirmed = asyncio.Semaphore(_MAX_UNCONFIRMED)
+        self._publish_error: BaseException | None = None
         self._changed = asyncio.Condition()
         self._cancelled = asyncio.Event()
         self._last_progress = 0.0
@@ -142,7 +146,7 @@ class Crawl:
 
     async def run(self) -> CrawlCompleted | CrawlFailed | CrawlCancelled:
         """Crawl until the frontier is exhausted, a limit is reached, or ``cancel()``."""
-        await self._emit(CrawlStarted, worker_id=self._worker_id)
+        await self._emit(CrawlStarted, worker_id=self._worker_id, _wait=True)
         await self._log("info", f"crawl of {self.start_url} started")
         self._discover(self.start_url, 0)
         workers = [asyncio.create_task(self._work_all())]
@@ -398,9 +402,21 @@ class Crawl:
         return await self._terminal(CrawlCancelled)
 
     async def _terminal(self, cls: type[_E], **fields: Any) -> _E:
-        return await self._emit(cls, counters=self._count.snapshot(), **fields)
+        # Every earlier event is confirmed before the terminal one is sent, so a consumer
+        # that applies a job's messages in delivery order sees the pages before the end.
+        await self._drain()
+        return await self._emit(cls, counters=self._count.snapshot(), _wait=True, **fields)
 
-    async def _emit(self, cls: type[_E], **fields: Any) -> _E:
+    async def _emit(self, cls: type[_E], *, _wait: bool = False, **fields: Any) -> _E:
+        """Build the next event and hand it to the sink.
+
+        Events are published concurrently (up to ``_MAX_UNCONFIRMED`` awaiting their broker
+        confirmation), because one confirmed publish at a time caps a crawl at the broker's
+        confirm latency. Consumers order by ``seq``, not by arrival; ``_wait`` sends one
+        event alone, after all before it.
+        """
+        if self._publish_error is not None:
+            raise self._publish_error
         self._seq += 1
         event = cls(
             job_id=self.command.job_id,
@@ -410,5 +426,25 @@ class Crawl:
             seq=self._seq,
             **fields,
         )
-        await self._ports.sink.emit(event)
+        if _wait:
+            await self._drain()
+            await self._ports.sink.emit(event)
+            return event
+        await self._unconfirmed.acquire()
+        task = asyncio.create_task(self._ports.sink.emit(event))
+        self._outbox.add(task)
+        task.add_done_callback(self._sent)
         return event
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._outbox.discard(task)
+        self._unconfirmed.release()
+        if not task.cancelled() and task.exception() is not None and self._publish_error is None:
+            self._publish_error = task.exception()
+
+    async def _drain(self) -> None:
+        """Wait until every event emitted so far is confirmed; raise if one was not."""
+        while self._outbox:
+            await asyncio.gather(*list(self._outbox), return_exceptions=True)
+        if self._publish_error is not None:
+            raise self._publish_error
