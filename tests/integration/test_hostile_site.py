@@ -1,7 +1,7 @@
 """The crawler against a hostile site: the real services as processes, the real broker and
 database, and a loopback site with one route per way a site can hurt a crawler.
 
-Limits are small through settings (2 MB cap, 1 s read timeout, 3 s total) so the suite takes
+Limits are small through settings (2 MB cap, 3 s read timeout, 4 s total) so the suite takes
 seconds; the site still serves a real 50 MB page, a 1 GiB gzip bomb and an endless response.
 """
 
@@ -25,9 +25,9 @@ pytestmark = pytest.mark.e2e
 TIME_LIMIT = 45.0  # seconds a hostile crawl may take, start to terminal status
 SMALL_LIMITS = {
     "CRAWL_WORKER_MAX_RESPONSE_BYTES": str(2 * 1024 * 1024),
-    "CRAWL_WORKER_CONNECT_TIMEOUT": "1",
-    "CRAWL_WORKER_READ_TIMEOUT": "1",
-    "CRAWL_WORKER_TOTAL_TIMEOUT": "3",
+    "CRAWL_WORKER_CONNECT_TIMEOUT": "3",
+    "CRAWL_WORKER_READ_TIMEOUT": "3",
+    "CRAWL_WORKER_TOTAL_TIMEOUT": "4",
     "CRAWL_WORKER_RETRIES": "2",
     "CRAWL_WORKER_RETRY_BACKOFF": "0.05",
     "CRAWL_WORKER_MAX_RETRY_AFTER": "5",
@@ -116,8 +116,11 @@ def test_retry_after_and_crawl_delay_are_honoured(
     first, second = site.starts("/busy")
     assert second - first >= 0.95  # Retry-After: 1
     gated = [t for p, t in site.requests if p not in ("/robots.txt", "/sitemap.xml")]
-    gaps = [b - a for a, b in itertools.pairwise(gated)]
-    assert min(gaps) >= ROBOTS_CRAWL_DELAY * 0.75  # the site's clock, not the crawler's
+    # The site's clock, not the crawler's: one gap may shrink when a server thread starts
+    # late, so the whole span is checked, and the typical gap.
+    assert gated[-1] - gated[0] >= (len(gated) - 1) * ROBOTS_CRAWL_DELAY - 0.1
+    gaps = sorted(b - a for a, b in itertools.pairwise(gated))
+    assert gaps[len(gaps) // 2] >= ROBOTS_CRAWL_DELAY * 0.9
 
 
 def test_redirects_and_unsafe_addresses_are_contained(

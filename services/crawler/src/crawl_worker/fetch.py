@@ -130,8 +130,16 @@ class Fetcher:
         return status, body.decode("utf-8", "replace")
 
     async def fetch_bytes(self, url: str) -> tuple[int | None, bytes]:
-        """Any resource of any type (robots.txt, sitemaps), within the same safety limits."""
-        result = await self._attempt(url, lambda _: True, any_type=True, gated=False)
+        """Any resource of any type (robots.txt, sitemaps), within the same safety limits;
+        connection errors and 5xx are retried like pages (an unreachable robots.txt closes
+        the whole host, so one lost packet must not decide it)."""
+        attempts = 0
+        while True:
+            attempts += 1
+            result = await self._attempt(url, lambda _: True, any_type=True, gated=False)
+            if not self._retryable(result) or attempts > self._limits.retries:
+                break
+            await self._sleep(self._limits.retry_backoff * attempts)
         if result.http_status is None or result.outcome is Outcome.SKIPPED:
             return None, b""
         return result.http_status, result.body or b""

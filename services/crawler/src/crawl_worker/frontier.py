@@ -47,7 +47,7 @@ class Scope:
         )
 
     def site(self, url: str) -> bool:
-        """Same site as the start URL (redirects are held to this, not to the patterns)."""
+        """Same site as the start URL (subdomains when allowed), whatever the patterns."""
         return same_site(url, self.start_url, allow_subdomains=self.allow_subdomains)
 
     def __call__(self, url: str) -> bool:
