@@ -182,10 +182,10 @@ def main() -> None:
     theirs: list[dict[str, Any]] = []
     with static_site(DOCS) as base:
         for i in range(args.repeat):
-            ours.append(run_ours(base, args.concurrency))
-            print(f"run {i + 1} ours:   {ours[-1]}", flush=True)
             theirs.append(run_scrapy(base, args.concurrency))
             print(f"run {i + 1} scrapy: {theirs[-1]}", flush=True)
+            ours.append(run_ours(base, args.concurrency))
+            print(f"run {i + 1} ours:   {ours[-1]}", flush=True)
 
     def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         pages = int(statistics.median(r["pages"] for r in runs))
