@@ -34,9 +34,10 @@ class DocsSpider(scrapy.Spider):  # type: ignore[misc]
     def __init__(self, start_url: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.start_urls = [start_url]
-        host = urlsplit(start_url).hostname or ""
-        self.allowed_domains = [host]
-        self.links = LinkExtractor(allow_domains=[host])
+        parts = urlsplit(start_url)
+        self.allowed_domains = [parts.hostname or ""]
+        # LinkExtractor compares whole netlocs, port included.
+        self.links = LinkExtractor(allow_domains=[parts.netloc])
         self.pages = 0
 
     def parse(self, response: Response) -> Iterator[scrapy.Request]:
