@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := bash deploy/uv.sh
 
-.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps
+.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps bench-crawl
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -57,3 +57,9 @@ test: install services browser-deps ## Static checks, then unit, integration and
 format: install ## Apply ruff's formatting and fixes
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
+
+bench-crawl: install services ## Crawl python3.11-doc on loopback with our stack and with Scrapy; compare pages/s
+	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
+	bash bench/crawl/run.sh $(BENCH_ARGS)
+
+bench: bench-crawl ## All benchmarks

@@ -84,6 +84,8 @@ class Stack:
 def running_stack(
     services: Services, *, workers: int = 1, extra_env: dict[str, str] | None = None
 ) -> Iterator[Stack]:
+    """The three services on the session's vhost and database; ``extra_env`` adds or
+    overrides environment variables (e.g. crawler limits) for every process."""
     port = free_port()
     env = {
         **os.environ,

@@ -51,7 +51,12 @@ SITE: dict[str, tuple[int, dict[str, str], str]] = {
 
 def handler(request: httpx.Request) -> httpx.Response:
     status, headers, body = SITE.get(request.url.path, (404, {}, "nope"))
-    return httpx.Response(status, headers={"content-type": "text/html", **headers}, text=body)
+    # stream=..., as from a network: the fetcher reads the raw stream itself
+    return httpx.Response(
+        status,
+        headers={"content-type": "text/html", **headers},
+        stream=httpx.ByteStream(body.encode()),
+    )
 
 
 class Sink:
@@ -165,3 +170,112 @@ async def test_address_guard_refuses_private_addresses_by_default(
 ) -> None:
     refusal = await AddressGuard().refusal(address, 80)
     assert (refusal is None) is allowed
+
+
+SITEMAP_SITE: dict[str, tuple[int, dict[str, str], str]] = {
+    "/": (200, {}, html("Home", "/docs/a", "/blog/x", "/docs/alias")),
+    "/docs/a": (200, {}, html("Docs A", "/docs/b")),
+    "/docs/b": (200, {}, html("Docs B")),
+    "/docs/only-in-sitemap": (200, {}, html("Hidden")),
+    "/docs/alias": (
+        200,
+        {},
+        html("Alias", body=f"<link rel=canonical href='/docs/canon'><p>alias</p>{TEXT}"),
+    ),
+    "/docs/canon": (200, {}, html("Canon")),
+    "/blog/x": (200, {}, html("Blog")),
+    "/sitemap.xml": (
+        200,
+        {"content-type": "application/xml"},
+        "<urlset><url><loc>http://127.0.0.1:9/docs/only-in-sitemap</loc></url>"
+        "<url><loc>http://elsewhere.example/</loc></url></urlset>",
+    ),
+}
+
+
+def sitemap_crawl(**request: Any) -> tuple[Crawl, Sink]:
+    def serve(req: httpx.Request) -> httpx.Response:
+        status, headers, body = SITEMAP_SITE.get(req.url.path, (404, {}, "nope"))
+        return httpx.Response(
+            status,
+            headers={"content-type": "text/html", **headers},
+            stream=httpx.ByteStream(body.encode()),
+        )
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(serve))
+    fetcher = Fetcher(client, AddressGuard(["127.0.0.0/8"]), FetchLimits())
+    sink = Sink()
+    command = CrawlRequested(
+        job_id="j", tenant="t", request=CrawlRequest(url="http://127.0.0.1:9/", **request)
+    )
+    robots = RobotsCache(fetcher.fetch_text, "test-agent")
+    return Crawl(command, CrawlPorts(fetcher, robots, extract, sink), worker_id="w"), sink
+
+
+async def test_patterns_sitemaps_and_canonical_links_shape_the_crawl() -> None:
+    crawl, sink = sitemap_crawl(include=["/docs/"], exclude=["/docs/b$"])
+    terminal = await crawl.run()
+    assert outcomes(sink) == {
+        "/": ("fetched", None),
+        "/docs/a": ("fetched", None),
+        "/docs/b": ("skipped", "out_of_scope"),
+        "/blog/x": ("skipped", "out_of_scope"),
+        "/docs/only-in-sitemap": ("fetched", None),
+        "http://elsewhere.example/": ("skipped", "out_of_scope"),
+        "/docs/alias": ("skipped", "non_canonical"),
+        "/docs/canon": ("fetched", None),
+    }
+    assert terminal.counters.discovered == 8
+    assert_counters_add_up(sink)
+
+
+async def test_sitemap_only_does_not_follow_links_and_skip_reads_no_sitemap() -> None:
+    crawl, sink = sitemap_crawl(sitemap="only")
+    await crawl.run()
+    assert set(outcomes(sink)) == {"/", "/docs/only-in-sitemap", "http://elsewhere.example/"}
+    crawl, sink = sitemap_crawl(sitemap="skip", max_depth=0)
+    await crawl.run()
+    assert set(outcomes(sink)) == {"/", "/docs/a", "/blog/x", "/docs/alias"}
+    assert_counters_add_up(sink)
+
+
+class SlowSink(Sink):
+    """Confirms each event after a delay, like a broker under load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending = 0
+        self.peak = 0
+
+    async def emit(self, event: Any) -> None:
+        self.pending += 1
+        self.peak = max(self.peak, self.pending)
+        await asyncio.sleep(0.01)
+        self.pending -= 1
+        self.events.append(event)
+
+
+async def test_events_are_published_concurrently_and_the_terminal_one_last() -> None:
+    crawl, _ = make_crawl(max_depth=2)
+    sink = SlowSink()
+    crawl._ports = CrawlPorts(crawl._ports.fetcher, crawl._ports.robots, extract, sink)
+    terminal = await crawl.run()
+    assert sink.peak > 1
+    assert sink.events[0].type == "CrawlStarted"
+    assert sink.events[-1] is terminal
+    assert len(outcomes(sink)) == 9
+    assert_counters_add_up(sink)
+
+
+async def test_a_failed_publish_fails_the_crawl_instead_of_losing_events() -> None:
+    crawl, _ = make_crawl(max_depth=2)
+
+    class Broken(Sink):
+        async def emit(self, event: Any) -> None:
+            if event.type == "PageRecorded":
+                raise ConnectionError("broker gone")
+            self.events.append(event)
+
+    crawl._ports = CrawlPorts(crawl._ports.fetcher, crawl._ports.robots, extract, Broken())
+    with pytest.raises(ConnectionError):
+        await crawl.run()

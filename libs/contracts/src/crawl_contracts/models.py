@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ __all__ = [
     "CrawlRequest",
     "JobStatus",
     "Outcome",
+    "SitemapMode",
     "StopReason",
 ]
 
@@ -70,6 +72,17 @@ class Counters(BaseModel):
     skipped: int = Field(default=0, ge=0)
 
 
+class SitemapMode(StrEnum):
+    """How a crawl uses the site's sitemaps (named in robots.txt, or ``/sitemap.xml``)."""
+
+    INCLUDE = "include"  # sitemap URLs join the links found on pages
+    SKIP = "skip"  # sitemaps are not read
+    ONLY = "only"  # only the start URL and sitemap URLs; links on pages are not followed
+
+
+MAX_PATTERNS = 20
+MAX_PATTERN_LENGTH = 500
+
 PageLimit = Annotated[int, Field(ge=1, le=100_000)]
 DepthLimit = Annotated[int, Field(ge=0, le=50)]
 
@@ -84,6 +97,34 @@ class CrawlRequest(BaseModel):
     max_depth: DepthLimit = Field(default=3, description="Link hops from the start URL")
     bypass_robots_domains: tuple[str, ...] = Field(
         default=(), description="Hosts whose robots.txt is not consulted"
+    )
+    include: tuple[str, ...] = Field(
+        default=(),
+        max_length=MAX_PATTERNS,
+        description="URL regexes (Python syntax, searched): when given, a URL must match one",
+    )
+    exclude: tuple[str, ...] = Field(
+        default=(),
+        max_length=MAX_PATTERNS,
+        description="URL regexes (Python syntax, searched): a URL matching one is out of scope",
+    )
+    allow_subdomains: bool = Field(
+        default=False, description="Subdomains of the start URL's host are in scope"
+    )
+    sitemap: SitemapMode = Field(
+        default=SitemapMode.INCLUDE, description="Use the site's sitemaps: include, skip, only"
+    )
+    per_host_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Requests in flight per host (capped by the operator's limit)",
+    )
+    min_delay: float | None = Field(
+        default=None,
+        ge=0,
+        le=60,
+        description="Seconds between request starts per host (never below the operator's floor)",
     )
 
     @field_validator("url")
@@ -101,4 +142,16 @@ class CrawlRequest(BaseModel):
             raise ValueError("has an invalid port") from exc
         if parts.username or parts.password:
             raise ValueError("must not carry credentials")
+        return value
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _regexes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            if len(pattern) > MAX_PATTERN_LENGTH:
+                raise ValueError(f"pattern longer than {MAX_PATTERN_LENGTH} characters")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
         return value

@@ -22,6 +22,7 @@ from crawl_worker import observability
 from crawl_worker.crawl import Crawl, CrawlPorts
 from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
+from crawl_worker.politeness import HostGate, PolitenessLimits
 from crawl_worker.robots import RobotsCache
 from crawl_worker.safety import AddressGuard
 from crawl_worker.settings import WorkerSettings
@@ -110,8 +111,15 @@ class CrawlerService:
         self._client = httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(s.read_timeout, connect=s.connect_timeout),
-            headers={"User-Agent": s.user_agent, "Accept": "text/html,application/xhtml+xml"},
-            limits=httpx.Limits(max_connections=s.max_jobs * s.concurrency * 2),
+            headers={
+                "User-Agent": s.user_agent,
+                "Accept": "text/html,application/xhtml+xml",
+                "Accept-Encoding": "gzip, deflate",  # the encodings the fetcher inflates itself
+            },
+            limits=httpx.Limits(
+                max_connections=s.max_jobs * s.concurrency * 2,
+                max_keepalive_connections=s.max_jobs * s.concurrency * 2,
+            ),
             trust_env=False,
         )
         await declare_dead_letters(self.broker, routing.CRAWLER_REQUESTS_QUEUE)
@@ -147,11 +155,25 @@ class CrawlerService:
                 max_bytes=s.max_response_bytes,
                 max_redirects=s.max_redirects,
                 total_timeout=s.total_timeout,
+                retries=s.retries,
+                retry_backoff=s.retry_backoff,
+                max_retry_after=s.max_retry_after,
+                max_compression_ratio=s.max_compression_ratio,
             ),
         )
         robots = RobotsCache(
             fetcher.fetch_text, s.user_agent, command.request.bypass_robots_domains
         )
+        politeness = PolitenessLimits.resolve(
+            default_concurrency=s.per_host_concurrency,
+            max_concurrency=s.max_per_host_concurrency,
+            default_delay=s.host_delay,
+            min_delay=s.min_host_delay,
+            max_crawl_delay=s.max_crawl_delay,
+            requested_concurrency=command.request.per_host_concurrency,
+            requested_delay=command.request.min_delay,
+        )
+        fetcher.use_gate(HostGate(politeness, robots.crawl_delay))
         crawl = Crawl(
             command,
             CrawlPorts(

@@ -1,5 +1,11 @@
 """One crawl: a breadth-first frontier worked by a few concurrent fetchers.
 
+Scope (same site, subdomains, include / exclude patterns) and the frontier live in
+``frontier.py``; politeness and safety live in the fetcher. Sitemaps seed the frontier at the
+start (``sitemap``: include / skip / only); a page whose ``<link rel=canonical>`` names
+another in-scope URL is recorded as ``non_canonical`` and the canonical URL is crawled instead;
+pages whose extracted text was already seen are recorded as ``duplicate``.
+
 The engine receives its ports (fetcher, robots, extractor, event sink) as parameters and
 knows nothing of RabbitMQ, so unit tests drive it with fakes.
 
@@ -12,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -33,10 +38,13 @@ from crawl_contracts import (
     PageRecorded,
     StopReason,
 )
+from crawl_contracts.models import SitemapMode
 from crawl_worker.extract import Extracted
 from crawl_worker.fetch import FetchResult
+from crawl_worker.frontier import Frontier, Scope
 from crawl_worker.robots import RobotsCache
-from crawl_worker.urls import normalize_url, resolve_link, same_site
+from crawl_worker.sitemap import read_sitemaps
+from crawl_worker.urls import normalize_url, resolve_link
 
 __all__ = ["Crawl", "CrawlPorts", "EventSink", "Extractor", "PageFetcher"]
 
@@ -44,6 +52,7 @@ log = structlog.get_logger("crawl_worker.crawl")
 
 Extractor = Callable[[bytes, str], Awaitable[Extracted]]
 _E = TypeVar("_E", bound=Envelope)
+_MAX_UNCONFIRMED = 256  # events published but not yet confirmed by the broker
 
 
 class EventSink(Protocol):
@@ -52,6 +61,8 @@ class EventSink(Protocol):
 
 class PageFetcher(Protocol):
     async def fetch(self, url: str, in_scope: Callable[[str], bool] = ...) -> FetchResult: ...
+
+    async def fetch_bytes(self, url: str) -> tuple[int | None, bytes]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +115,25 @@ class Crawl:
         self._attempt = attempt
         self._seq = 0
         self._count = _Count()
-        self._frontier: deque[tuple[str, int]] = deque()
-        self._seen: set[str] = set()
+        self._frontier = Frontier()
+        self._seen: set[str] = self._frontier.seen
         self._in_flight: set[str] = set()
         self._active = 0  # workers inside _visit: the crawl is over when 0 and frontier empty
         self._hashes: dict[str, str] = {}
+        self._outbox: set[asyncio.Task[None]] = set()
+        self._unconfirmed = asyncio.Semaphore(_MAX_UNCONFIRMED)
+        self._publish_error: BaseException | None = None
         self._changed = asyncio.Condition()
         self._cancelled = asyncio.Event()
         self._last_progress = 0.0
         self._page_limited = False
         self.start_url = normalize_url(self.request.url)
+        self._scope = Scope.build(
+            self.start_url,
+            allow_subdomains=self.request.allow_subdomains,
+            include=self.request.include,
+            exclude=self.request.exclude,
+        )
 
     # -- public --------------------------------------------------------------------------
 
@@ -126,10 +146,10 @@ class Crawl:
 
     async def run(self) -> CrawlCompleted | CrawlFailed | CrawlCancelled:
         """Crawl until the frontier is exhausted, a limit is reached, or ``cancel()``."""
-        await self._emit(CrawlStarted, worker_id=self._worker_id)
+        await self._emit(CrawlStarted, worker_id=self._worker_id, _wait=True)
         await self._log("info", f"crawl of {self.start_url} started")
         self._discover(self.start_url, 0)
-        workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
+        workers = [asyncio.create_task(self._work_all())]
         cancel_wait = asyncio.create_task(self._cancelled.wait())
         try:
             done_all: asyncio.Future[Any] = asyncio.gather(*workers)
@@ -164,6 +184,18 @@ class Crawl:
     def _budget_left(self) -> bool:
         c = self._count
         return c.fetched + c.failed + c.in_flight < self.request.max_pages
+
+    async def _work_all(self) -> None:
+        """Seed from sitemaps, then work the frontier; cancelling this cancels every worker."""
+        if self.request.sitemap is not SitemapMode.SKIP:
+            await self._read_sitemaps()
+        tasks = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _work(self) -> None:
         while True:
@@ -225,8 +257,27 @@ class Crawl:
             await self._record(url, depth, failed)
             await self._log("warning", f"extraction failed for {url}: {exc!r}"[:500])
             return
+        canonical = self._canonical(page, base, url)
+        if canonical is not None:
+            self._settle(url)
+            await self._record(
+                url,
+                depth,
+                FetchResult(
+                    Outcome.SKIPPED,
+                    "non_canonical",
+                    result.http_status,
+                    canonical,
+                    result.content_type,
+                    attempts=result.attempts,
+                ),
+            )
+            await self._found(canonical, depth)
+            return
         duplicate_of = self._hashes.get(page.content_hash) if page.content_hash else None
         self._settle(url)
+        if base != url:
+            self._seen.add(base)  # the redirect target is known; not a new discovery
         if duplicate_of is not None:
             await self._record(
                 url,
@@ -244,6 +295,8 @@ class Crawl:
         if page.content_hash:
             self._hashes[page.content_hash] = url
         await self._record(url, depth, result, page)
+        if self.request.sitemap is SitemapMode.ONLY:
+            return
         link_base = resolve_link(base, page.base) if page.base else base
         for href in page.links:
             link = resolve_link(link_base or base, href)
@@ -251,7 +304,35 @@ class Crawl:
                 await self._found(link, depth + 1)
 
     def _in_scope(self, url: str) -> bool:
-        return same_site(url, self.start_url)
+        return self._scope(url)
+
+    def _canonical(self, page: Extracted, base: str, url: str) -> str | None:
+        """The in-scope canonical URL of a page when it is another URL, else ``None``."""
+        if not page.canonical:
+            return None
+        canonical = resolve_link(base, page.canonical)
+        if canonical is None or canonical in (url, base) or not self._in_scope(canonical):
+            return None
+        return canonical
+
+    async def _read_sitemaps(self) -> None:
+        """Seed the frontier (depth 1) with the start host's sitemap URLs."""
+        origin = self.start_url.split("/", 3)
+        roots = await self._ports.robots.sitemaps(self.start_url)
+        roots.append(f"{origin[0]}//{origin[2]}/sitemap.xml")
+        try:
+            urls = await read_sitemaps(
+                self._ports.fetcher.fetch_bytes, roots, max_urls=self.request.max_pages
+            )
+        except Exception as exc:  # sitemaps only add URLs; a crawl works without them
+            await self._log("warning", f"sitemaps unreadable: {exc!r}"[:500])
+            return
+        for raw in urls:
+            try:
+                link = normalize_url(raw)
+            except ValueError:
+                continue
+            await self._found(link, 1)
 
     async def _found(self, url: str, depth: int) -> None:
         if url in self._seen:
@@ -321,9 +402,21 @@ class Crawl:
         return await self._terminal(CrawlCancelled)
 
     async def _terminal(self, cls: type[_E], **fields: Any) -> _E:
-        return await self._emit(cls, counters=self._count.snapshot(), **fields)
+        # Every earlier event is confirmed before the terminal one is sent, so a consumer
+        # that applies a job's messages in delivery order sees the pages before the end.
+        await self._drain()
+        return await self._emit(cls, counters=self._count.snapshot(), _wait=True, **fields)
 
-    async def _emit(self, cls: type[_E], **fields: Any) -> _E:
+    async def _emit(self, cls: type[_E], *, _wait: bool = False, **fields: Any) -> _E:
+        """Build the next event and hand it to the sink.
+
+        Events are published concurrently (up to ``_MAX_UNCONFIRMED`` awaiting their broker
+        confirmation), because one confirmed publish at a time caps a crawl at the broker's
+        confirm latency. Consumers order by ``seq``, not by arrival; ``_wait`` sends one
+        event alone, after all before it.
+        """
+        if self._publish_error is not None:
+            raise self._publish_error
         self._seq += 1
         event = cls(
             job_id=self.command.job_id,
@@ -333,5 +426,25 @@ class Crawl:
             seq=self._seq,
             **fields,
         )
-        await self._ports.sink.emit(event)
+        if _wait:
+            await self._drain()
+            await self._ports.sink.emit(event)
+            return event
+        await self._unconfirmed.acquire()
+        task = asyncio.create_task(self._ports.sink.emit(event))
+        self._outbox.add(task)
+        task.add_done_callback(self._sent)
         return event
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._outbox.discard(task)
+        self._unconfirmed.release()
+        if not task.cancelled() and task.exception() is not None and self._publish_error is None:
+            self._publish_error = task.exception()
+
+    async def _drain(self) -> None:
+        """Wait until every event emitted so far is confirmed; raise if one was not."""
+        while self._outbox:
+            await asyncio.gather(*list(self._outbox), return_exceptions=True)
+        if self._publish_error is not None:
+            raise self._publish_error

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import trafilatura
-from trafilatura.metadata import extract_metadata
 
 __all__ = ["Extracted", "ExtractionError", "extract_page"]
 
@@ -34,6 +34,17 @@ class Extracted:
     base: str | None = None
 
 
+def _meta(tree: Any) -> dict[str, str]:
+    """``<meta>`` values by lower-case ``name`` / ``property`` / ``http-equiv``, first wins."""
+    found: dict[str, str] = {}
+    for element in tree.iter("meta"):
+        key = element.get("name") or element.get("property") or element.get("http-equiv")
+        content = (element.get("content") or "").strip()
+        if key and content:
+            found.setdefault(key.strip().lower(), content)
+    return found
+
+
 def extract_page(body: bytes, url: str) -> Extracted:
     """Main text as markdown, title, language, description, links and a content hash."""
     tree = trafilatura.load_html(body)
@@ -53,12 +64,18 @@ def extract_page(body: bytes, url: str) -> Extracted:
         None,
     )
     base = next((el.get("href") for el in tree.iter("base") if el.get("href")), None)
-    title = (tree.findtext(".//title") or "").strip() or None
-    language = tree.get("lang") or tree.get("xml:lang")
-    metadata = extract_metadata(tree, default_url=url)
-    if title is None and metadata is not None:
-        title = metadata.title
-    description = metadata.description if metadata is not None else None
+    # Only what is recorded is looked up: trafilatura's full metadata pass also dates the
+    # page (htmldate), which costs as much as the text extraction itself.
+    meta = _meta(tree)
+    title = (tree.findtext(".//title") or "").strip() or meta.get("og:title")
+    if not title:
+        title = (
+            " ".join("".join(h.itertext()).split())
+            if (h := tree.find(".//h1")) is not None
+            else None
+        )
+    language = tree.get("lang") or tree.get("xml:lang") or meta.get("content-language")
+    description = meta.get("description") or meta.get("og:description")
     markdown = (
         trafilatura.extract(
             tree, url=url, output_format="markdown", include_links=False, include_comments=False

@@ -1,5 +1,14 @@
-"""Fetching one URL safely: address check on every hop, manual redirects with loop detection,
-content-type allow-list, a size cap enforced while streaming, and a total timeout.
+"""Fetching one URL safely and politely.
+
+- the address is checked on every hop (after DNS resolution), before the scope;
+- redirects are followed by hand, with a hop limit and loop detection;
+- HTML and XHTML only (others are ``skipped`` / ``content_type``);
+- the body is read raw and inflated here, so both the size cap and the decompression-bomb
+  guard hold while streaming and no chunk can inflate past the cap;
+- connect / read timeouts come from the client, the total timeout from ``asyncio.timeout``;
+- each request (every redirect hop) passes the per-host gate; 429 and 503 pause the host
+  for ``Retry-After``;
+  connection errors and 5xx are retried a bounded number of times with jittered backoff.
 
 The result is a value, not an exception: every URL ends with an outcome and a reason.
 """
@@ -7,21 +16,29 @@ The result is a value, not an exception: every URL ends with an outcome and a re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+import contextlib
+import random
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from crawl_contracts import Outcome
+from crawl_worker.politeness import HostGate, PolitenessLimits
 from crawl_worker.safety import AddressGuard
 from crawl_worker.urls import normalize_url
 
-__all__ = ["FetchLimits", "FetchResult", "Fetcher"]
+__all__ = ["HTML_TYPES", "FetchLimits", "FetchResult", "Fetcher"]
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_RETRYABLE_STATUS = frozenset({500, 502, 503, 504, 429})
+_RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+_RETRYABLE_REASONS = frozenset({"connect_error", "network_error"})
+_BOMB_CHECK_AFTER = 1024 * 1024  # judge the compression ratio only past 1 MiB of output
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +48,8 @@ class FetchLimits:
     total_timeout: float = 30.0
     retries: int = 2
     retry_backoff: float = 0.5
+    max_retry_after: float = 120.0
+    max_compression_ratio: float = 200.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +61,39 @@ class FetchResult:
     content_type: str | None = None
     body: bytes | None = None
     attempts: int = 1
+    retry_after: float | None = None
+
+
+class _RefusedError(Exception):
+    """The body cannot be read within the limits; ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class Fetcher:
-    """Fetches HTML pages with an injected ``httpx.AsyncClient`` (``follow_redirects=False``)."""
+    """Fetches HTML pages with an injected ``httpx.AsyncClient`` (``follow_redirects=False``;
+    it should send ``Accept-Encoding: gzip, deflate``, the encodings inflated here)."""
 
-    def __init__(self, client: httpx.AsyncClient, guard: AddressGuard, limits: FetchLimits) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        guard: AddressGuard,
+        limits: FetchLimits,
+        gate: HostGate | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._client = client
         self._guard = guard
         self._limits = limits
+        self._gate = gate or HostGate(PolitenessLimits(concurrency=1_000))
+        self._sleep = sleep
+
+    def use_gate(self, gate: HostGate) -> None:
+        """Route later fetches through ``gate`` (built once robots.txt is reachable)."""
+        self._gate = gate
 
     async def fetch(
         self, url: str, in_scope: Callable[[str], bool] = lambda _: True
@@ -58,50 +101,81 @@ class Fetcher:
         attempts = 0
         while True:
             attempts += 1
-            try:
-                async with asyncio.timeout(self._limits.total_timeout):
-                    result = await self._follow(url, in_scope)
-            except TimeoutError:
-                result = FetchResult(Outcome.FAILED, "timeout")
-            except httpx.RequestError as exc:
-                result = FetchResult(Outcome.FAILED, _transport_reason(exc))
-            retry = result.outcome is Outcome.FAILED and (
-                result.http_status in _RETRYABLE_STATUS
-                or (result.http_status is None and result.reason in ("connect_error", "timeout"))
-            )
-            if not retry or attempts > self._limits.retries:
-                return _with_attempts(result, attempts)
-            await asyncio.sleep(self._limits.retry_backoff * attempts)
+            result = await self._attempt(url, in_scope, any_type=False)
+            if not self._retryable(result) or attempts > self._limits.retries:
+                return replace(result, attempts=attempts)
+            if result.retry_after is not None:
+                if result.retry_after > self._limits.max_retry_after:
+                    return replace(result, attempts=attempts)
+                self._gate.pause(url, result.retry_after)
+                continue  # the gate waits; no extra sleep
+            wait = self._limits.retry_backoff * 2 ** (attempts - 1)
+            wait *= 0.5 + random.random()  # noqa: S311 - jitter, not cryptography
+            if result.http_status in (429, 503):
+                self._gate.pause(url, wait)
+            else:
+                await self._sleep(wait)
+
+    @staticmethod
+    def _retryable(result: FetchResult) -> bool:
+        if result.outcome is not Outcome.FAILED:
+            return False
+        if result.http_status is not None:
+            return result.http_status in _RETRYABLE_STATUS
+        return result.reason in _RETRYABLE_REASONS
 
     async def fetch_text(self, url: str) -> tuple[int | None, str]:
         """A small text resource (robots.txt): status and body, ``None`` on network failure."""
-        result = await self.fetch_any(url)
-        if result.http_status is None:
-            return None, ""
-        return result.http_status, (result.body or b"").decode("utf-8", "replace")
+        status, body = await self.fetch_bytes(url)
+        return status, body.decode("utf-8", "replace")
 
-    async def fetch_any(self, url: str) -> FetchResult:
+    async def fetch_bytes(self, url: str) -> tuple[int | None, bytes]:
+        """Any resource of any type (robots.txt, sitemaps), within the same safety limits;
+        connection errors and 5xx are retried like pages (an unreachable robots.txt closes
+        the whole host, so one lost packet must not decide it)."""
+        attempts = 0
+        while True:
+            attempts += 1
+            result = await self._attempt(url, lambda _: True, any_type=True, gated=False)
+            if not self._retryable(result) or attempts > self._limits.retries:
+                break
+            await self._sleep(self._limits.retry_backoff * attempts)
+        if result.http_status is None or result.outcome is Outcome.SKIPPED:
+            return None, b""
+        return result.http_status, result.body or b""
+
+    async def _attempt(
+        self, url: str, in_scope: Callable[[str], bool], *, any_type: bool, gated: bool = True
+    ) -> FetchResult:
         try:
             async with asyncio.timeout(self._limits.total_timeout):
-                return await self._follow(url, lambda _: True, any_type=True)
-        except (TimeoutError, httpx.RequestError):
-            return FetchResult(Outcome.FAILED, "network_error")
+                return await self._follow(url, in_scope, any_type=any_type, gated=gated)
+        except TimeoutError:
+            return FetchResult(Outcome.FAILED, "timeout")
+        except httpx.RequestError as exc:
+            return FetchResult(Outcome.FAILED, _transport_reason(exc))
 
     async def _follow(
-        self, url: str, in_scope: Callable[[str], bool], *, any_type: bool = False
+        self, url: str, in_scope: Callable[[str], bool], *, any_type: bool, gated: bool
     ) -> FetchResult:
         seen: set[str] = set()
         current = url
+        status: int | None = None
         for _ in range(self._limits.max_redirects + 1):
             parts = urlsplit(current)
             port = parts.port or (443 if parts.scheme == "https" else 80)
             refusal = await self._guard.refusal(parts.hostname or "", port)
             if refusal == "blocked_address":
-                return FetchResult(Outcome.SKIPPED, refusal, final_url=current)
+                return FetchResult(Outcome.SKIPPED, refusal, status, current)
             if refusal is not None:
-                return FetchResult(Outcome.FAILED, refusal, final_url=current)
+                return FetchResult(Outcome.FAILED, refusal, status, current)
+            if current != url and not in_scope(current):
+                return FetchResult(Outcome.SKIPPED, "out_of_scope", status, current)
             seen.add(current)
-            async with self._client.stream("GET", current) as response:
+            # Every hop is a request to its host, so every hop passes that host's gate.
+            # (robots.txt and sitemaps are not gated: the gate needs robots.txt first.)
+            slot = self._gate.slot(current) if gated else contextlib.nullcontext()
+            async with slot, self._client.stream("GET", current) as response:
                 status = response.status_code
                 if status in _REDIRECTS and "location" in response.headers:
                     try:
@@ -110,33 +184,111 @@ class Fetcher:
                         return FetchResult(Outcome.FAILED, "bad_redirect", status, current)
                     if target in seen:
                         return FetchResult(Outcome.FAILED, "redirect_loop", status, current)
-                    if not in_scope(target):
-                        return FetchResult(Outcome.SKIPPED, "out_of_scope", status, target)
                     current = target
                     continue
                 return await self._read(response, current, any_type=any_type)
-        return FetchResult(Outcome.FAILED, "too_many_redirects", None, current)
+        return FetchResult(Outcome.FAILED, "too_many_redirects", status, current)
 
     async def _read(self, response: httpx.Response, url: str, *, any_type: bool) -> FetchResult:
         status = response.status_code
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if status >= 400:
-            return FetchResult(Outcome.FAILED, f"http_{status}", status, url, content_type)
+            retry_after = (
+                _retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
+            )
+            return FetchResult(
+                Outcome.FAILED,
+                f"http_{status}",
+                status,
+                url,
+                content_type,
+                retry_after=retry_after,
+            )
         if not any_type and content_type not in HTML_TYPES:
             return FetchResult(Outcome.SKIPPED, "content_type", status, url, content_type)
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self._limits.max_bytes:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._limits.max_bytes:
             return FetchResult(Outcome.SKIPPED, "too_large", status, url, content_type)
+        try:
+            body = await self._body(response)
+        except _RefusedError as refused:
+            outcome = Outcome.FAILED if refused.reason == "decoding_error" else Outcome.SKIPPED
+            return FetchResult(outcome, refused.reason, status, url, content_type)
+        return FetchResult(Outcome.FETCHED, None, status, url, content_type, body)
+
+    async def _body(self, response: httpx.Response) -> bytes:
+        """The decoded body, refused as soon as it passes a limit."""
+        limit = self._limits.max_bytes
+        encodings = [
+            e.strip().lower()
+            for e in response.headers.get("content-encoding", "").split(",")
+            if e.strip() and e.strip().lower() != "identity"
+        ]
+        if len(encodings) > 1 or (encodings and encodings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise _RefusedError("decoding_error")
+        inflater = _Inflater(encodings[0]) if encodings else None
         chunks: list[bytes] = []
         size = 0
-        # aiter_bytes decodes Content-Encoding, so the cap bounds the inflated size too: a
-        # gzip bomb stops at max_bytes of output.
-        async for chunk in response.aiter_bytes():
+        raw = 0
+        async for received in response.aiter_raw():
+            raw += len(received)
+            chunk = received if inflater is None else inflater.feed(received, limit - size + 1)
             size += len(chunk)
-            if size > self._limits.max_bytes:
-                return FetchResult(Outcome.SKIPPED, "too_large", status, url, content_type)
+            if size > limit:
+                if inflater is not None and size > raw * self._limits.max_compression_ratio:
+                    raise _RefusedError("decompression_bomb")
+                raise _RefusedError("too_large")
+            if (
+                inflater is not None
+                and size > _BOMB_CHECK_AFTER
+                and size > raw * self._limits.max_compression_ratio
+            ):
+                raise _RefusedError("decompression_bomb")
             chunks.append(chunk)
-        return FetchResult(Outcome.FETCHED, None, status, url, content_type, b"".join(chunks))
+        return b"".join(chunks)
+
+
+class _Inflater:
+    """gzip / zlib / raw deflate, never producing more than asked for per call."""
+
+    def __init__(self, encoding: str) -> None:
+        self._encoding = encoding
+        # 32 + 15: gzip or zlib header, detected; raw deflate is tried if that fails.
+        self._zlib = zlib.decompressobj(wbits=47)
+        self._started = False
+
+    def feed(self, data: bytes, max_length: int) -> bytes:
+        try:
+            out = self._zlib.decompress(data, max_length)
+        except zlib.error:
+            if self._encoding != "deflate" or self._started:
+                raise _RefusedError("decoding_error") from None
+            self._zlib = zlib.decompressobj(wbits=-15)
+            try:
+                out = self._zlib.decompress(data, max_length)
+            except zlib.error:
+                raise _RefusedError("decoding_error") from None
+        self._started = True
+        # Output beyond max_length stays in unconsumed_tail: the caller refuses the body
+        # once the cap is passed, so it is never inflated.
+        return out
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date); ``None`` if absent
+    or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _transport_reason(exc: httpx.RequestError) -> str:
@@ -147,15 +299,3 @@ def _transport_reason(exc: httpx.RequestError) -> str:
     if isinstance(exc, httpx.DecodingError):
         return "decoding_error"
     return "network_error"
-
-
-def _with_attempts(result: FetchResult, attempts: int) -> FetchResult:
-    return FetchResult(
-        result.outcome,
-        result.reason,
-        result.http_status,
-        result.final_url,
-        result.content_type,
-        result.body,
-        attempts,
-    )

@@ -51,6 +51,13 @@ class RobotsCache:
             return rules
         return bool(rules.can_fetch(url, self._agent))
 
+    async def sitemaps(self, url: str) -> list[str]:
+        """Sitemap URLs named in the host's robots.txt (read even when bypassed)."""
+        rules = await self._for(url)
+        if isinstance(rules, bool):
+            return []
+        return [str(s) for s in rules.sitemaps]
+
     async def crawl_delay(self, url: str) -> float:
         if self.bypassed(url):
             return 0.0

@@ -40,6 +40,37 @@ class WorkerSettings(BaseSettings):
             '(e.g. ["127.0.0.0/8"] for local test sites). Empty: only public addresses.'
         ),
     )
+    per_host_concurrency: int = Field(
+        default=8, ge=1, description="Requests in flight per host, unless a request asks fewer"
+    )
+    max_per_host_concurrency: int = Field(
+        default=32, ge=1, description="Operator cap on a request's per_host_concurrency"
+    )
+    host_delay: float = Field(
+        default=0.0, ge=0, description="Seconds between request starts per host, by default"
+    )
+    min_host_delay: float = Field(
+        default=0.0, ge=0, description="Operator floor under a request's min_delay"
+    )
+    max_crawl_delay: float = Field(
+        default=30.0, ge=0, description="robots.txt Crawl-delay values above this are capped"
+    )
+    max_retry_after: float = Field(
+        default=120.0,
+        ge=0,
+        description="Longest Retry-After honoured on 429/503; a longer one fails the URL",
+    )
+    retries: int = Field(
+        default=2, ge=0, description="Extra attempts for connection errors, 5xx and 429"
+    )
+    retry_backoff: float = Field(
+        default=0.5, ge=0, description="Base seconds of the exponential, jittered retry backoff"
+    )
+    max_compression_ratio: float = Field(
+        default=200.0,
+        ge=1,
+        description="Decoded/encoded size ratio above which a compressed response is a bomb",
+    )
     progress_interval: float = Field(
         default=0.25, gt=0, description="Seconds between progress events"
     )

@@ -1,0 +1,1 @@
+"""Benchmarks; each names the command that produced its figures."""

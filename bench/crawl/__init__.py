@@ -1,0 +1,1 @@
+"""Crawl throughput: this platform against Scrapy on the same loopback site."""
