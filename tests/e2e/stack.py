@@ -77,7 +77,9 @@ class Stack:
 
 
 @contextmanager
-def running_stack(services: Services, *, workers: int = 1) -> Iterator[Stack]:
+def running_stack(
+    services: Services, *, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
     port = free_port()
     env = {
         **os.environ,
@@ -89,10 +91,13 @@ def running_stack(services: Services, *, workers: int = 1) -> Iterator[Stack]:
         "CRAWL_WORKER_RABBITMQ_URL": services.rabbitmq_url,
         "CRAWL_WORKER_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
         "CRAWL_WORKER_EXTRACT_PROCESSES": "1",
+        "CRAWL_WORKER_MONGODB_URL": services.mongodb_url,
+        "CRAWL_WORKER_MONGODB_DATABASE": services.database,
         "CRAWL_STATUS_RABBITMQ_URL": services.rabbitmq_url,
         "CRAWL_STATUS_MONGODB_URL": services.mongodb_url,
         "CRAWL_STATUS_MONGODB_DATABASE": services.database,
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     stack = Stack(f"http://127.0.0.1:{port}", env)
     try:

@@ -18,6 +18,8 @@ __all__ = [
 ]
 
 MAX_URL_LENGTH = 2048
+# Hard upper bound of ``CrawlRequest.max_duration`` (7 days); operators configure a lower cap.
+MAX_DURATION_SECONDS = 7 * 24 * 3600
 
 
 class JobStatus(StrEnum):
@@ -84,6 +86,15 @@ class CrawlRequest(BaseModel):
     max_depth: DepthLimit = Field(default=3, description="Link hops from the start URL")
     bypass_robots_domains: tuple[str, ...] = Field(
         default=(), description="Hosts whose robots.txt is not consulted"
+    )
+    max_duration: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_DURATION_SECONDS,
+        description=(
+            "Seconds the crawl may run before it ends with stop_reason=time_limit; the crawler "
+            "caps it at its operator maximum (default: that maximum)"
+        ),
     )
 
     @field_validator("url")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -13,10 +16,21 @@ from faststream.rabbit import Channel, RabbitBroker, RabbitMessage
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
-from crawl_contracts import UnknownMessageError, parse_message, routing
+from crawl_contracts import Envelope, UnknownMessageError, parse_message, routing
+from crawl_contracts.envelope import utcnow
+from crawl_status.deadletters import DeadLetterRecorder, dead_letter
+from crawl_status.retention import Retention
 from crawl_status.settings import StatusSettings
+from crawl_status.stall import StallDetector
 from crawl_status.store import ProjectionStore
-from crawl_status.topology import crawl_exchange, declare_dead_letters, work_queue
+from crawl_status.topology import (
+    bind_dead_letter_copies,
+    crawl_exchange,
+    dead_letter_copies,
+    dead_letter_exchange,
+    declare_dead_letters,
+    work_queue,
+)
 
 __all__ = ["StatusService", "create_app"]
 
@@ -36,7 +50,17 @@ class StatusService:
         self.mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             settings.mongodb_url, tz_aware=True, connect=False
         )
-        self.store = ProjectionStore(self.mongo[settings.mongodb_database])
+        database = self.mongo[settings.mongodb_database]
+        self.store = ProjectionStore(database, retention=timedelta(seconds=settings.retention))
+        self.stalls = StallDetector(
+            database,
+            self.publish,
+            stall_after=settings.stall_after,
+            max_attempts=settings.max_attempts,
+        )
+        self.retention = Retention(database)
+        self.dead_letters = DeadLetterRecorder(database, self.publish)
+        self._loops: list[asyncio.Task[None]] = []
         self._register()
 
     def _register(self) -> None:
@@ -48,7 +72,24 @@ class StatusService:
             description="Every command and event, projected into MongoDB.",
         )
         async def project(message: RabbitMessage) -> None:
-            await self.handle(message.body, message_id=message.message_id)
+            try:
+                await self.handle(message.body, message_id=message.message_id)
+            except RejectMessage as exc:
+                await dead_letter(
+                    self.broker, message, routing.STATUS_QUEUE, f"unparseable: {exc.__cause__}"
+                )
+
+        @self.broker.subscriber(
+            dead_letter_copies(),
+            dead_letter_exchange(),
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title="status.dead-letters",
+            description="A copy of every dead letter, filed against its job.",
+        )
+        async def record_dead_letter(message: RabbitMessage) -> None:
+            await self.dead_letters.record(
+                message.body, dict(message.headers or {}), message.message_id, utcnow()
+            )
 
     async def handle(self, body: bytes, *, message_id: str | None = None) -> None:
         """Validate and project one message body. Bad input is dead-lettered, not retried."""
@@ -62,12 +103,56 @@ class StatusService:
         await self.store.apply(message)
         log.debug("message.projected", type=message.type, seq=message.seq)
 
+    async def publish(self, message: Envelope) -> None:
+        """Publish an event or command this service decided on (confirmed, persistent)."""
+        await self.broker.publish(
+            message.model_dump_json().encode(),
+            exchange=routing.EXCHANGE,
+            routing_key=routing.routing_key(message.type),
+            persist=True,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            content_type="application/json",
+            message_type=message.type,
+        )
+
     async def start_dependencies(self) -> None:
         await self.store.ensure_indexes()
+        await self.dead_letters.ensure_indexes()
+        await self.retention.start()
         await declare_dead_letters(self.broker, routing.STATUS_QUEUE)
+        await bind_dead_letter_copies(self.broker)
+
+    def start_loops(self) -> None:
+        """Stall detection always; retention sweeps where the server has no TTL indexes."""
+        s = self.settings
+        self._loops.append(asyncio.create_task(_every(s.stall_scan_interval, self._scan)))
+        if not self.retention.ttl:
+            self._loops.append(asyncio.create_task(_every(s.sweep_interval, self._sweep)))
+
+    async def _scan(self) -> None:
+        await self.stalls.scan(utcnow())
+
+    async def _sweep(self) -> None:
+        await self.retention.sweep(utcnow())
 
     async def close(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.mongo.close()
+
+
+async def _every(interval: float, job: Callable[[], Awaitable[None]]) -> None:
+    """Run ``job`` every ``interval`` seconds; an error is logged and the loop goes on."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await job()
+        except Exception:
+            log.exception("loop.failed", job=getattr(job, "__name__", "job"))
 
 
 def create_app(settings: StatusSettings) -> tuple[FastStream, StatusService]:
@@ -78,6 +163,7 @@ def create_app(settings: StatusSettings) -> tuple[FastStream, StatusService]:
     async def lifespan() -> AsyncIterator[None]:
         await service.broker.connect()
         await service.start_dependencies()
+        service.start_loops()
         log.info("status.ready")
         try:
             yield

@@ -21,6 +21,32 @@ class StatusSettings(BaseSettings):
     )
     mongodb_database: str = Field(default="crawl", description="Database holding the projection")
     prefetch: int = Field(default=64, ge=1, description="Messages handled at once")
+    stall_after: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Seconds without any event after which a running job is declared stalled (keep it "
+            "several crawler heartbeat intervals long)"
+        ),
+    )
+    stall_scan_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between scans for stalled jobs"
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Attempts a job gets (the first plus resumes) before a stall fails it",
+    )
+    retention: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="Seconds a finished job, its pages and logs are kept (expires_at)",
+    )
+    sweep_interval: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds between retention sweeps (servers without TTL indexes)",
+    )
     log_level: str = Field(default="INFO", description="Python log level name")
     log_json: bool | None = Field(
         default=None, description="JSON logs (default: JSON unless stderr is a terminal)"
