@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from pymongo import AsyncMongoClient
 
 from crawl_api.auth import Authenticator, Principal
+from crawl_api.cancel import CancelController
 from crawl_api.crawls import CrawlController
 from crawl_api.errors import ServiceUnavailable, exception_handlers
 from crawl_api.publisher import CommandPublisher
@@ -64,7 +65,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         return authenticator.authenticate(request)
 
     return Litestar(
-        route_handlers=[CrawlController, live, ready],
+        route_handlers=[CrawlController, CancelController, live, ready],
         lifespan=[lifespan],
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers=exception_handlers,

@@ -132,13 +132,14 @@ class LeaseStore:
         update: dict[str, Any] = {"lease_until": now + self.lease, "heartbeat_at": now}
         if checkpoint is not None:
             update["checkpoint"] = checkpoint
-        result: dict[str, Any] | None = await self.leases.find_one_and_update(
-            {"_id": job_id, "owner": self.worker_id, "attempt": attempt},
-            {"$set": update},
-            projection={"checkpoint": 0},
-            return_document=ReturnDocument.AFTER,
+        renewed = await self.leases.update_one(
+            {"_id": job_id, "owner": self.worker_id, "attempt": attempt}, {"$set": update}
         )
-        return result
+        if renewed.matched_count == 0:
+            return None
+        # A separate read: FerretDB v1 has no projection in findAndModify, and the checkpoint
+        # just written need not travel back.
+        return await self.leases.find_one({"_id": job_id}, {"cancel_requested": 1, "owner": 1})
 
     async def finish(self, job_id: str, attempt: int) -> None:
         """The attempt reached its terminal event: no one may claim the job again."""

@@ -26,6 +26,7 @@ from crawl_contracts import (
     CrawlHeartbeat,
     CrawlRequested,
     Outcome,
+    PageRecorded,
     StopReason,
 )
 from crawl_worker.crawl import Crawl, CrawlPorts, EventSink
@@ -135,7 +136,7 @@ class ResumableCrawl(Crawl):
             "failed": self._count.failed,
             "skipped": self._count.skipped,
         }
-        redo: list[list[Any]] = []
+        redo: list[dict[str, Any]] = []
         for url, depth in self._visiting.items():
             outcome = self._visit_outcome.get(url)
             if outcome is None:
@@ -143,8 +144,9 @@ class ResumableCrawl(Crawl):
             else:
                 counts[_OUTCOME_COUNTER[outcome]] -= 1
             counts["queued"] += 1
-            redo.append([url, depth])
-        frontier = redo + [[url, depth] for url, depth in self._frontier]
+            redo.append({"url": url, "depth": depth})
+        # Objects, not pairs: FerretDB v1 stores no nested arrays.
+        frontier = redo + [{"url": url, "depth": depth} for url, depth in self._frontier]
         return {
             "frontier": frontier,
             "seen": sorted(self._seen),
@@ -162,7 +164,9 @@ class ResumableCrawl(Crawl):
     # -- engine hooks --------------------------------------------------------------------
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
-        self._frontier = deque((str(url), int(depth)) for url, depth in checkpoint["frontier"])
+        self._frontier = deque(
+            (str(item["url"]), int(item["depth"])) for item in checkpoint["frontier"]
+        )
         self._seen = set(checkpoint["seen"])
         self._hashes = dict(checkpoint["hashes"])
         for name, value in checkpoint["counters"].items():
@@ -196,13 +200,34 @@ class ResumableCrawl(Crawl):
         self.cancel()
 
     async def _finish_cancelled(self) -> CrawlCancelled:
-        if not self.timed_out or self.abandoned:
+        """Terminal event first, then the unvisited URLs as skipped.
+
+        The terminal event carries the final counters (every unvisited URL counted as
+        skipped), so the job reads ``cancelled`` (or ``completed`` at its time limit) as soon
+        as the status service reaches it, however long the frontier was; the skipped URLs
+        follow it into the ledger."""
+        if self.abandoned:
             return await super()._finish_cancelled()
-        while self._frontier:
-            url, depth = self._frontier.popleft()
-            self._count.queued -= 1
-            await self._record_skip(url, depth, "time_limit")
-        await self._log("info", f"crawl stopped at its time limit: {self._count.fetched} pages")
-        # The engine's cancel path ends here; a time limit is a normal end, not a cancel.
-        completed: Any = await self._terminal(CrawlCompleted, stop_reason=StopReason.TIME_LIMIT)
-        return cast(CrawlCancelled, completed)
+        unvisited = list(self._frontier)
+        self._frontier.clear()
+        self._count.queued -= len(unvisited)
+        self._count.skipped += len(unvisited)
+        reason = "time_limit" if self.timed_out else "cancelled"
+        terminal: Any
+        if self.timed_out:
+            terminal = await self._terminal(CrawlCompleted, stop_reason=StopReason.TIME_LIMIT)
+        else:
+            terminal = await self._terminal(CrawlCancelled)
+        for url, depth in unvisited:
+            await self._emit(
+                PageRecorded,
+                url=url,
+                outcome=Outcome.SKIPPED,
+                reason=reason,
+                depth=depth,
+                attempts=0,
+            )
+        message = "stopped at its time limit" if self.timed_out else "cancelled"
+        await self._log("info", f"crawl {message}: {self._count.fetched} pages fetched")
+        # A time limit is a normal end (CrawlCompleted) reached through the cancel path.
+        return cast(CrawlCancelled, terminal)
