@@ -69,8 +69,8 @@ def slow_site(delay: float) -> Iterator[str]:
 
 
 class EventProbe:
-    """Every event published in the vhost, collected from a private queue bound to
-    ``crawl.event.*``: what the crawlers and the status service really said."""
+    """Every command and event published in the vhost, collected from a private queue bound
+    to ``crawl.#``: what the services really said."""
 
     def __init__(self, amqp_url: str) -> None:
         self._broker = RabbitBroker(amqp_url, logger=None)
@@ -84,7 +84,7 @@ class EventProbe:
         self._queue = await self._broker.declare_queue(
             RabbitQueue(self._name, auto_delete=True, durable=False)
         )
-        await self._queue.bind(exchange, routing_key=routing.EVENT_PATTERN)
+        await self._queue.bind(exchange, routing_key=routing.ALL_PATTERN)
 
     async def drain(self) -> None:
         while (message := await self._queue.get(fail=False, no_ack=True)) is not None:

@@ -145,3 +145,32 @@ async def test_an_abandoned_crawl_says_nothing_more() -> None:
     await make(sink).run()
     terminals = [e for e in sink.events if e.type in ("CrawlCompleted", "CrawlCancelled")]
     assert terminals == []
+
+
+async def test_a_cancel_sends_its_terminal_event_first_then_every_unvisited_url() -> None:
+    release = asyncio.Event()
+
+    async def stuck(request: httpx.Request) -> httpx.Response:
+        if request.url.path not in ("/", "/robots.txt"):
+            await release.wait()
+        return handler(request)
+
+    sink = DyingSink()
+    crawl = make(sink, transport=httpx.MockTransport(stuck))
+    task = asyncio.create_task(crawl.run())
+    for _ in range(200):  # until the start page is recorded and its links are queued
+        if any(e.type == "PageRecorded" for e in sink.events):
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    crawl.cancel()
+    terminal = await asyncio.wait_for(task, 2)
+
+    assert terminal.type == "CrawlCancelled"
+    types = [e.type for e in sink.events]
+    assert types.count("CrawlCancelled") == 1
+    after = sink.events[types.index("CrawlCancelled") + 1 :]
+    assert {e.reason for e in after if e.type == "PageRecorded"} == {"cancelled"}
+    assert len(ledger(sink.events)) == terminal.counters.discovered
+    assert add_up(terminal.counters)
+    assert terminal.counters.queued == terminal.counters.in_flight == 0

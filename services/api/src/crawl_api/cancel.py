@@ -60,7 +60,7 @@ class CancelController(Controller):
             raise NotFound(f"no crawl {job_id}")
         if doc["status"] in TERMINAL_STATUSES:
             raise Conflict(
-                f"crawl {job_id} has already finished ({doc['status']})", status=doc["status"]
+                f"crawl {job_id} has already finished ({doc['status']})", job_status=doc["status"]
             )
         command = CrawlCancelRequested(
             job_id=job_id,

@@ -101,6 +101,7 @@ class ResumableCrawl(Crawl):
         )
         self._visiting: dict[str, int] = {}
         self._visit_outcome: dict[str, Outcome] = {}
+        self._stopped_in_flight: list[tuple[str, int]] = []
         self.timed_out = False
         self.abandoned = False
         self._deadline_timer: asyncio.TimerHandle | None = None
@@ -193,7 +194,16 @@ class ResumableCrawl(Crawl):
         # the event is on its way knows which counter to take the URL off.
         if url in self._visiting:
             self._visit_outcome[url] = result.outcome
+        if self._stopping() and result.outcome is Outcome.SKIPPED and result.reason == "cancelled":
+            # A page in flight when the crawl stopped: counted now, recorded right after the
+            # terminal event, so nothing stands between the stop and its terminal event.
+            self._count.skipped += 1
+            self._stopped_in_flight.append((url, depth))
+            return
         await super()._record(url, depth, result, page)
+
+    def _stopping(self) -> bool:
+        return self._cancelled.is_set() and not self.abandoned
 
     def _time_up(self) -> None:
         self.timed_out = True
@@ -208,10 +218,10 @@ class ResumableCrawl(Crawl):
         follow it into the ledger."""
         if self.abandoned:
             return await super()._finish_cancelled()
-        unvisited = list(self._frontier)
+        unvisited = self._stopped_in_flight + list(self._frontier)  # in flight: counted
+        self._count.queued -= len(self._frontier)
+        self._count.skipped += len(self._frontier)
         self._frontier.clear()
-        self._count.queued -= len(unvisited)
-        self._count.skipped += len(unvisited)
         reason = "time_limit" if self.timed_out else "cancelled"
         terminal: Any
         if self.timed_out:
