@@ -77,6 +77,9 @@ _DEFAULTS: JobDocument = {
     "started_key": None,
     "stalled_attempt": None,
     "expires_at": None,
+    # When the CrawlRequested command itself was projected (a document the API wrote but whose
+    # command never reached the broker has none).
+    "command_seen_at": None,
 }
 # Tie-break between terminal events with the same ordering key (should never happen).
 _TERMINAL_RANK = {"CrawlCompleted": 0, "CrawlFailed": 1, "CrawlCancelled": 2}
@@ -178,6 +181,7 @@ def reduce_job(
             doc["request"] = message.request.model_dump(mode="json")
             doc["submitted_by"] = message.submitted_by
             doc["created_at"] = _min_time(doc["created_at"], message.occurred_at)
+            doc["command_seen_at"] = _min_time(doc["command_seen_at"], message.occurred_at)
         case CrawlResumeRequested():
             pass
         case CrawlCancelRequested():

@@ -37,6 +37,14 @@ class StatusSettings(BaseSettings):
         ge=1,
         description="Attempts a job gets (the first plus resumes) before a stall fails it",
     )
+    orphan_after: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "Seconds after which a pending job whose command never reached the broker has it "
+            "published again from the stored request"
+        ),
+    )
     retention: float = Field(
         default=7 * 24 * 3600.0,
         gt=0,
