@@ -36,7 +36,7 @@ from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.lease import LeaseStore
 from crawl_worker.resumable import ResumableCrawl
 from crawl_worker.robots import RobotsCache
-from crawl_worker.runner import JobRunner, Outcome
+from crawl_worker.runner import Delivery, JobRunner
 from crawl_worker.safety import AddressGuard
 from crawl_worker.settings import WorkerSettings
 from crawl_worker.topology import (
@@ -152,8 +152,8 @@ class CrawlerService:
             )
         except Exception:
             log.exception("command.failed")
-            outcome = Outcome.RETRY
-        if outcome == Outcome.ACK:
+            outcome = Delivery.RETRY
+        if outcome == Delivery.ACK:
             await message.ack()
         else:
             # Counted by the quorum queue: past its delivery limit it is dead-lettered.

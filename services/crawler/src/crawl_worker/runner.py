@@ -26,12 +26,12 @@ from crawl_worker.lease import Claim, ClaimState, LeaseStore
 from crawl_worker.resumable import ResumableCrawl
 from crawl_worker.settings import WorkerSettings
 
-__all__ = ["JobRunner", "Outcome"]
+__all__ = ["Delivery", "JobRunner"]
 
 log = structlog.get_logger("crawl_worker.runner")
 
 
-class Outcome:
+class Delivery:
     """What to do with the command's delivery."""
 
     ACK = "ack"  # claimed and started, or nothing to do
@@ -74,7 +74,7 @@ class JobRunner:
         if claim.state is not ClaimState.CLAIMED:
             self.slots.release()
             log.info("job.not_claimed", job_id=job.job_id, state=claim.state.value)
-            return Outcome.ACK
+            return Delivery.ACK
         try:
             crawl = ResumableCrawl(
                 job,
@@ -96,8 +96,8 @@ class JobRunner:
         await asyncio.wait([task, first], return_when=asyncio.FIRST_COMPLETED)
         first.cancel()
         if crawl.sink.first_confirmed.is_set():
-            return Outcome.ACK
-        return Outcome.RETRY  # the lease expires; the redelivery takes it over
+            return Delivery.ACK
+        return Delivery.RETRY  # the lease expires; the redelivery takes it over
 
     async def _claim(self, job: CrawlRequested, *, redelivered: bool) -> Claim:
         claim = await self.leases.claim(job.job_id, job.attempt, self.max_duration(job.request))

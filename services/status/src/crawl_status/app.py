@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -36,6 +37,8 @@ __all__ = ["StatusService", "create_app"]
 
 log = structlog.get_logger("crawl_status")
 
+_IDLE_AFTER = 1.0  # seconds without a message after which the projection counts as caught up
+
 
 class StatusService:
     """The running parts of the status service, reachable from tests."""
@@ -62,6 +65,11 @@ class StatusService:
         self.retention = Retention(database)
         self.dead_letters = DeadLetterRecorder(database, self.publish)
         self._loops: list[asyncio.Task[None]] = []
+        # The projection's own clock: the latest ``occurred_at`` applied, and when a message
+        # last arrived. Silence is measured on it while messages are flowing, so a backlog in
+        # this service is never mistaken for a silent crawler.
+        self._applied_until: datetime | None = None
+        self._last_arrival = 0.0
         self._register()
 
     def _register(self) -> None:
@@ -95,6 +103,7 @@ class StatusService:
     async def handle(self, body: bytes, *, message_id: str | None = None) -> None:
         """Validate and project one message body. Bad input is dead-lettered, not retried."""
         structlog.contextvars.bind_contextvars(message_id=message_id)
+        self._last_arrival = time.monotonic()
         try:
             message = parse_message(body)
         except (UnknownMessageError, ValidationError) as exc:
@@ -102,6 +111,8 @@ class StatusService:
             raise RejectMessage from exc
         structlog.contextvars.bind_contextvars(job_id=message.job_id, tenant=message.tenant)
         await self.store.apply(message)
+        if self._applied_until is None or message.occurred_at > self._applied_until:
+            self._applied_until = message.occurred_at
         log.debug("message.projected", type=message.type, seq=message.seq)
 
     async def publish(self, message: Envelope) -> None:
@@ -131,8 +142,16 @@ class StatusService:
         if not self.retention.ttl:
             self._loops.append(asyncio.create_task(_every(s.sweep_interval, self._sweep)))
 
+    def projection_time(self) -> datetime:
+        """Now, or, while messages are still arriving, the time the projection has reached."""
+        now = utcnow()
+        busy = time.monotonic() - self._last_arrival < _IDLE_AFTER
+        if busy and self._applied_until is not None:
+            return min(now, self._applied_until)
+        return now
+
     async def _scan(self) -> None:
-        await self.stalls.scan(utcnow())
+        await self.stalls.scan(self.projection_time())
 
     async def _sweep(self) -> None:
         await self.retention.sweep(utcnow())

@@ -1,7 +1,9 @@
 """Stall detection: a job whose worker fell silent is resumed by another, up to a limit.
 
 A job is silent when it is ``running``, ``cancelling`` or ``stalled`` and its last event is
-older than ``stall_after`` (crawlers send a heartbeat every few seconds). For each silent
+older than ``stall_after`` (crawlers send a heartbeat every few seconds), measured on the
+projection's clock (the caller passes the time the projection has reached, so a backlog in the
+status service does not look like a silent crawler). For each silent
 attempt the detector publishes, once:
 
 - ``cancelling``: ``CrawlCancelled`` (its worker died while stopping; there is nothing to stop);
