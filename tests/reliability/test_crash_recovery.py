@@ -4,6 +4,7 @@ uninterrupted crawl of the same site."""
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -28,11 +29,12 @@ pytestmark = pytest.mark.e2e
 
 ENV = {
     "CRAWL_WORKER_CONCURRENCY": "2",
-    "CRAWL_WORKER_HEARTBEAT_INTERVAL": "0.3",
-    "CRAWL_WORKER_LEASE_SECONDS": "1.5",
+    # Seconds, not minutes: a silent job is stalled ~4 s after the kill.
+    "CRAWL_WORKER_HEARTBEAT_INTERVAL": "1",
+    "CRAWL_WORKER_LEASE_SECONDS": "3",
     "CRAWL_WORKER_PROGRESS_INTERVAL": "1",
-    "CRAWL_STATUS_STALL_AFTER": "2",
-    "CRAWL_STATUS_STALL_SCAN_INTERVAL": "0.3",
+    "CRAWL_STATUS_STALL_AFTER": "4",
+    "CRAWL_STATUS_STALL_SCAN_INTERVAL": "0.5",
     "CRAWL_STATUS_MAX_ATTEMPTS": "3",
 }
 FINISHED = {"completed", "failed", "cancelled"}
@@ -89,7 +91,11 @@ async def test_a_killed_crawlers_job_is_resumed_elsewhere_with_the_same_page_led
     doc = await crawls.find_one({"_id": job_id})
     assert doc is not None
     victim = {"e2e-crawler-0": "crawler-0", "e2e-crawler-1": "crawler-1"}[doc["worker_id"]]
-    stack.kill(victim, signal.SIGKILL)
+    # kill -9 of the crawler and of its extraction processes (its process group), as when
+    # its machine or container dies.
+    process = stack.processes.pop(victim)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
     job = await wait_status(client, location, FINISHED, within=120)
     assert job["status"] == "completed", job
