@@ -97,6 +97,8 @@ def running_stack(
         "CRAWL_WORKER_RABBITMQ_URL": services.rabbitmq_url,
         "CRAWL_WORKER_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
         "CRAWL_WORKER_EXTRACT_PROCESSES": "1",
+        "CRAWL_WORKER_MONGODB_URL": services.mongodb_url,
+        "CRAWL_WORKER_MONGODB_DATABASE": services.database,
         "CRAWL_STATUS_RABBITMQ_URL": services.rabbitmq_url,
         "CRAWL_STATUS_MONGODB_URL": services.mongodb_url,
         "CRAWL_STATUS_MONGODB_DATABASE": services.database,

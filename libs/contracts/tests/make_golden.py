@@ -23,6 +23,7 @@ from crawl_contracts import (
     CrawlRequest,
     CrawlRequested,
     CrawlResumeRequested,
+    CrawlStalled,
     CrawlStarted,
     Outcome,
     PageRecorded,
@@ -73,6 +74,7 @@ SAMPLES = [
     CrawlCompleted(**BASE, stop_reason=StopReason.PAGE_LIMIT, counters=COUNTERS),
     CrawlFailed(**BASE, error_code="internal_error", error="boom", counters=COUNTERS),
     CrawlCancelled(**BASE, counters=COUNTERS),
+    CrawlStalled(**BASE, silent_seconds=31.5, worker_id="crawler-1"),
 ]
 
 

@@ -68,3 +68,35 @@ def history(job_id: str = "job-1", tenant: str = "acme", *, cancel: bool = False
         )
     )
     return messages
+
+
+def resumed_history(job_id: str = "job-2", tenant: str = "acme") -> list[Any]:
+    """A job whose first worker fell silent: stalled, resumed as attempt 2, completed."""
+    from crawl_contracts import CrawlResumeRequested, CrawlStalled  # noqa: PLC0415
+
+    def at(n: int, attempt: int, seq: int) -> dict[str, Any]:
+        return {
+            "job_id": job_id,
+            "tenant": tenant,
+            "occurred_at": T0 + timedelta(seconds=n),
+            "attempt": attempt,
+            "seq": seq,
+        }
+
+    request = CrawlRequest(url="https://example.com/")
+    return [
+        CrawlRequested(**at(0, 1, 0), request=request),
+        CrawlStarted(**at(1, 1, 1), worker_id="w1"),
+        PageRecorded(**at(2, 1, 2), url="https://example.com/", outcome=Outcome.FETCHED, depth=0),
+        CrawlProgressed(**at(2, 1, 3), counters=Counters(discovered=2, queued=1, fetched=1)),
+        CrawlHeartbeat(**at(3, 1, 4), worker_id="w1"),
+        CrawlStalled(**at(40, 1, 10**11), silent_seconds=37, worker_id="w1"),
+        CrawlResumeRequested(**at(40, 2, 0), request=request),
+        CrawlStarted(**at(41, 2, 1), worker_id="w2"),
+        PageRecorded(**at(42, 2, 2), url="https://example.com/a", outcome=Outcome.FETCHED, depth=1),
+        CrawlCompleted(
+            **at(43, 2, 3),
+            stop_reason=StopReason.EXHAUSTED,
+            counters=Counters(discovered=2, fetched=2),
+        ),
+    ]

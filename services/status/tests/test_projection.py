@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import reduce
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from crawl_contracts import Counters, CrawlCancelled, CrawlFailed, JobStatus
 from crawl_status.projection import page_document, reduce_job
 
-from .events import T0, history
+from .events import T0, history, resumed_history
 
 
 def fold(messages: list[Any], start: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -98,3 +99,64 @@ def test_page_document_is_keyed_by_job_and_url() -> None:
     ids = {page_document(p)["_id"] for p in pages}
     assert len(ids) == len(pages)
     assert all(i.startswith("job-1:") for i in ids)
+
+
+RETENTION = timedelta(days=7)
+
+
+def fold_kept(messages: list[Any]) -> dict[str, Any] | None:
+    doc: dict[str, Any] | None = None
+    for message in messages:
+        doc = reduce_job(doc, message, retention=RETENTION)
+    return doc
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_shuffle_and_duplication_of_a_resumed_job_gives_the_same_document(
+    data: st.DataObject,
+) -> None:
+    messages = resumed_history()
+    expected = fold_kept(messages)
+    extra = data.draw(st.lists(st.sampled_from(messages), max_size=len(messages)))
+    shuffled = data.draw(st.permutations(messages + extra))
+    assert fold_kept(shuffled) == expected
+
+
+def test_a_stalled_job_reads_stalled_until_its_next_attempt_starts_then_completes() -> None:
+    messages = resumed_history()
+    stalled_at = next(i for i, m in enumerate(messages) if m.type == "CrawlStalled")
+    doc = fold(messages[: stalled_at + 1])
+    assert doc is not None
+    assert doc["status"] == JobStatus.STALLED
+    doc = fold(messages[: stalled_at + 2])  # the resume request names attempt 2
+    assert doc is not None
+    assert (doc["status"], doc["attempt"]) == (JobStatus.STALLED, 2)
+    doc = fold(messages[: stalled_at + 3])  # attempt 2 started
+    assert doc is not None
+    assert (doc["status"], doc["worker_id"]) == (JobStatus.RUNNING, "w2")
+    doc = fold_kept(messages)
+    assert doc is not None
+    assert (doc["status"], doc["attempt"]) == (JobStatus.COMPLETED, 2)
+    assert doc["expires_at"] == doc["finished_at"] + RETENTION
+
+
+def test_only_a_finished_job_expires() -> None:
+    running = fold_kept(history()[:-1])
+    assert running is not None
+    assert running["expires_at"] is None
+    done = fold_kept(history())
+    assert done is not None
+    assert done["expires_at"] == done["finished_at"] + RETENTION
+
+
+@given(st.permutations(resumed_history()))
+def test_a_terminal_status_is_never_left_whatever_arrives_after_it(messages: list[Any]) -> None:
+    doc: dict[str, Any] | None = None
+    finished = None
+    for message in messages:
+        doc = reduce_job(doc, message)
+        if finished is None and doc["status"] in ("completed", "failed", "cancelled"):
+            finished = doc["status"]
+        if finished is not None:
+            assert doc["status"] == finished

@@ -13,6 +13,7 @@ from crawl_contracts.events import (
     CrawlHeartbeat,
     CrawlLogged,
     CrawlProgressed,
+    CrawlStalled,
     CrawlStarted,
     PageRecorded,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "CrawlRequest",
     "CrawlRequested",
     "CrawlResumeRequested",
+    "CrawlStalled",
     "CrawlStarted",
     "Envelope",
     "JobStatus",

@@ -16,6 +16,7 @@ __all__ = [
     "CrawlHeartbeat",
     "CrawlLogged",
     "CrawlProgressed",
+    "CrawlStalled",
     "CrawlStarted",
     "PageRecorded",
 ]
@@ -93,3 +94,14 @@ class CrawlCancelled(Envelope):
     type: Literal["CrawlCancelled"] = "CrawlCancelled"
     stop_reason: StopReason = StopReason.CANCELLED
     counters: Counters = Field(default_factory=Counters)
+
+
+class CrawlStalled(Envelope):
+    """The worker holding attempt ``attempt`` fell silent for longer than the stall timeout.
+
+    Reported by the status service; a ``CrawlResumeRequested`` with the next attempt (or a
+    ``CrawlFailed`` once the attempts are used up) follows."""
+
+    type: Literal["CrawlStalled"] = "CrawlStalled"
+    silent_seconds: float = Field(ge=0, description="Seconds since the job's last activity")
+    worker_id: str | None = Field(default=None, description="The worker that fell silent")

@@ -20,6 +20,8 @@ __all__ = [
 ]
 
 MAX_URL_LENGTH = 2048
+# Hard upper bound of ``CrawlRequest.max_duration`` (7 days); operators configure a lower cap.
+MAX_DURATION_SECONDS = 7 * 24 * 3600
 
 
 class JobStatus(StrEnum):
@@ -125,6 +127,15 @@ class CrawlRequest(BaseModel):
         ge=0,
         le=60,
         description="Seconds between request starts per host (never below the operator's floor)",
+    )
+    max_duration: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_DURATION_SECONDS,
+        description=(
+            "Seconds the crawl may run before it ends with stop_reason=time_limit; the crawler "
+            "caps it at its operator maximum (default: that maximum)"
+        ),
     )
 
     @field_validator("url")

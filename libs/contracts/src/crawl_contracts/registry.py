@@ -21,6 +21,7 @@ from crawl_contracts.events import (
     CrawlHeartbeat,
     CrawlLogged,
     CrawlProgressed,
+    CrawlStalled,
     CrawlStarted,
     PageRecorded,
 )
@@ -46,7 +47,8 @@ Message = Annotated[
     | CrawlHeartbeat
     | CrawlCompleted
     | CrawlFailed
-    | CrawlCancelled,
+    | CrawlCancelled
+    | CrawlStalled,
     Field(discriminator="type"),
 ]
 
@@ -64,6 +66,7 @@ MESSAGE_TYPES: Final[dict[str, type[Any]]] = {
         CrawlCompleted,
         CrawlFailed,
         CrawlCancelled,
+        CrawlStalled,
     )
 }
 

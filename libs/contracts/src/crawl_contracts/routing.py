@@ -11,11 +11,15 @@ from typing import Final
 __all__ = [
     "ALL_PATTERN",
     "COMMAND_PATTERN",
+    "CRAWLER_EXTRA_BINDINGS",
     "CRAWLER_REQUESTS_QUEUE",
     "DEAD_LETTER_EXCHANGE",
+    "DEAD_LETTER_QUEUE_HEADER",
+    "DEAD_LETTER_REASON_HEADER",
     "DELIVERY_LIMIT",
     "EVENT_PATTERN",
     "EXCHANGE",
+    "STATUS_DEAD_LETTERS_QUEUE",
     "STATUS_QUEUE",
     "WORK_QUEUE_BINDINGS",
     "dead_letter_queue",
@@ -38,6 +42,7 @@ _ROUTING: Final[dict[str, str]] = {
     "CrawlCompleted": "crawl.event.completed",
     "CrawlFailed": "crawl.event.failed",
     "CrawlCancelled": "crawl.event.cancelled",
+    "CrawlStalled": "crawl.event.stalled",
 }
 
 COMMAND_PATTERN: Final = "crawl.command.*"
@@ -78,3 +83,17 @@ def work_queue_arguments(queue: str) -> dict[str, str | int]:
 def dead_letter_queue(queue: str) -> str:
     """Where messages rejected from ``queue`` end up (also its dead-letter routing key)."""
     return f"{queue}.dead"
+
+
+# Routing keys ``crawler.requests`` is bound with besides its main pattern: resumes of stalled
+# jobs are claimed like new ones.
+CRAWLER_EXTRA_BINDINGS: Final[tuple[str, ...]] = ("crawl.command.resume",)
+
+# A consumer that refuses a message republishes it to the dead-letter exchange with these
+# headers (RabbitMQ's own ``x-death`` only says "rejected" or "delivery_limit").
+DEAD_LETTER_REASON_HEADER: Final = "x-crawl-dead-letter-reason"
+DEAD_LETTER_QUEUE_HEADER: Final = "x-crawl-dead-letter-queue"
+# The status service's copy of every dead letter (bound to the dead-letter exchange with each
+# work queue's dead-letter routing key), so it can record them against their job while the
+# dead-letter queues themselves keep every message for inspection and replay.
+STATUS_DEAD_LETTERS_QUEUE: Final = "status.dead-letters"

@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from pymongo import AsyncMongoClient
 
 from crawl_api.auth import Authenticator, Principal
+from crawl_api.cancel import CancelController
 from crawl_api.crawls import CrawlController
 from crawl_api.dashboard import dashboard_routes
 from crawl_api.errors import ServiceUnavailable, exception_handlers
@@ -66,7 +67,14 @@ def create_app(settings: ApiSettings) -> Litestar:
         return authenticator.authenticate(request)
 
     return Litestar(
-        route_handlers=[CrawlController, live, ready, metrics, *dashboard_routes()],
+        route_handlers=[
+            CrawlController,
+            CancelController,
+            live,
+            ready,
+            metrics,
+            *dashboard_routes(),
+        ],
         middleware=[MetricsMiddleware],
         lifespan=[lifespan],
         dependencies={"principal": Provide(provide_principal)},

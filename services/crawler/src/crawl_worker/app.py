@@ -15,18 +15,39 @@ from typing import Any
 import httpx
 import structlog
 from faststream import AckPolicy, FastStream
-from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit import Channel, RabbitBroker, RabbitMessage
+from pydantic import ValidationError
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
 
-from crawl_contracts import CrawlCancelRequested, CrawlRequested, routing
+from crawl_contracts import (
+    CrawlCancelRequested,
+    CrawlRequest,
+    CrawlRequested,
+    CrawlResumeRequested,
+    UnknownMessageError,
+    parse_message,
+    routing,
+)
 from crawl_worker import observability
-from crawl_worker.crawl import Crawl, CrawlPorts
+from crawl_worker.crawl import CrawlPorts
+from crawl_worker.deadletter import dead_letter
 from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
+from crawl_worker.lease import LeaseStore
 from crawl_worker.politeness import HostGate, PolitenessLimits
+from crawl_worker.resumable import ResumableCrawl
 from crawl_worker.robots import RobotsCache
+from crawl_worker.runner import Delivery, JobRunner
 from crawl_worker.safety import AddressGuard
 from crawl_worker.settings import WorkerSettings
-from crawl_worker.topology import cancel_queue, crawl_exchange, declare_dead_letters, work_queue
+from crawl_worker.topology import (
+    bind_extra_routes,
+    cancel_queue,
+    crawl_exchange,
+    declare_dead_letters,
+    work_queue,
+)
 
 __all__ = ["BrokerSink", "CrawlerService", "create_app"]
 
@@ -63,21 +84,34 @@ class CrawlerService:
             default_channel=Channel(prefetch_count=settings.max_jobs),
             logger=None,
         )
-        self.running: dict[str, Crawl] = {}
+        self.mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            settings.mongodb_url, tz_aware=True, connect=False
+        )
+        self.leases = LeaseStore(
+            self.mongo[settings.mongodb_database], self.worker_id, settings.lease_seconds
+        )
+        self.runner = JobRunner(settings, self.leases, self._crawl_ports, self.worker_id)
         self._pool: ProcessPoolExecutor | None = None
         self._client: httpx.AsyncClient | None = None
         self._register()
 
+    @property
+    def running(self) -> dict[str, ResumableCrawl]:
+        return self.runner.running
+
     def _register(self) -> None:
+        # One command at a time on its own channel: a command waits unacknowledged only while
+        # every job slot is busy, and never longer than ``slot_wait``.
         @self.broker.subscriber(
             work_queue(routing.CRAWLER_REQUESTS_QUEUE),
             crawl_exchange(),
-            ack_policy=AckPolicy.REJECT_ON_ERROR,
+            channel=Channel(prefetch_count=1),
+            ack_policy=AckPolicy.MANUAL,
             title="crawler.requests",
-            description="Crawl commands, one job per message.",
+            description="Crawl and resume commands: each claims a job's lease, then is acked.",
         )
-        async def on_requested(command: CrawlRequested) -> None:
-            await self.run_job(command)
+        async def on_requested(message: RabbitMessage) -> None:
+            await self.handle_request(message)
 
         @self.broker.subscriber(
             cancel_queue(self.worker_id),
@@ -91,8 +125,95 @@ class CrawlerService:
             if crawl is not None:
                 log.info("crawl.cancel", job_id=command.job_id)
                 crawl.cancel()
+            try:
+                await self.leases.request_cancel(command.job_id)
+            except PyMongoError as exc:  # the status document still carries the cancel
+                log.warning("crawl.cancel_not_recorded", job_id=command.job_id, error=str(exc))
+
+    async def handle_request(self, message: RabbitMessage) -> None:
+        """Validate, claim and start one command; map every outcome to ack, retry or dead letter."""
+        queue = routing.CRAWLER_REQUESTS_QUEUE
+        structlog.contextvars.bind_contextvars(message_id=message.message_id)
+        try:
+            command = parse_message(message.body)
+        except (UnknownMessageError, ValidationError) as exc:
+            await dead_letter(self.broker, message, queue, f"unparseable: {exc}")
+            return
+        if not isinstance(command, CrawlRequested | CrawlResumeRequested):
+            await dead_letter(self.broker, message, queue, f"not a crawl command: {command.type}")
+            return
+        structlog.contextvars.bind_contextvars(job_id=command.job_id, tenant=command.tenant)
+        try:
+            await asyncio.wait_for(self.runner.slots.acquire(), self.settings.slot_wait)
+        except TimeoutError:
+            await self._requeue_at_tail(message)
+            return
+        try:
+            outcome = await self.runner.accept(
+                command, redelivered=bool(message.raw_message.redelivered)
+            )
+        except Exception:
+            log.exception("command.failed")
+            outcome = Delivery.RETRY
+        if outcome == Delivery.ACK:
+            await message.ack()
+        else:
+            # Counted by the quorum queue: past its delivery limit it is dead-lettered.
+            await message.nack(requeue=True)
+
+    async def _requeue_at_tail(self, message: RabbitMessage) -> None:
+        """Every slot stayed busy: put a copy at the tail (not counted as a failed delivery)."""
+        raw = message.raw_message
+        await self.broker.publish(
+            raw.body,
+            exchange="",
+            routing_key=routing.CRAWLER_REQUESTS_QUEUE,
+            headers=raw.headers,
+            persist=True,
+            message_id=raw.message_id,
+            correlation_id=raw.correlation_id,
+            content_type=raw.content_type,
+            message_type=raw.type,
+        )
+        await message.ack()
+
+    def _crawl_ports(self, request: CrawlRequest) -> CrawlPorts:
+        """Fetcher, robots.txt, host gate and event sink for one job, within operator limits."""
+        assert self._client is not None
+        s = self.settings
+        fetcher = Fetcher(
+            self._client,
+            AddressGuard(s.allowed_networks),
+            FetchLimits(
+                max_bytes=s.max_response_bytes,
+                max_redirects=s.max_redirects,
+                total_timeout=s.total_timeout,
+                retries=s.retries,
+                retry_backoff=s.retry_backoff,
+                max_retry_after=s.max_retry_after,
+                max_compression_ratio=s.max_compression_ratio,
+            ),
+        )
+        robots = RobotsCache(fetcher.fetch_text, s.user_agent, request.bypass_robots_domains)
+        politeness = PolitenessLimits.resolve(
+            default_concurrency=s.per_host_concurrency,
+            max_concurrency=s.max_per_host_concurrency,
+            default_delay=s.host_delay,
+            min_delay=s.min_host_delay,
+            max_crawl_delay=s.max_crawl_delay,
+            requested_concurrency=request.per_host_concurrency,
+            requested_delay=request.min_delay,
+        )
+        fetcher.use_gate(HostGate(politeness, robots.crawl_delay))
+        return CrawlPorts(
+            observability.timed_fetcher(fetcher),
+            robots,
+            observability.timed_extractor(self._extract),
+            observability.CountingSink(BrokerSink(self.broker)),
+        )
 
     async def start_resources(self) -> None:
+        await self.leases.ensure_indexes()
         processes = self.settings.extract_processes or os.cpu_count() or 1
         self._pool = ProcessPoolExecutor(
             max_workers=processes, mp_context=multiprocessing.get_context("spawn")
@@ -123,76 +244,24 @@ class CrawlerService:
             trust_env=False,
         )
         await declare_dead_letters(self.broker, routing.CRAWLER_REQUESTS_QUEUE)
+        await bind_extra_routes(self.broker)
 
     async def broker_ping(self) -> bool:
         return bool(await self.broker.ping(timeout=2.0))
 
     async def close(self) -> None:
-        for crawl in self.running.values():
-            crawl.cancel()
+        await self.runner.close()
         if self._client is not None:
             await self._client.aclose()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        await self.mongo.close()
 
     async def _extract(self, body: bytes, url: str) -> Extracted:
         assert self._pool is not None
         return await asyncio.get_running_loop().run_in_executor(
             self._pool, partial(extract_page, body, url)
         )
-
-    async def run_job(self, command: CrawlRequested) -> None:
-        """Crawl one job to its terminal event."""
-        structlog.contextvars.bind_contextvars(
-            job_id=command.job_id, tenant=command.tenant, message_id=command.message_id
-        )
-        assert self._client is not None
-        s = self.settings
-        fetcher = Fetcher(
-            self._client,
-            AddressGuard(s.allowed_networks),
-            FetchLimits(
-                max_bytes=s.max_response_bytes,
-                max_redirects=s.max_redirects,
-                total_timeout=s.total_timeout,
-                retries=s.retries,
-                retry_backoff=s.retry_backoff,
-                max_retry_after=s.max_retry_after,
-                max_compression_ratio=s.max_compression_ratio,
-            ),
-        )
-        robots = RobotsCache(
-            fetcher.fetch_text, s.user_agent, command.request.bypass_robots_domains
-        )
-        politeness = PolitenessLimits.resolve(
-            default_concurrency=s.per_host_concurrency,
-            max_concurrency=s.max_per_host_concurrency,
-            default_delay=s.host_delay,
-            min_delay=s.min_host_delay,
-            max_crawl_delay=s.max_crawl_delay,
-            requested_concurrency=command.request.per_host_concurrency,
-            requested_delay=command.request.min_delay,
-        )
-        fetcher.use_gate(HostGate(politeness, robots.crawl_delay))
-        crawl = Crawl(
-            command,
-            CrawlPorts(
-                observability.timed_fetcher(fetcher),
-                robots,
-                observability.timed_extractor(self._extract),
-                observability.CountingSink(BrokerSink(self.broker)),
-            ),
-            worker_id=self.worker_id,
-            concurrency=s.concurrency,
-            progress_interval=s.progress_interval,
-        )
-        self.running[command.job_id] = crawl
-        try:
-            terminal = await crawl.run()
-        finally:
-            self.running.pop(command.job_id, None)
-        observability.job_finished(terminal)
-        log.info("crawl.finished", type=terminal.type, **terminal.counters.model_dump())
 
 
 def create_app(settings: WorkerSettings) -> tuple[FastStream, CrawlerService]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,13 @@ class Frontier:
 
     def popleft(self) -> tuple[str, int]:
         return self.queue.popleft()
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return iter(self.queue)
+
+    def clear(self) -> None:
+        """Empty the queue; the seen-set stays (those URLs were discovered)."""
+        self.queue.clear()
 
     def snapshot(self) -> dict[str, Any]:
         """Plain data: ``{"queue": [[url, depth], ...], "seen": [url, ...]}``."""

@@ -80,6 +80,34 @@ class WorkerSettings(BaseSettings):
     metrics_port: int | None = Field(
         default=9101, ge=0, description="Port of /metrics and /health/* (0: any; unset: off)"
     )
+    mongodb_url: str = Field(
+        default="mongodb://127.0.0.1:27017/",
+        description="URL of the MongoDB-protocol server holding the crawler's job leases",
+    )
+    mongodb_database: str = Field(
+        default="crawl", description="Database of the leases (and of the status documents read)"
+    )
+    lease_seconds: float = Field(
+        default=60.0, gt=0, description="A job's lease lasts this long unless renewed"
+    )
+    heartbeat_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between lease renewals, checkpoints and heartbeat events",
+    )
+    max_duration: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="Operator cap on a crawl's duration in seconds (requests may ask for less)",
+    )
+    slot_wait: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "Seconds a command may wait for a free job slot before it is put back at the tail "
+            "of the queue (must stay well below RabbitMQ's consumer_timeout)"
+        ),
+    )
     log_level: str = Field(default="INFO", description="Python log level name")
     log_json: bool | None = Field(
         default=None, description="JSON logs (default: JSON unless stderr is a terminal)"

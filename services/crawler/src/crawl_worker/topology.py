@@ -8,7 +8,13 @@ from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExcha
 
 from crawl_contracts import routing
 
-__all__ = ["cancel_queue", "crawl_exchange", "declare_dead_letters", "work_queue"]
+__all__ = [
+    "bind_extra_routes",
+    "cancel_queue",
+    "crawl_exchange",
+    "declare_dead_letters",
+    "work_queue",
+]
 
 
 def crawl_exchange() -> RabbitExchange:
@@ -47,3 +53,11 @@ async def declare_dead_letters(broker: RabbitBroker, queue: str) -> None:
         RabbitQueue(routing.dead_letter_queue(queue), queue_type=QueueType.QUORUM, durable=True)
     )
     await dead.bind(exchange, routing_key=routing.dead_letter_queue(queue))
+
+
+async def bind_extra_routes(broker: RabbitBroker) -> None:
+    """Bind ``crawler.requests`` to the other commands it serves (resumes of stalled jobs)."""
+    exchange = await broker.declare_exchange(crawl_exchange())
+    queue = await broker.declare_queue(work_queue(routing.CRAWLER_REQUESTS_QUEUE))
+    for key in routing.CRAWLER_EXTRA_BINDINGS:
+        await queue.bind(exchange, routing_key=key)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -13,15 +17,28 @@ from faststream.rabbit import Channel, RabbitBroker, RabbitMessage
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
-from crawl_contracts import UnknownMessageError, parse_message, routing
+from crawl_contracts import Envelope, UnknownMessageError, parse_message, routing
+from crawl_contracts.envelope import utcnow
 from crawl_status import observability
+from crawl_status.deadletters import DeadLetterRecorder, dead_letter
+from crawl_status.retention import Retention
 from crawl_status.settings import StatusSettings
+from crawl_status.stall import StallDetector
 from crawl_status.store import ProjectionStore
-from crawl_status.topology import crawl_exchange, declare_dead_letters, work_queue
+from crawl_status.topology import (
+    bind_dead_letter_copies,
+    crawl_exchange,
+    dead_letter_copies,
+    dead_letter_exchange,
+    declare_dead_letters,
+    work_queue,
+)
 
 __all__ = ["StatusService", "create_app"]
 
 log = structlog.get_logger("crawl_status")
+
+_IDLE_AFTER = 1.0  # seconds without a message after which the projection counts as caught up
 
 
 class StatusService:
@@ -37,7 +54,23 @@ class StatusService:
         self.mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             settings.mongodb_url, tz_aware=True, connect=False
         )
-        self.store = ProjectionStore(self.mongo[settings.mongodb_database])
+        database = self.mongo[settings.mongodb_database]
+        self.store = ProjectionStore(database, retention=timedelta(seconds=settings.retention))
+        self.stalls = StallDetector(
+            database,
+            self.publish,
+            stall_after=settings.stall_after,
+            max_attempts=settings.max_attempts,
+            orphan_after=settings.orphan_after,
+        )
+        self.retention = Retention(database)
+        self.dead_letters = DeadLetterRecorder(database, self.publish)
+        self._loops: list[asyncio.Task[None]] = []
+        # The projection's own clock: the latest ``occurred_at`` applied, and when a message
+        # last arrived. Silence is measured on it while messages are flowing, so a backlog in
+        # this service is never mistaken for a silent crawler.
+        self._applied_until: datetime | None = None
+        self._last_arrival = 0.0
         self._register()
 
     def _register(self) -> None:
@@ -49,11 +82,29 @@ class StatusService:
             description="Every command and event, projected into MongoDB.",
         )
         async def project(message: RabbitMessage) -> None:
-            await self.handle(message.body, message_id=message.message_id)
+            try:
+                await self.handle(message.body, message_id=message.message_id)
+            except RejectMessage as exc:
+                await dead_letter(
+                    self.broker, message, routing.STATUS_QUEUE, f"unparseable: {exc.__cause__}"
+                )
+
+        @self.broker.subscriber(
+            dead_letter_copies(),
+            dead_letter_exchange(),
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title="status.dead-letters",
+            description="A copy of every dead letter, filed against its job.",
+        )
+        async def record_dead_letter(message: RabbitMessage) -> None:
+            await self.dead_letters.record(
+                message.body, dict(message.headers or {}), message.message_id, utcnow()
+            )
 
     async def handle(self, body: bytes, *, message_id: str | None = None) -> None:
         """Validate and project one message body. Bad input is dead-lettered, not retried."""
         structlog.contextvars.bind_contextvars(message_id=message_id)
+        self._last_arrival = time.monotonic()
         try:
             message = parse_message(body)
         except (UnknownMessageError, ValidationError) as exc:
@@ -62,14 +113,68 @@ class StatusService:
             raise RejectMessage from exc
         structlog.contextvars.bind_contextvars(job_id=message.job_id, tenant=message.tenant)
         await self.store.apply(message)
+        if self._applied_until is None or message.occurred_at > self._applied_until:
+            self._applied_until = message.occurred_at
         observability.projected(message)
+
+    async def publish(self, message: Envelope) -> None:
+        """Publish an event or command this service decided on (confirmed, persistent)."""
+        await self.broker.publish(
+            message.model_dump_json().encode(),
+            exchange=routing.EXCHANGE,
+            routing_key=routing.routing_key(message.type),
+            persist=True,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            content_type="application/json",
+            message_type=message.type,
+        )
 
     async def start_dependencies(self) -> None:
         await self.store.ensure_indexes()
+        await self.dead_letters.ensure_indexes()
+        await self.retention.start()
         await declare_dead_letters(self.broker, routing.STATUS_QUEUE)
+        await bind_dead_letter_copies(self.broker)
+
+    def start_loops(self) -> None:
+        """Stall detection always; retention sweeps where the server has no TTL indexes."""
+        s = self.settings
+        self._loops.append(asyncio.create_task(_every(s.stall_scan_interval, self._scan)))
+        if not self.retention.ttl:
+            self._loops.append(asyncio.create_task(_every(s.sweep_interval, self._sweep)))
+
+    def projection_time(self) -> datetime:
+        """Now, or, while messages are still arriving, the time the projection has reached."""
+        now = utcnow()
+        busy = time.monotonic() - self._last_arrival < _IDLE_AFTER
+        if busy and self._applied_until is not None:
+            return min(now, self._applied_until)
+        return now
+
+    async def _scan(self) -> None:
+        await self.stalls.scan(self.projection_time())
+
+    async def _sweep(self) -> None:
+        await self.retention.sweep(utcnow())
 
     async def close(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.mongo.close()
+
+
+async def _every(interval: float, job: Callable[[], Awaitable[None]]) -> None:
+    """Run ``job`` every ``interval`` seconds; an error is logged and the loop goes on."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await job()
+        except Exception:
+            log.exception("loop.failed", job=getattr(job, "__name__", "job"))
 
 
 def create_app(settings: StatusSettings) -> tuple[FastStream, StatusService]:
@@ -82,6 +187,7 @@ def create_app(settings: StatusSettings) -> tuple[FastStream, StatusService]:
         await service.start_dependencies()
         probes = observability.server_for(settings, service.broker, service.mongo)
         await probes.start()
+        service.start_loops()
         log.info("status.ready")
         try:
             yield

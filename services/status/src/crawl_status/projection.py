@@ -9,14 +9,18 @@ Rules:
 - ``status``: a terminal event wins (the latest by ordering key if, abnormally, several exist);
   else ``cancelling`` once a cancel was requested; else ``running`` once started; else
   ``pending``. Terminal states are therefore absorbing whatever the arrival order.
+  Then ``stalled`` while the latest stalled attempt is not older than the latest started one
+  (a resumed attempt that starts makes the job ``running`` again).
 - ``counters``: those of the message with the highest ordering key that carries counters.
   Producers emit cumulative counters, so the latest is the truth.
+- ``attempt``: the highest attempt any message names (a resume request names the next one).
+- ``expires_at``: ``finished_at`` plus the retention period, when one is given.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from crawl_contracts import (
@@ -29,6 +33,7 @@ from crawl_contracts import (
     CrawlProgressed,
     CrawlRequested,
     CrawlResumeRequested,
+    CrawlStalled,
     CrawlStarted,
     JobStatus,
     Message,
@@ -70,6 +75,11 @@ _DEFAULTS: JobDocument = {
     "counters_key": None,
     "terminal": None,
     "started_key": None,
+    "stalled_attempt": None,
+    "expires_at": None,
+    # When the CrawlRequested command itself was projected (a document the API wrote but whose
+    # command never reached the broker has none).
+    "command_seen_at": None,
 }
 # Tie-break between terminal events with the same ordering key (should never happen).
 _TERMINAL_RANK = {"CrawlCompleted": 0, "CrawlFailed": 1, "CrawlCancelled": 2}
@@ -119,7 +129,10 @@ def _status(doc: JobDocument) -> str:
         return str(doc["terminal"]["status"])
     if doc["cancel_requested_at"] is not None:
         return JobStatus.CANCELLING.value
-    if doc["started_key"] is not None:
+    stalled, started = doc["stalled_attempt"], doc["started_key"]
+    if stalled is not None and (started is None or started[0] <= stalled):
+        return JobStatus.STALLED.value
+    if started is not None:
         return JobStatus.RUNNING.value
     return JobStatus.PENDING.value
 
@@ -151,8 +164,13 @@ def _apply_terminal(
         doc["terminal"] = candidate
 
 
-def reduce_job(document: JobDocument | None, message: Message) -> JobDocument:
-    """Fold one message into a job document; returns a new document, never mutates its input."""
+def reduce_job(
+    document: JobDocument | None, message: Message, *, retention: timedelta | None = None
+) -> JobDocument:
+    """Fold one message into a job document; returns a new document, never mutates its input.
+
+    ``retention`` sets ``expires_at`` of a finished job (pass the same value for every message
+    of a job)."""
     doc = _new_document(message) if document is None else _copy(document)
     key = _key(message)
     doc["last_activity_at"] = _max_time(doc["last_activity_at"], message.occurred_at)
@@ -163,6 +181,7 @@ def reduce_job(document: JobDocument | None, message: Message) -> JobDocument:
             doc["request"] = message.request.model_dump(mode="json")
             doc["submitted_by"] = message.submitted_by
             doc["created_at"] = _min_time(doc["created_at"], message.occurred_at)
+            doc["command_seen_at"] = _min_time(doc["command_seen_at"], message.occurred_at)
         case CrawlResumeRequested():
             pass
         case CrawlCancelRequested():
@@ -174,6 +193,8 @@ def reduce_job(document: JobDocument | None, message: Message) -> JobDocument:
                 doc["worker_id"] = message.worker_id
         case CrawlHeartbeat():
             pass
+        case CrawlStalled():
+            doc["stalled_attempt"] = max(doc["stalled_attempt"] or 0, message.attempt)
         case CrawlProgressed() | CrawlCompleted() | CrawlFailed() | CrawlCancelled():
             if _later(key, doc["counters_key"]):
                 doc["counters_key"] = key
@@ -187,6 +208,9 @@ def reduce_job(document: JobDocument | None, message: Message) -> JobDocument:
     doc["finished_at"] = terminal["occurred_at"] if terminal else None
     doc["stop_reason"] = terminal["stop_reason"] if terminal else None
     doc["error"] = terminal["error"] if terminal else None
+    doc["expires_at"] = (
+        terminal["occurred_at"] + retention if terminal and retention is not None else None
+    )
     doc["status"] = _status(doc)
     return doc
 

@@ -27,6 +27,40 @@ class StatusSettings(BaseSettings):
     metrics_port: int | None = Field(
         default=9102, ge=0, description="Port of /metrics and /health/* (0: any; unset: off)"
     )
+    stall_after: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Seconds without any event after which a running job is declared stalled (keep it "
+            "several crawler heartbeat intervals long)"
+        ),
+    )
+    stall_scan_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between scans for stalled jobs"
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Attempts a job gets (the first plus resumes) before a stall fails it",
+    )
+    orphan_after: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "Seconds after which a pending job whose command never reached the broker has it "
+            "published again from the stored request"
+        ),
+    )
+    retention: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="Seconds a finished job, its pages and logs are kept (expires_at)",
+    )
+    sweep_interval: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds between retention sweeps (servers without TTL indexes)",
+    )
     log_level: str = Field(default="INFO", description="Python log level name")
     log_json: bool | None = Field(
         default=None, description="JSON logs (default: JSON unless stderr is a terminal)"

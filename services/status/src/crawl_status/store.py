@@ -20,6 +20,7 @@ import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -51,8 +52,11 @@ class ConcurrentUpdateError(StoreError):
 class ProjectionStore:
     """Applies messages to the ``crawls``, ``crawl_pages`` and ``crawl_logs`` collections."""
 
-    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(
+        self, database: AsyncDatabase[dict[str, Any]], *, retention: timedelta | None = None
+    ) -> None:
         self._db = database
+        self._retention = retention
         self.crawls = database["crawls"]
         self.pages = database["crawl_pages"]
         self.logs = database["crawl_logs"]
@@ -85,21 +89,35 @@ class ProjectionStore:
         for _ in range(_CAS_ATTEMPTS):
             current = await self.crawls.find_one({"_id": message.job_id})
             if current is None:
+                created = reduce_job(None, message, retention=self._retention)
                 try:
-                    await self.crawls.insert_one({**reduce_job(None, message), "version": 1})
+                    await self.crawls.insert_one({**created, "version": 1})
                 except DuplicateKeyError:
                     continue  # created meanwhile (by the API or another replica): reduce again
+                await self._stamp_expiry(None, created)
                 return
             version = current.pop("version", 0)
-            updated = reduce_job(current, message)
+            updated = reduce_job(current, message, retention=self._retention)
             if updated == current:
                 return  # a duplicate or an event that changes nothing
             result = await self.crawls.replace_one(
                 {"_id": message.job_id, "version": version}, {**updated, "version": version + 1}
             )
             if result.matched_count == 1:
+                await self._stamp_expiry(current, updated)
                 return
         raise ConcurrentUpdateError(f"job {message.job_id} kept changing")
+
+    async def _stamp_expiry(self, before: JobDocument | None, after: JobDocument) -> None:
+        """When a job's ``expires_at`` is set or moves, its pages and logs follow (so TTL
+        indexes, where the server has them, remove them with the job)."""
+        expires_at = after.get("expires_at")
+        if expires_at is None or (before is not None and before.get("expires_at") == expires_at):
+            return
+        for collection in (self.pages, self.logs):
+            await collection.update_many(
+                {"job_id": after["_id"]}, {"$set": {"expires_at": expires_at}}
+            )
 
     @staticmethod
     async def _upsert_newer(collection: Any, document: dict[str, Any]) -> None:

@@ -1,0 +1,185 @@
+"""Running claimed jobs: claim, start, heartbeat, checkpoint, release.
+
+A command's delivery is acknowledged as soon as its job is claimed *and* its first event
+(``CrawlStarted``, or ``CrawlCancelled`` for a job cancelled before it started) is confirmed
+by the broker, so a crawl of any length never holds a delivery past RabbitMQ's
+``consumer_timeout``. From then on the lease, renewed every ``heartbeat_interval`` together
+with a checkpoint, is what keeps the job: if this process dies, its heartbeats stop, the status
+service declares the job stalled and asks for the next attempt, which another worker claims and
+resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+from pymongo.errors import PyMongoError
+
+from crawl_contracts import CrawlRequest, CrawlRequested, CrawlResumeRequested
+from crawl_contracts.envelope import utcnow
+from crawl_worker import observability
+from crawl_worker.crawl import CrawlPorts
+from crawl_worker.lease import Claim, ClaimState, LeaseStore
+from crawl_worker.resumable import ResumableCrawl
+from crawl_worker.settings import WorkerSettings
+
+__all__ = ["Delivery", "JobRunner"]
+
+log = structlog.get_logger("crawl_worker.runner")
+
+
+class Delivery:
+    """What to do with the command's delivery."""
+
+    ACK = "ack"  # claimed and started, or nothing to do
+    RETRY = "retry"  # could not even start: let the broker deliver it again
+
+
+class JobRunner:
+    """Claims jobs and runs them as background tasks, at most ``max_jobs`` at once."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        leases: LeaseStore,
+        ports: Callable[[CrawlRequest], CrawlPorts],
+        worker_id: str,
+    ) -> None:
+        self.settings = settings
+        self.leases = leases
+        self._ports = ports
+        self.worker_id = worker_id
+        self.running: dict[str, ResumableCrawl] = {}
+        self.slots = asyncio.Semaphore(settings.max_jobs)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def max_duration(self, request: CrawlRequest) -> float:
+        """The request's own limit, capped by the operator's."""
+        cap = self.settings.max_duration
+        return min(request.max_duration, cap) if request.max_duration else cap
+
+    async def accept(
+        self, command: CrawlRequested | CrawlResumeRequested, *, redelivered: bool
+    ) -> str:
+        """Claim and start one job; the caller holds a slot, which this releases in time."""
+        job = _as_requested(command)
+        try:
+            claim = await self._claim(job, redelivered=redelivered)
+        except BaseException:
+            self.slots.release()
+            raise
+        if claim.state is not ClaimState.CLAIMED:
+            self.slots.release()
+            log.info("job.not_claimed", job_id=job.job_id, state=claim.state.value)
+            return Delivery.ACK
+        try:
+            crawl = ResumableCrawl(
+                job,
+                self._ports(job.request),
+                worker_id=self.worker_id,
+                concurrency=self.settings.concurrency,
+                progress_interval=self.settings.progress_interval,
+                attempt=claim.attempt,
+                checkpoint=claim.checkpoint,
+                deadline=_monotonic(claim.deadline_at),
+            )
+        except BaseException:
+            self.slots.release()
+            raise
+        task = asyncio.create_task(self._run(crawl, claim))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        first = asyncio.create_task(crawl.sink.first_confirmed.wait())
+        await asyncio.wait([task, first], return_when=asyncio.FIRST_COMPLETED)
+        first.cancel()
+        if crawl.sink.first_confirmed.is_set():
+            return Delivery.ACK
+        return Delivery.RETRY  # the lease expires; the redelivery takes it over
+
+    async def _claim(self, job: CrawlRequested, *, redelivered: bool) -> Claim:
+        claim = await self.leases.claim(job.job_id, job.attempt, self.max_duration(job.request))
+        if claim.state is ClaimState.HELD and redelivered and claim.lease_until is not None:
+            # A worker claimed this attempt and died before it could start it: its lease
+            # runs out without renewal, then the attempt is ours.
+            wait = (claim.lease_until - utcnow()).total_seconds() + 0.1
+            await asyncio.sleep(min(max(wait, 0.0), self.settings.lease_seconds + 1))
+            claim = await self.leases.claim(job.job_id, job.attempt, self.max_duration(job.request))
+        return claim
+
+    async def _run(self, crawl: ResumableCrawl, claim: Claim) -> None:
+        job_id = crawl.command.job_id
+        structlog.contextvars.bind_contextvars(job_id=job_id, attempt=claim.attempt)
+        try:
+            if claim.cancel_requested:
+                await crawl.cancel_unstarted()
+                await self.leases.finish(job_id, claim.attempt)
+                log.info("crawl.cancelled_before_start")
+                return
+            self.running[job_id] = crawl
+            beats = asyncio.create_task(self._heartbeats(crawl, claim.attempt))
+            try:
+                terminal = await crawl.run()
+            finally:
+                beats.cancel()
+                self.running.pop(job_id, None)
+            if crawl.abandoned:
+                log.warning("crawl.abandoned")
+                return
+            await self.leases.finish(job_id, claim.attempt)
+            observability.job_finished(terminal)
+            log.info("crawl.finished", type=terminal.type, **terminal.counters.model_dump())
+        except Exception:
+            # No terminal event could be sent: the lease runs out, the job is declared stalled
+            # and another attempt resumes it from its checkpoint.
+            log.exception("crawl.run_failed")
+        finally:
+            self.slots.release()
+
+    async def _heartbeats(self, crawl: ResumableCrawl, attempt: int) -> None:
+        interval = self.settings.heartbeat_interval
+        job_id = crawl.command.job_id
+        while True:
+            await asyncio.sleep(interval)
+            # A checkpoint only when every event sent so far is confirmed: a page counted in
+            # the checkpoint is then surely in the ledger too.
+            checkpoint = crawl.snapshot() if await crawl.sink.quiet(interval / 2) else None
+            try:
+                lease = await self.leases.renew(job_id, attempt, checkpoint)
+            except PyMongoError as exc:
+                log.warning("lease.renew_failed", error=str(exc)[:300])
+                continue
+            if lease is None:
+                log.warning("lease.lost")
+                crawl.abandon()
+                return
+            if lease.get("cancel_requested"):
+                crawl.cancel()
+            await crawl.heartbeat()
+
+    async def close(self) -> None:
+        for crawl in self.running.values():
+            crawl.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+
+
+def _as_requested(command: CrawlRequested | CrawlResumeRequested) -> CrawlRequested:
+    if isinstance(command, CrawlRequested):
+        return command
+    return CrawlRequested(
+        job_id=command.job_id,
+        tenant=command.tenant,
+        request=command.request,
+        correlation_id=command.correlation_id,
+        attempt=command.attempt,
+    )
+
+
+def _monotonic(deadline_at: datetime | None) -> float | None:
+    if deadline_at is None:
+        return None
+    return time.monotonic() + (deadline_at - utcnow()).total_seconds()

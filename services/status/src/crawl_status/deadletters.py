@@ -1,0 +1,141 @@
+"""Dead letters: refusing a message with a reason, and recording every dead letter.
+
+Refusing: a message the service cannot read is republished (with confirms) to the dead-letter
+exchange with the reason in ``x-crawl-dead-letter-reason``, then acknowledged, so the queue
+moves on; if even that fails it is rejected and RabbitMQ dead-letters it (``x-death``).
+
+Recording: ``status.dead-letters`` receives a copy of everything dead-lettered from the work
+queues (the dead-letter queues themselves keep theirs for inspection and replay). Each becomes
+a ``crawl_dead_letters`` document, filed under its job when the body names one. A crawl command
+that died this way will never run, so its job, if not finished, is failed with
+``error_code="dead_lettered"`` rather than left ``pending`` for ever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import structlog
+from faststream.rabbit import RabbitBroker, RabbitMessage
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from crawl_contracts import TERMINAL_STATUSES, CrawlFailed, Envelope, routing
+from crawl_status.stall import STATUS_SEQ
+
+__all__ = ["DeadLetterRecorder", "dead_letter", "death_reason"]
+
+log = structlog.get_logger("crawl_status.deadletters")
+
+_COMMANDS = {"CrawlRequested", "CrawlResumeRequested"}
+
+
+async def dead_letter(
+    broker: RabbitBroker, message: RabbitMessage, queue: str, reason: str
+) -> None:
+    """Move ``message`` from ``queue`` to its dead-letter queue with ``reason``."""
+    raw = message.raw_message
+    headers: dict[str, Any] = {
+        **(raw.headers or {}),
+        routing.DEAD_LETTER_REASON_HEADER: reason[:1000],
+        routing.DEAD_LETTER_QUEUE_HEADER: queue,
+    }
+    log.warning("message.dead_lettered", queue=queue, reason=reason[:500])
+    try:
+        await broker.publish(
+            raw.body,
+            exchange=routing.DEAD_LETTER_EXCHANGE,
+            routing_key=routing.dead_letter_queue(queue),
+            headers=headers,
+            persist=True,
+            message_id=raw.message_id,
+            correlation_id=raw.correlation_id,
+            content_type=raw.content_type,
+            message_type=raw.type,
+        )
+    except Exception:
+        log.exception("message.dead_letter_publish_failed", queue=queue)
+        await message.reject()
+        return
+    await message.ack()
+
+
+def death_reason(headers: dict[str, Any]) -> tuple[str, str | None]:
+    """(reason, queue) of a dead letter: ours if present, else RabbitMQ's ``x-death``."""
+    reason = headers.get(routing.DEAD_LETTER_REASON_HEADER)
+    queue = headers.get(routing.DEAD_LETTER_QUEUE_HEADER)
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        reason = reason or f"{deaths[0].get('reason')}"
+        queue = queue or deaths[0].get("queue")
+    return (str(reason) if reason else "unknown", str(queue) if queue else None)
+
+
+def _readable(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+class DeadLetterRecorder:
+    """Files dead letters in ``crawl_dead_letters`` and fails jobs whose command died."""
+
+    def __init__(
+        self,
+        database: AsyncDatabase[dict[str, Any]],
+        publish: Callable[[Envelope], Awaitable[None]],
+    ) -> None:
+        self.records = database["crawl_dead_letters"]
+        self.crawls = database["crawls"]
+        self._publish = publish
+
+    async def ensure_indexes(self) -> None:
+        await self.records.create_index("job_id")
+
+    async def record(
+        self, body: bytes, headers: dict[str, Any], message_id: str | None, now: datetime
+    ) -> None:
+        reason, queue = death_reason(headers)
+        fields = _readable(body)
+        job_id = fields.get("job_id") if isinstance(fields.get("job_id"), str) else None
+        key = message_id or hashlib.sha256(body).hexdigest()[:32]
+        document = {
+            "_id": f"{queue}:{key}",
+            "job_id": job_id,
+            "queue": queue,
+            "reason": reason,
+            "type": fields.get("type") if isinstance(fields.get("type"), str) else None,
+            "body": body[:2000].decode("utf-8", "replace"),
+            "at": now,
+        }
+        try:
+            await self.records.insert_one(document)
+        except DuplicateKeyError:
+            return  # recorded already (redelivered copy)
+        log.warning("dead_letter.recorded", job_id=job_id, queue=queue, reason=reason[:300])
+        if (
+            job_id is None
+            or document["type"] not in _COMMANDS
+            or queue != routing.CRAWLER_REQUESTS_QUEUE  # elsewhere the crawler still has it
+        ):
+            return
+        job = await self.crawls.find_one({"_id": job_id})
+        if job is None or job.get("status") in TERMINAL_STATUSES:
+            return
+        attempt = fields.get("attempt")
+        await self._publish(
+            CrawlFailed(
+                job_id=job_id,
+                tenant=str(job.get("tenant") or fields.get("tenant") or "unknown"),
+                attempt=max(int(job.get("attempt", 1)), attempt if isinstance(attempt, int) else 1),
+                seq=STATUS_SEQ,
+                error_code="dead_lettered",
+                error=f"the crawl command was dead-lettered from {queue}: {reason}"[:1000],
+            )
+        )

@@ -1,0 +1,63 @@
+"""Retention: finished jobs, their pages, logs and dead-letter records expire.
+
+The reducer gives a finished job ``expires_at`` (``finished_at`` + the retention period) and
+the store copies it onto the job's pages and logs. Where the server has TTL indexes (MongoDB)
+they remove expired documents; where it has none (FerretDB v1, detected at start-up from
+``buildInfo``) :meth:`Retention.sweep` runs periodically and deletes expired jobs with
+everything that belongs to them, children first, so nothing is orphaned if a sweep stops
+half-way.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+__all__ = ["Retention", "server_has_ttl"]
+
+log = structlog.get_logger("crawl_status.retention")
+
+_CHILDREN = ("crawl_pages", "crawl_logs", "crawl_dead_letters", "crawl_stall_marks")
+
+
+async def server_has_ttl(database: AsyncDatabase[dict[str, Any]]) -> bool:
+    """Whether the server deletes documents by TTL index. FerretDB v1 accepts the index
+    option but never deletes, so it is recognised by name rather than by trying."""
+    info = await database.client.admin.command("buildInfo")
+    return "ferretdbVersion" not in info and "ferretdb" not in str(info.get("version", ""))
+
+
+class Retention:
+    """Creates the expiry indexes and, without TTL support, sweeps expired jobs."""
+
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+        self._db = database
+        self.ttl = False
+
+    async def start(self) -> None:
+        self.ttl = await server_has_ttl(self._db)
+        for name in ("crawls", *_CHILDREN):
+            if self.ttl:
+                await self._db[name].create_index(
+                    [("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl"
+                )
+            else:
+                await self._db[name].create_index([("expires_at", ASCENDING)], name="expires_at")
+        log.info("retention.ready", ttl_indexes=self.ttl)
+
+    async def sweep(self, now: datetime, *, batch: int = 200) -> int:
+        """Delete up to ``batch`` expired jobs with their pages, logs and dead letters."""
+        crawls = self._db["crawls"]
+        expired = crawls.find({"expires_at": {"$lt": now}}, {"_id": 1}).limit(batch)
+        job_ids = [doc["_id"] async for doc in expired]
+        for job_id in job_ids:
+            for name in _CHILDREN:
+                await self._db[name].delete_many({"job_id": job_id})
+            await crawls.delete_one({"_id": job_id, "expires_at": {"$lt": now}})
+        if job_ids:
+            log.info("retention.swept", jobs=len(job_ids))
+        return len(job_ids)

@@ -1,0 +1,165 @@
+"""Stall detection: a job whose worker fell silent is resumed by another, up to a limit.
+
+A job is silent when it is ``running``, ``cancelling`` or ``stalled`` and its last event is
+older than ``stall_after`` (crawlers send a heartbeat every few seconds), measured on the
+projection's clock (the caller passes the time the projection has reached, so a backlog in the
+status service does not look like a silent crawler). For each silent
+attempt the detector publishes, once:
+
+- ``cancelling``: ``CrawlCancelled`` (its worker died while stopping; there is nothing to stop);
+- otherwise ``CrawlStalled`` and then ``CrawlResumeRequested`` for the next attempt, which a
+  crawler claims and resumes from the checkpoint; or, once ``max_attempts`` are used up,
+  ``CrawlFailed`` with ``error_code="stalled"``.
+
+A ``pending`` job whose ``CrawlRequested`` was never seen on the broker ``orphan_after`` seconds
+after it was recorded (the API stopped between recording and publishing it) has its command
+published again from the stored request: no job stays ``pending`` for ever. Should the
+original command merely be late, the crawler's claim drops the duplicate.
+
+"Once" is kept by a mark per (job, attempt) in ``crawl_stall_marks``, written after the
+messages were confirmed: a detector that dies in between publishes them again, which is
+harmless (the projection is idempotent and a resume's attempt can be claimed only once), and
+several status replicas may scan at the same time for the same reason.
+
+Messages this service emits carry the job's attempt and a sequence number above any a crawler
+uses (:data:`STATUS_SEQ`), so its decision outranks a late word from a presumed-dead worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from crawl_contracts import (
+    Counters,
+    CrawlCancelled,
+    CrawlFailed,
+    CrawlRequest,
+    CrawlRequested,
+    CrawlResumeRequested,
+    CrawlStalled,
+    Envelope,
+    JobStatus,
+)
+
+__all__ = ["STATUS_SEQ", "StallDetector"]
+
+log = structlog.get_logger("crawl_status.stall")
+
+STATUS_SEQ = 10**11  # above any crawler's sequence numbers, below the ordering_number radix
+_WATCHED = [JobStatus.RUNNING.value, JobStatus.CANCELLING.value, JobStatus.STALLED.value]
+
+Publish = Callable[[Envelope], Awaitable[None]]
+
+
+class StallDetector:
+    """Finds silent jobs and publishes what happens to them (see the module doc)."""
+
+    def __init__(
+        self,
+        database: AsyncDatabase[dict[str, Any]],
+        publish: Publish,
+        *,
+        stall_after: float,
+        max_attempts: int,
+        orphan_after: float = 600.0,
+    ) -> None:
+        self.crawls = database["crawls"]
+        self.marks = database["crawl_stall_marks"]
+        self._publish = publish
+        self.stall_after = timedelta(seconds=stall_after)
+        self.max_attempts = max_attempts
+        self.orphan_after = timedelta(seconds=orphan_after)
+
+    async def scan(self, now: datetime, *, batch: int = 500) -> int:
+        """Handle every silent job found; returns how many were handled."""
+        cursor = self.crawls.find(
+            {"status": {"$in": _WATCHED}, "last_activity_at": {"$lt": now - self.stall_after}}
+        ).limit(batch)
+        handled = 0
+        async for doc in cursor:
+            if await self._handle(doc, now):
+                handled += 1
+        orphans = self.crawls.find(
+            {
+                "status": JobStatus.PENDING.value,
+                "command_seen_at": None,
+                "created_at": {"$lt": now - self.orphan_after},
+            }
+        ).limit(batch)
+        async for doc in orphans:
+            if await self._relay(doc, now):
+                handled += 1
+        return handled
+
+    async def _relay(self, doc: dict[str, Any], now: datetime) -> bool:
+        mark = f"{doc['_id']}:relay"
+        if not doc.get("request") or await self.marks.find_one({"_id": mark}) is not None:
+            return False
+        log.warning("job.orphaned", job_id=doc["_id"])
+        await self._publish(
+            CrawlRequested(
+                job_id=doc["_id"],
+                tenant=doc["tenant"],
+                request=CrawlRequest(**doc["request"]),
+                submitted_by=doc.get("submitted_by"),
+                occurred_at=doc.get("created_at") or now,
+            )
+        )
+        with contextlib.suppress(DuplicateKeyError):
+            await self.marks.insert_one({"_id": mark, "job_id": doc["_id"], "at": now})
+        return True
+
+    async def _handle(self, doc: dict[str, Any], now: datetime) -> bool:
+        job_id, attempt = doc["_id"], int(doc.get("attempt", 1))
+        mark = f"{job_id}:{attempt}"
+        if await self.marks.find_one({"_id": mark}) is not None:
+            return False
+        silent = (now - doc["last_activity_at"]).total_seconds()
+        base: dict[str, Any] = {
+            "job_id": job_id,
+            "tenant": doc["tenant"],
+            "attempt": attempt,
+            "seq": STATUS_SEQ,
+        }
+        counters = Counters(**(doc.get("counters") or {}))
+        log.warning("job.silent", job_id=job_id, attempt=attempt, status=doc["status"])
+        if doc["status"] == JobStatus.CANCELLING.value:
+            await self._publish(CrawlCancelled(**base, counters=counters))
+        else:
+            if doc["status"] == JobStatus.RUNNING.value:
+                await self._publish(
+                    CrawlStalled(**base, silent_seconds=silent, worker_id=doc.get("worker_id"))
+                )
+            if attempt < self.max_attempts and doc.get("request"):
+                await self._publish(
+                    CrawlResumeRequested(
+                        job_id=job_id,
+                        tenant=doc["tenant"],
+                        attempt=attempt + 1,
+                        request=CrawlRequest(**doc["request"]),
+                        reason=f"silent for {silent:.1f} s",
+                    )
+                )
+            else:
+                await self._publish(
+                    CrawlFailed(
+                        **base,
+                        error_code="stalled",
+                        error=(
+                            f"no word from the crawler for {silent:.1f} s after "
+                            f"{attempt} attempt(s)"
+                        ),
+                        counters=counters,
+                    )
+                )
+        # Another replica may have handled it as well: both published the same decision.
+        with contextlib.suppress(DuplicateKeyError):
+            await self.marks.insert_one({"_id": mark, "job_id": job_id, "at": now})
+        return True

@@ -1,0 +1,118 @@
+"""kill -9 of the crawler running a job, with a second crawler up: the job is declared stalled,
+resumed from its checkpoint by the other crawler, and completes with the same page ledger as an
+uninterrupted crawl of the same site."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+
+from tests.conftest import Services
+from tests.e2e.stack import Stack, running_stack
+from tests.reliability.support import (
+    EventProbe,
+    event_probe,
+    eventually,
+    ledger,
+    private_logs,
+    slow_site,
+    wait_status,
+)
+
+pytestmark = pytest.mark.e2e
+
+ENV = {
+    "CRAWL_WORKER_CONCURRENCY": "2",
+    # Seconds, not minutes: a silent job is stalled ~4 s after the kill.
+    "CRAWL_WORKER_HEARTBEAT_INTERVAL": "1",
+    "CRAWL_WORKER_LEASE_SECONDS": "3",
+    "CRAWL_WORKER_PROGRESS_INTERVAL": "1",
+    "CRAWL_STATUS_STALL_AFTER": "4",
+    "CRAWL_STATUS_STALL_SCAN_INTERVAL": "0.5",
+    "CRAWL_STATUS_MAX_ATTEMPTS": "3",
+}
+FINISHED = {"completed", "failed", "cancelled"}
+
+
+@pytest.fixture(scope="module")
+def stack(services: Services) -> Iterator[Stack]:
+    with private_logs("crash"), running_stack(services, workers=2, extra_env=ENV) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    with slow_site(0.3) as url:
+        yield url
+
+
+@pytest.fixture
+async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers) as c:
+        yield c
+
+
+@pytest.fixture
+async def probe(services: Services) -> AsyncIterator[EventProbe]:
+    async with event_probe(services.rabbitmq_url) as running:
+        yield running
+
+
+async def test_a_killed_crawlers_job_is_resumed_elsewhere_with_the_same_page_ledger(
+    stack: Stack,
+    site: str,
+    client: httpx.AsyncClient,
+    probe: EventProbe,
+    mongo: AsyncMongoClient[dict[str, Any]],
+    services: Services,
+) -> None:
+    request = {"url": site, "max_pages": 100, "max_depth": 3}
+    reference = (await client.post("/api/v1/crawls", json=request)).headers["Location"]
+    done = await wait_status(client, reference, FINISHED, within=120)
+    assert done["status"] == "completed"
+    expected = await ledger(client, reference)
+    assert sum(1 for outcome in expected.values() if outcome == "fetched") == 37
+
+    created = await client.post("/api/v1/crawls", json=request)
+    location, job_id = created.headers["Location"], created.json()["id"]
+    crawls = mongo[services.database].crawls
+
+    async def midway() -> bool:
+        doc = await crawls.find_one({"_id": job_id})
+        return doc is not None and doc["status"] == "running" and doc["counters"]["fetched"] >= 8
+
+    await eventually(midway, within=60)
+    doc = await crawls.find_one({"_id": job_id})
+    assert doc is not None
+    victim = {"e2e-crawler-0": "crawler-0", "e2e-crawler-1": "crawler-1"}[doc["worker_id"]]
+    # kill -9 of the crawler and of its extraction processes (its process group), as when
+    # its machine or container dies.
+    process = stack.processes.pop(victim)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+    job = await wait_status(client, location, FINISHED, within=120)
+    assert job["status"] == "completed", job
+    assert job["stop_reason"] == "exhausted"
+    assert job["attempt"] >= 2
+    assert await ledger(client, location) == expected
+    counters = job["counters"]
+    assert counters["fetched"] == 37
+    assert counters["queued"] == counters["in_flight"] == 0
+    assert counters["discovered"] == counters["fetched"] + counters["failed"] + counters["skipped"]
+
+    events = await probe.of(job_id)
+    types = [e["type"] for e in events]
+    assert "CrawlStalled" in types
+    started = [e["attempt"] for e in events if e["type"] == "CrawlStarted"]
+    assert started[:2] == [1, 2]
+    terminals = [e for e in events if e["type"] in ("CrawlCompleted", "CrawlFailed")]
+    assert [(t["type"], t["attempt"]) for t in terminals] == [("CrawlCompleted", job["attempt"])]
+    resumed = [e for e in events if e["attempt"] == 2 and e["type"] == "PageRecorded"]
+    assert len(resumed) < len(expected)  # resumed from the checkpoint, not from the start

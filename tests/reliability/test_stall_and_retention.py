@@ -1,0 +1,120 @@
+"""The stall detector and the retention sweeper against the real database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from crawl_contracts import Envelope
+from crawl_contracts.envelope import utcnow
+from crawl_status.retention import Retention
+from crawl_status.stall import STATUS_SEQ, StallDetector
+from tests.conftest import Services
+
+pytestmark = pytest.mark.integration
+
+REQUEST = {"url": "https://example.com/", "max_pages": 10, "max_depth": 1}
+
+
+def job(status: str, silent: float, attempt: int = 1) -> dict[str, Any]:
+    return {
+        "_id": f"{status}-{uuid.uuid4().hex[:8]}",
+        "tenant": "acme",
+        "status": status,
+        "attempt": attempt,
+        "request": REQUEST,
+        "worker_id": "w1",
+        "counters": {"discovered": 3, "queued": 1, "fetched": 2},
+        "last_activity_at": utcnow() - timedelta(seconds=silent),
+    }
+
+
+async def test_silent_jobs_are_resumed_cancelled_or_failed_once_each(
+    mongo: AsyncMongoClient[dict[str, Any]], services: Services
+) -> None:
+    db = mongo[services.database]
+    silent, fresh, stopping, worn_out = (
+        job("running", 60),
+        job("running", 1),
+        job("cancelling", 60),
+        job("running", 60, attempt=3),
+    )
+    await db.crawls.insert_many([silent, fresh, stopping, worn_out])
+    published: list[Envelope] = []
+
+    async def publish(message: Envelope) -> None:
+        published.append(message)
+
+    detector = StallDetector(db, publish, stall_after=30, max_attempts=3)
+    await detector.scan(utcnow())
+
+    ours = {silent["_id"], fresh["_id"], stopping["_id"], worn_out["_id"]}
+    said = {(m.job_id, m.type, m.attempt) for m in published if m.job_id in ours}
+    assert said == {
+        (silent["_id"], "CrawlStalled", 1),
+        (silent["_id"], "CrawlResumeRequested", 2),
+        (stopping["_id"], "CrawlCancelled", 1),
+        (worn_out["_id"], "CrawlStalled", 3),
+        (worn_out["_id"], "CrawlFailed", 3),
+    }
+    failed = next(m for m in published if m.type == "CrawlFailed")
+    assert failed.seq == STATUS_SEQ
+    assert failed.error_code == "stalled"  # type: ignore[attr-defined]
+
+    published.clear()
+    await detector.scan(utcnow())
+    assert [m for m in published if m.job_id in ours] == []  # each attempt is handled once
+
+
+async def test_a_pending_job_whose_command_never_reached_the_broker_is_published_again(
+    mongo: AsyncMongoClient[dict[str, Any]], services: Services
+) -> None:
+    db = mongo[services.database]
+    now = utcnow()
+    orphan = {**job("pending", 0), "created_at": now - timedelta(seconds=120)}
+    queued = {**job("pending", 0), "created_at": now - timedelta(seconds=120)}
+    queued["command_seen_at"] = queued["created_at"]  # its command was projected: it waits
+    recent = {**job("pending", 0), "created_at": now - timedelta(seconds=5)}
+    await db.crawls.insert_many([orphan, queued, recent])
+    published: list[Envelope] = []
+
+    async def publish(message: Envelope) -> None:
+        published.append(message)
+
+    detector = StallDetector(db, publish, stall_after=30, max_attempts=3, orphan_after=60)
+    await detector.scan(now)
+    ours = {orphan["_id"], queued["_id"], recent["_id"]}
+    relayed = [m for m in published if m.job_id in ours]
+    assert [(m.type, m.job_id) for m in relayed] == [("CrawlRequested", orphan["_id"])]
+    assert relayed[0].request.url == REQUEST["url"]  # type: ignore[attr-defined]
+    await detector.scan(now)
+    assert len([m for m in published if m.job_id in ours]) == 1
+
+
+async def test_the_sweeper_deletes_expired_jobs_with_their_pages_and_logs_only(
+    mongo: AsyncMongoClient[dict[str, Any]], services: Services
+) -> None:
+    db = mongo[services.database]
+    retention = Retention(db)
+    await retention.start()
+    now = utcnow()
+    old, kept = f"old-{uuid.uuid4().hex[:8]}", f"kept-{uuid.uuid4().hex[:8]}"
+    await db.crawls.insert_many(
+        [
+            {"_id": old, "status": "completed", "expires_at": now - timedelta(seconds=1)},
+            {"_id": kept, "status": "completed", "expires_at": now + timedelta(days=1)},
+        ]
+    )
+    for job_id in (old, kept):
+        await db.crawl_pages.insert_one({"_id": f"{job_id}:p", "job_id": job_id})
+        await db.crawl_logs.insert_one({"_id": f"{job_id}:l", "job_id": job_id})
+
+    await retention.sweep(now)
+
+    for collection in (db.crawls, db.crawl_pages, db.crawl_logs):
+        assert await collection.count_documents({"_id": {"$regex": f"^{old}"}}) == 0
+        assert await collection.count_documents({"_id": {"$regex": f"^{kept}"}}) == 1
