@@ -136,7 +136,7 @@ def run_ours(start_url: str, concurrency: int, api_wait: float) -> dict[str, Any
         "CRAWL_STATUS_LOG_LEVEL": "WARNING",
         "CRAWL_API_LOG_LEVEL": "WARNING",
     }
-    with private_services() as services, running_stack(services, env=env) as stack:
+    with private_services() as services, running_stack(services, extra_env=env) as stack:
         tap = Tap(services)
         client = httpx.Client(base_url=stack.api_url, headers=stack.headers, timeout=30)
         request = {"url": start_url, "max_pages": MAX_PAGES, "max_depth": MAX_DEPTH}
