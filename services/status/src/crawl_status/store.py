@@ -16,16 +16,12 @@ serially (a keyed lock); several replicas stay correct because the CAS rejects a
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crawl_contracts import CrawlLogged, Message, PageRecorded
 from crawl_status.projection import (
@@ -39,6 +35,7 @@ from crawl_status.projection import (
 __all__ = ["ConcurrentUpdateError", "ProjectionStore", "StoreError"]
 
 _CAS_ATTEMPTS = 100
+_DUPLICATE_KEY = 11000
 
 
 class StoreError(Exception):
@@ -60,8 +57,9 @@ class ProjectionStore:
         self.crawls = database["crawls"]
         self.pages = database["crawl_pages"]
         self.logs = database["crawl_logs"]
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._lock_users: defaultdict[str, int] = defaultdict(int)
+        # Per job: messages waiting for the job's drain task, in delivery order.
+        self._waiting: dict[str, list[tuple[Message, asyncio.Future[None]]]] = {}
+        self._drains: set[asyncio.Task[None]] = set()
 
     async def ensure_indexes(self) -> None:
         """Indexes both MongoDB 7 and FerretDB v1 support."""
@@ -71,25 +69,68 @@ class ProjectionStore:
         await self.logs.create_index([("job_id", ASCENDING), ("order", ASCENDING)])
 
     async def apply(self, message: Message) -> None:
-        """Project one message. Idempotent: applying it again changes nothing."""
-        # One job's messages are applied one at a time in delivery order (the lock is FIFO),
-        # so a terminal status is never visible before the pages published ahead of it.
-        async with self._job_lock(message.job_id):
-            if isinstance(message, PageRecorded):
-                await self._upsert_newer(self.pages, page_document(message))
-            elif isinstance(message, CrawlLogged):
-                await self._insert_once(self.logs, log_document(message))
-            if touches_job(message):
-                await self._reduce_into_job(message)
+        """Project one message; returns once it is stored. Idempotent: applying it again
+        changes nothing.
+
+        One job's messages are applied by one drain task at a time, in delivery order, in
+        batches (group commit): the pages and logs that arrived meanwhile go in with one
+        ``insert_many`` each, then the job document is reduced over the whole batch and written
+        once. Pages are stored before the job document of the same batch, so a terminal
+        status is never visible before the pages published ahead of it.
+        """
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiting = self._waiting.get(message.job_id)
+        if waiting is None:
+            self._waiting[message.job_id] = [(message, done)]
+            task = asyncio.create_task(self._drain(message.job_id))
+            self._drains.add(task)
+            task.add_done_callback(self._drains.discard)
+        else:
+            waiting.append((message, done))
+        await done
+
+    async def _drain(self, job_id: str) -> None:
+        while batch := self._waiting.get(job_id):
+            self._waiting[job_id] = []
+            try:
+                await self._apply_batch([message for message, _ in batch])
+            except Exception as exc:  # each message's handler decides (nack, redelivery)
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        # No await between the empty check above and this: nothing can slip in unseen.
+        self._waiting.pop(job_id, None)
+
+    async def _apply_batch(self, messages: list[Message]) -> None:
+        pages = [page_document(m) for m in messages if isinstance(m, PageRecorded)]
+        logs = [log_document(m) for m in messages if isinstance(m, CrawlLogged)]
+        if pages:
+            await self._insert_many_newer(self.pages, pages)
+        if logs:
+            await self._insert_many_once(self.logs, logs)
+        touching = [m for m in messages if touches_job(m)]
+        if touching:
+            await self._reduce_into_job(touching)
 
     async def get_job(self, job_id: str) -> JobDocument | None:
         return await self.crawls.find_one({"_id": job_id})
 
-    async def _reduce_into_job(self, message: Message) -> None:
+    def _fold(self, document: JobDocument | None, messages: list[Message]) -> JobDocument:
+        for message in messages:
+            document = reduce_job(document, message, retention=self._retention)
+        assert document is not None
+        return document
+
+    async def _reduce_into_job(self, messages: list[Message]) -> None:
+        job_id = messages[0].job_id
         for _ in range(_CAS_ATTEMPTS):
-            current = await self.crawls.find_one({"_id": message.job_id})
+            current = await self.crawls.find_one({"_id": job_id})
             if current is None:
-                created = reduce_job(None, message, retention=self._retention)
+                created = self._fold(None, messages)
                 try:
                     await self.crawls.insert_one({**created, "version": 1})
                 except DuplicateKeyError:
@@ -97,16 +138,16 @@ class ProjectionStore:
                 await self._stamp_expiry(None, created)
                 return
             version = current.pop("version", 0)
-            updated = reduce_job(current, message, retention=self._retention)
+            updated = self._fold(current, messages)
             if updated == current:
-                return  # a duplicate or an event that changes nothing
+                return  # duplicates or events that change nothing
             result = await self.crawls.replace_one(
-                {"_id": message.job_id, "version": version}, {**updated, "version": version + 1}
+                {"_id": job_id, "version": version}, {**updated, "version": version + 1}
             )
             if result.matched_count == 1:
                 await self._stamp_expiry(current, updated)
                 return
-        raise ConcurrentUpdateError(f"job {message.job_id} kept changing")
+        raise ConcurrentUpdateError(f"job {job_id} kept changing")
 
     async def _stamp_expiry(self, before: JobDocument | None, after: JobDocument) -> None:
         """When a job's ``expires_at`` is set or moves, its pages and logs follow (so TTL
@@ -135,19 +176,29 @@ class ProjectionStore:
             if stored is None or stored.get("order", -1) < document["order"]:
                 await collection.replace_one({"_id": document["_id"]}, document, upsert=True)
 
-    @staticmethod
-    async def _insert_once(collection: Any, document: dict[str, Any]) -> None:
-        with contextlib.suppress(DuplicateKeyError):  # redelivered
-            await collection.insert_one(document)
-
-    @asynccontextmanager
-    async def _job_lock(self, job_id: str) -> AsyncIterator[None]:
-        self._lock_users[job_id] += 1
+    @classmethod
+    async def _insert_many_newer(cls, collection: Any, documents: list[dict[str, Any]]) -> None:
+        """``_upsert_newer`` for many documents: one unordered insert, then the duplicates
+        (if any) one by one."""
         try:
-            async with self._locks[job_id]:
-                yield
-        finally:
-            self._lock_users[job_id] -= 1
-            if self._lock_users[job_id] == 0:
-                del self._lock_users[job_id]
-                del self._locks[job_id]
+            await collection.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            for index in _duplicates(exc):
+                await cls._upsert_newer(collection, documents[index])
+
+    @staticmethod
+    async def _insert_many_once(collection: Any, documents: list[dict[str, Any]]) -> None:
+        try:
+            await collection.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            _duplicates(exc)  # redelivered ones are fine; anything else raises
+
+
+def _duplicates(exc: BulkWriteError) -> list[int]:
+    """Indexes of the documents refused as duplicates; re-raises any other write error."""
+    errors = exc.details.get("writeErrors", [])
+    if any(e.get("code") != _DUPLICATE_KEY for e in errors) or exc.details.get(
+        "writeConcernErrors"
+    ):
+        raise exc
+    return [int(e["index"]) for e in errors]
