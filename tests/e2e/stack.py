@@ -77,7 +77,9 @@ class Stack:
 
 
 @contextmanager
-def running_stack(services: Services, *, workers: int = 1) -> Iterator[Stack]:
+def running_stack(
+    services: Services, *, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
     port = free_port()
     env = {
         **os.environ,
@@ -93,6 +95,7 @@ def running_stack(services: Services, *, workers: int = 1) -> Iterator[Stack]:
         "CRAWL_STATUS_MONGODB_URL": services.mongodb_url,
         "CRAWL_STATUS_MONGODB_DATABASE": services.database,
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     stack = Stack(f"http://127.0.0.1:{port}", env)
     try:

@@ -15,6 +15,8 @@ __all__ = [
     "JobStatus",
     "Outcome",
     "StopReason",
+    "WebhookEvent",
+    "WebhookSpec",
 ]
 
 MAX_URL_LENGTH = 2048
@@ -70,6 +72,40 @@ class Counters(BaseModel):
     skipped: int = Field(default=0, ge=0)
 
 
+class WebhookEvent(StrEnum):
+    """What a webhook subscriber may ask to be told about."""
+
+    STARTED = "started"
+    PAGE = "page"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class WebhookSpec(BaseModel):
+    """Where to deliver a job's events, and which ones. Deliveries are signed per Standard
+    Webhooks with the tenant's secret; the URL obeys the crawler's address safety rules."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(min_length=1, max_length=MAX_URL_LENGTH, description="http(s) endpoint")
+    events: tuple[WebhookEvent, ...] = Field(
+        default=(
+            WebhookEvent.STARTED,
+            WebhookEvent.COMPLETED,
+            WebhookEvent.FAILED,
+            WebhookEvent.CANCELLED,
+        ),
+        min_length=1,
+        description="Events to deliver (default: every one but page)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+
 PageLimit = Annotated[int, Field(ge=1, le=100_000)]
 DepthLimit = Annotated[int, Field(ge=0, le=50)]
 
@@ -85,20 +121,28 @@ class CrawlRequest(BaseModel):
     bypass_robots_domains: tuple[str, ...] = Field(
         default=(), description="Hosts whose robots.txt is not consulted"
     )
+    webhook: WebhookSpec | None = Field(
+        default=None, description="Deliver this job's events to a URL (optional)"
+    )
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        value = value.strip()
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https"):
-            raise ValueError("must be an absolute http:// or https:// URL")
-        if not parts.hostname:
-            raise ValueError("must name a host")
-        try:
-            _ = parts.port
-        except ValueError as exc:
-            raise ValueError("has an invalid port") from exc
-        if parts.username or parts.password:
-            raise ValueError("must not carry credentials")
-        return value
+        return _http_url(value)
+
+
+def _http_url(value: str) -> str:
+    """An absolute http(s) URL with a host, a valid port and no credentials."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an absolute http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError("must name a host")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError("has an invalid port") from exc
+    if parts.username or parts.password:
+        raise ValueError("must not carry credentials")
+    return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +19,7 @@ from crawl_contracts import UnknownMessageError, parse_message, routing
 from crawl_status.settings import StatusSettings
 from crawl_status.store import ProjectionStore
 from crawl_status.topology import crawl_exchange, declare_dead_letters, work_queue
+from crawl_status.webhooks import WebhookDispatcher, WebhookOutbox
 
 __all__ = ["StatusService", "create_app"]
 
@@ -37,6 +40,9 @@ class StatusService:
             settings.mongodb_url, tz_aware=True, connect=False
         )
         self.store = ProjectionStore(self.mongo[settings.mongodb_database])
+        self.webhooks = WebhookOutbox(self.mongo[settings.mongodb_database])
+        self.dispatcher = WebhookDispatcher(self.mongo[settings.mongodb_database], settings)
+        self._dispatching: asyncio.Task[None] | None = None
         self._register()
 
     def _register(self) -> None:
@@ -60,13 +66,24 @@ class StatusService:
             raise RejectMessage from exc
         structlog.contextvars.bind_contextvars(job_id=message.job_id, tenant=message.tenant)
         await self.store.apply(message)
+        await self.webhooks.enqueue(message)
         log.debug("message.projected", type=message.type, seq=message.seq)
 
     async def start_dependencies(self) -> None:
         await self.store.ensure_indexes()
         await declare_dead_letters(self.broker, routing.STATUS_QUEUE)
+        await self.webhooks.ensure_indexes()
+
+    def start_webhooks(self) -> None:
+        """Start delivering webhooks in the background (until ``close``)."""
+        self._dispatching = asyncio.create_task(self.dispatcher.run(), name="webhooks")
 
     async def close(self) -> None:
+        if self._dispatching is not None:
+            self._dispatching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatching
+        await self.dispatcher.close()
         await self.mongo.close()
 
 
@@ -78,6 +95,7 @@ def create_app(settings: StatusSettings) -> tuple[FastStream, StatusService]:
     async def lifespan() -> AsyncIterator[None]:
         await service.broker.connect()
         await service.start_dependencies()
+        service.start_webhooks()
         log.info("status.ready")
         try:
             yield
