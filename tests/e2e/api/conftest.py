@@ -83,7 +83,7 @@ def serving_slow() -> Iterator[str]:
         server.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down before other packages' consumers start
 def api(services: Services) -> Iterator[ApiStack]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private_pem = key.private_bytes(
@@ -116,6 +116,7 @@ def api(services: Services) -> Iterator[ApiStack]:
             "CRAWL_API_RATE_LIMIT_PER_SECOND": "20",
             "CRAWL_API_RATE_LIMIT_BURST": str(RATE_BURST),
             "CRAWL_API_MAX_BODY_BYTES": "4096",
+            "CRAWL_API_SSE_SETTLE_SECONDS": "2",
             "CRAWL_STATUS_WEBHOOK_SECRETS": json.dumps({"e2e": WEBHOOK_SECRET}),
             "CRAWL_STATUS_WEBHOOK_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
             "CRAWL_STATUS_WEBHOOK_BACKOFF_BASE": "0.3",

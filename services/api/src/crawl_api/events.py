@@ -5,11 +5,17 @@ Event types: ``status`` (the job document whenever its status changes), ``progre
 line). The stream ends after the terminal ``status`` event.
 
 Resumption is exact. Pages, logs and progress carry the producer's ordering number
-(``attempt * 10**12 + seq``), and the status service projects one job's messages in that order,
-so the set already visible is always a prefix. An event id is ``<ordering number>-<status>``:
-the ordering number of the last page/log/progress sent and the last status sent. A reconnect
-with ``Last-Event-ID`` sends exactly what comes after both, so nothing is skipped or repeated.
-A reconnect after the terminal event gets ``204 No Content`` (EventSource stops retrying).
+(``attempt * 10**12 + seq``; a crawler publishes one job's events in that order) and are sent
+in that order. An event id is ``<ordering number>-<status>``: the ordering number of the last
+page/log/progress sent and the last status sent. A reconnect with ``Last-Event-ID`` sends
+exactly what comes after both, so nothing is skipped or repeated. A reconnect after the
+terminal event gets ``204 No Content`` (EventSource stops retrying).
+
+The status service may make a job's messages visible slightly out of order (it handles
+deliveries concurrently), so the stream sends an item only once it has been visible for
+``sse_settle_seconds``, and only after every visible item before it: a predecessor that shows
+up within that window still goes out first, and the cursor never moves past it. A wider
+reordering than that window could skip an item; the setting trades latency for margin.
 
 The database is polled (FerretDB has no change streams): one read of the small job document,
 then range scans of pages and logs past the cursor on their indexes.
@@ -40,6 +46,9 @@ __all__ = ["EventCursor", "EventsController"]
 _BATCH = 500
 _PAGE_EVENT_FIELDS = tuple(f for f in PAGE_FIELDS if f != "markdown")
 _ORDER_BASE = 10**12
+_INFINITY = 10**30
+_TERMINAL_KEY = _INFINITY  # first sighting of the terminal status, in ``first_seen``
+_Item = tuple[int, str, Any]
 
 
 @dataclass(slots=True)
@@ -58,7 +67,7 @@ class EventCursor:
         if not raw:
             return cls()
         order, sep, status = raw.strip().rpartition("-")
-        if not sep or not order.isdigit() or status not in {s.value for s in JobStatus}:
+        if not sep or not order.isdigit() or status not in {"", *(s.value for s in JobStatus)}:
             raise BadRequest(
                 "Last-Event-ID is not an id this stream sent", parameter="Last-Event-ID"
             )
@@ -85,6 +94,8 @@ class _Stream:
         self.reads: ReadStore = state.reads
         self.poll = float(state.settings.poll_interval)
         self.keepalive = float(state.settings.sse_keepalive_seconds)
+        self.settle = float(state.settings.sse_settle_seconds)
+        self.first_seen: dict[int, float] = {}
         self.job_id = job_id
         self.principal = principal
         self.cursor = cursor
@@ -92,16 +103,23 @@ class _Stream:
     def _message(self, event: str, data: Any) -> ServerSentEventMessage:
         return ServerSentEventMessage(data=_json(data), event=event, id=self.cursor.event_id)
 
-    async def _items(self, doc: dict[str, Any]) -> tuple[list[tuple[int, str, Any]], bool]:
-        """Pages, logs and progress past the cursor, in order; and whether more may remain."""
+    def _settled(self, key: int, now: float) -> bool:
+        """Whether ``key`` has been visible to this stream for the settle time."""
+        first = self.first_seen.setdefault(key, now)
+        return now - first >= self.settle
+
+    async def _items(self, doc: dict[str, Any], now: float) -> tuple[list[_Item], bool]:
+        """Settled pages, logs and progress past the cursor, in order; and whether more are
+        visible or on their way (held back, or beyond this batch)."""
         after = self.cursor.order
         pages = await self.reads.page_list(
             self.job_id, after=None, limit=_BATCH, fields=_PAGE_EVENT_FIELDS, min_order=after
         )
         logs = await self.reads.log_list(self.job_id, after=after or None, limit=_BATCH)
-        items: list[tuple[int, str, Any]] = []
-        items += [(p["order"], "page", {f: p.get(f) for f in _PAGE_EVENT_FIELDS}) for p in pages]
-        items += [
+        found: list[_Item] = [
+            (p["order"], "page", {f: p.get(f) for f in _PAGE_EVENT_FIELDS}) for p in pages
+        ]
+        found += [
             (
                 entry["order"],
                 "log",
@@ -114,24 +132,28 @@ class _Stream:
             )
             for entry in logs
         ]
-        truncated = len(pages) == _BATCH or len(logs) == _BATCH
-        if truncated:  # only what is certainly complete: up to the smaller of the two horizons
-            horizon = min(
-                pages[-1]["order"] if len(pages) == _BATCH else float("inf"),
-                logs[-1]["order"] if len(logs) == _BATCH else float("inf"),
-            )
-            items = [i for i in items if i[0] <= horizon]
         progress = _key_order(doc.get("counters_key"))
-        terminal = doc.get("terminal") or {}
         if (
             progress is not None
             and progress > after
-            and progress != _key_order(terminal.get("key"))
-            and (not truncated or progress <= items[-1][0])
+            and progress != _key_order((doc.get("terminal") or {}).get("key"))
         ):
-            items.append((progress, "progress", doc.get("counters") or {}))
-        items.sort(key=lambda item: item[0])
-        return items, truncated
+            found.append((progress, "progress", doc.get("counters") or {}))
+        found.sort(key=lambda item: item[0])
+        # Only a prefix that is certainly complete: within both batches, and settled.
+        horizon = min(
+            pages[-1]["order"] if len(pages) == _BATCH else _INFINITY,
+            logs[-1]["order"] if len(logs) == _BATCH else _INFINITY,
+        )
+        more = horizon != _INFINITY
+        items: list[_Item] = []
+        for item in found:
+            settled = self._settled(item[0], now)  # note every item's first sighting
+            if more or item[0] > horizon or not settled:
+                more = True
+                continue
+            items.append(item)
+        return items, more
 
     async def run(self) -> AsyncIterator[ServerSentEventMessage]:
         quiet_since = time.monotonic()
@@ -139,6 +161,7 @@ class _Stream:
             doc = await self.store.get(self.job_id, self.principal.tenant)
             if doc is None:
                 return
+            now = time.monotonic()
             status = str(doc["status"])
             finished = status in {s.value for s in TERMINAL_STATUSES}
             sent = False
@@ -146,12 +169,13 @@ class _Stream:
                 self.cursor.status = status
                 yield self._message("status", job_view(doc).model_dump(mode="json"))
                 sent = True
-            items, truncated = await self._items(doc)
+            items, more = await self._items(doc, now)
             for order, event, data in items:
                 self.cursor.order = order
                 yield self._message(event, data)
                 sent = True
-            if finished and not truncated:
+            self.first_seen = {k: v for k, v in self.first_seen.items() if k > self.cursor.order}
+            if finished and self._settled(_TERMINAL_KEY, now) and not more:
                 terminal_order = _key_order((doc.get("terminal") or {}).get("key")) or 0
                 self.cursor.order = max(self.cursor.order, terminal_order)
                 self.cursor.status = status
@@ -159,8 +183,6 @@ class _Stream:
                 return
             if sent:
                 quiet_since = time.monotonic()
-                if truncated:
-                    continue
             elif time.monotonic() - quiet_since >= self.keepalive:
                 quiet_since = time.monotonic()
                 yield ServerSentEventMessage(comment="keep-alive")

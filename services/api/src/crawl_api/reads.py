@@ -44,6 +44,7 @@ PAGE_FIELDS = (
     "content_type",
     "markdown",
     "order",
+    "recorded_at",
 )
 _ORDER_BASE = 10**12  # ordering number = attempt * 10**12 + seq (as the projection writes it)
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, MediaType, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 from pymongo import DESCENDING
 
 from crawl_api.auth import Principal
@@ -60,6 +60,10 @@ class StartWebCrawlRequest(BaseModel):
     )
 
 
+class RunId(RootModel[str]):
+    """The id of a run, answered as a bare JSON string."""
+
+
 class UrlRun(BaseModel):
     url: str
     jobId: str  # noqa: N815  (the original wire names)
@@ -84,14 +88,20 @@ class AssistantCrawlController(Controller):
     path = "/api/assistants/{assistant_id:str}/webcrawl"
     tags = ["assistants"]
 
-    @post("/start", status_code=202, summary="Start a web crawl of the assistant's URLs")
+    @post(
+        "/start",
+        status_code=202,
+        media_type=MediaType.JSON,
+        summary="Start a web crawl of the assistant's URLs",
+        description="Answers the run id (a JSON string), as the original route does.",
+    )
     async def start(
         self,
         assistant_id: str,
         data: StartWebCrawlRequest,
         principal: Principal,
         state: State,
-    ) -> Response[str]:
+    ) -> Response[RunId]:
         assistant = _assistant(state, assistant_id, principal)
         submitter: Submitter = state.submitter
         run_id = str(uuid.uuid4())
@@ -117,7 +127,7 @@ class AssistantCrawlController(Controller):
             }
         )
         return Response(
-            run_id,
+            RunId(run_id),
             status_code=202,
             headers={"Location": f"/api/assistants/{assistant_id}/webcrawl/history/{run_id}"},
         )

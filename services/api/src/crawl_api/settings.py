@@ -90,6 +90,14 @@ class ApiSettings(BaseSettings):
     poll_interval: float = Field(
         default=0.1, gt=0, description="Seconds between database reads of long polls and SSE"
     )
+    sse_settle_seconds: float = Field(
+        default=1.5,
+        ge=0,
+        description=(
+            "Seconds an item must have been visible before SSE sends it, so items the projection "
+            "makes visible slightly out of order are never skipped (latency vs. margin)"
+        ),
+    )
     sse_keepalive_seconds: float = Field(
         default=15.0, gt=0, description="Seconds between SSE comment lines on a quiet stream"
     )

@@ -103,6 +103,9 @@ class Crawl:
         self._progress_interval = progress_interval
         self._attempt = attempt
         self._seq = 0
+        # Held from numbering to publishing: events reach the broker in ``seq`` order, so
+        # consumers (the projection, live event streams) see each job's events in order.
+        self._emit_lock = asyncio.Lock()
         self._count = _Count()
         self._frontier: deque[tuple[str, int]] = deque()
         self._seen: set[str] = set()
@@ -324,14 +327,15 @@ class Crawl:
         return await self._emit(cls, counters=self._count.snapshot(), **fields)
 
     async def _emit(self, cls: type[_E], **fields: Any) -> _E:
-        self._seq += 1
-        event = cls(
-            job_id=self.command.job_id,
-            tenant=self.command.tenant,
-            correlation_id=self.command.message_id,
-            attempt=self._attempt,
-            seq=self._seq,
-            **fields,
-        )
-        await self._ports.sink.emit(event)
+        async with self._emit_lock:
+            self._seq += 1
+            event = cls(
+                job_id=self.command.job_id,
+                tenant=self.command.tenant,
+                correlation_id=self.command.message_id,
+                attempt=self._attempt,
+                seq=self._seq,
+                **fields,
+            )
+            await self._ports.sink.emit(event)
         return event
