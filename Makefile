@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := bash deploy/uv.sh
 
-.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs
+.PHONY: help install services services-stop up down run test check lint typecheck unit format bench bench-api logs
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -51,3 +51,10 @@ test: install services ## Static checks, then unit, integration and e2e tests ag
 format: install ## Apply ruff's formatting and fixes
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
+
+bench-api: install services ## API and job overhead vs Scrapyd, Celery and bare Litestar (bench/results/api.json)
+	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
+	$(UV) sync --frozen --group bench --inexact && \
+	$(UV) run --frozen --group bench python -m bench.api.run
+
+bench: bench-api ## Every benchmark

@@ -3,6 +3,7 @@ event ids, cursors and the seed's status names."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import jwt
@@ -17,6 +18,7 @@ from crawl_api.ratelimit import RateLimiter
 from crawl_api.reads import BadCursorError, decode_cursor, encode_cursor, log_id_after
 from crawl_api.seed import seed_status
 from crawl_api.settings import JwtSettings, PrincipalConfig
+from crawl_api.singleflight import SingleFlight
 
 
 class FakeClock:
@@ -127,3 +129,23 @@ def test_fingerprints_ignore_key_order() -> None:
 )
 def test_run_status_maps_to_the_original_names(statuses: list[str], expected: str) -> None:
     assert seed_status(statuses) == expected
+
+
+async def test_concurrent_identical_reads_share_one_query_and_later_reads_query_again() -> None:
+    calls = 0
+
+    async def read() -> int:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        return calls
+
+    flight: SingleFlight[int] = SingleFlight()
+    assert await asyncio.gather(*(flight.run("k", read) for _ in range(10))) == [1] * 10
+    assert await flight.run("k", read) == 2
+
+    async def fail() -> int:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        await flight.run("k", fail)

@@ -74,6 +74,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             publisher,
             max_running=settings.max_running_jobs_per_tenant,
             retry_after=settings.retry_after_seconds,
+            cap_refresh=settings.running_count_refresh_seconds,
         )
         await app.state.reads.ensure_indexes()
         await app.state.runs.create_index([("assistant_id", 1), ("created_at", -1)])

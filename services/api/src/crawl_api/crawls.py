@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from crawl_api.auth import Principal
 from crawl_api.errors import ApiProblem, NotFound
 from crawl_api.reads import BadCursorError, HistoryFilter, ReadStore, decode_cursor, encode_cursor
+from crawl_api.singleflight import SingleFlight
 from crawl_api.store import JobStore, iso
 from crawl_api.submission import Submitter
 from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus
@@ -120,8 +121,14 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or etag in tags or etag.removeprefix("W/") in tags
 
 
+_READS: SingleFlight[dict[str, Any] | None] = SingleFlight()
+
+
 async def job_or_404(store: JobStore, job_id: str, principal: Principal) -> dict[str, Any]:
-    doc = await store.get(job_id, principal.tenant)
+    """The caller's job document; identical concurrent reads share one database query."""
+    doc = await _READS.run(
+        (id(store), job_id, principal.tenant), lambda: store.get(job_id, principal.tenant)
+    )
     if doc is None:
         raise NotFound(f"no crawl {job_id}")
     return doc

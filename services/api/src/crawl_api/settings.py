@@ -51,6 +51,9 @@ class ApiSettings(BaseSettings):
     mongodb_database: str = Field(default="crawl", description="Database holding the projection")
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds")
     port: int = Field(default=8000, description="Port the HTTP server binds")
+    workers: int = Field(
+        default=1, ge=1, description="HTTP worker processes (production: about one per core)"
+    )
     tokens: dict[str, PrincipalConfig] = Field(
         default_factory=dict,
         description='Static bearer tokens, e.g. {"dev-token": {"user": "dev", "tenant": "dev"}}',
@@ -79,7 +82,14 @@ class ApiSettings(BaseSettings):
         default=200, ge=1, description="Requests a principal may make at once (bucket size)"
     )
     max_running_jobs_per_tenant: int = Field(
-        default=100, ge=1, description="Unfinished jobs a tenant may have; more are a 429"
+        default=100,
+        ge=0,
+        description="Unfinished jobs a tenant may have; more are a 429 (0: no cap)",
+    )
+    running_count_refresh_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often the per-tenant unfinished-job count is re-read (the cap is soft)",
     )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest request body accepted (413 above)"

@@ -8,6 +8,7 @@ with confirms. If the broker refuses, the record and the claim are undone and th
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ class Submitter:
         *,
         max_running: int,
         retry_after: int,
+        cap_refresh: float = 1.0,
     ) -> None:
         self._jobs = jobs
         self._reads = reads
@@ -51,6 +53,8 @@ class Submitter:
         self._publisher = publisher
         self._max_running = max_running
         self._retry_after = retry_after
+        self._cap_refresh = cap_refresh
+        self._counts: dict[str, tuple[int, float]] = {}  # tenant -> (unfinished, counted at)
 
     async def submit(
         self,
@@ -81,8 +85,22 @@ class Submitter:
             raise
         return Submitted(job_id, replayed=False)
 
+    async def _unfinished(self, tenant: str) -> int:
+        """The tenant's unfinished jobs: counted at most once per ``cap_refresh`` seconds (a
+        count is a scan on servers without a usable index), plus this process's submissions
+        since. Other processes' submissions in that window are not seen: the cap is soft."""
+        now = time.monotonic()
+        cached = self._counts.get(tenant)
+        if cached is None or now - cached[1] >= self._cap_refresh:
+            count = await self._reads.count_unfinished(tenant, UNFINISHED)
+            self._counts[tenant] = (count, now)
+            return count
+        return cached[0]
+
     async def _check_cap(self, principal: Principal) -> None:
-        running = await self._reads.count_unfinished(principal.tenant, UNFINISHED)
+        if self._max_running == 0:  # no cap configured
+            return
+        running = await self._unfinished(principal.tenant)
         if running >= self._max_running:
             raise TooManyRequests(
                 f"the tenant has {running} unfinished jobs, the most it may have at once",
@@ -105,6 +123,8 @@ class Submitter:
             correlation_id=correlation_id,
         )
         await self._jobs.record_pending(command)
+        count, at = self._counts.get(principal.tenant, (0, time.monotonic()))
+        self._counts[principal.tenant] = (count + 1, at)
         try:
             await self._publisher.publish(command)
         except PublishError as exc:

@@ -1,0 +1,1 @@
+"""Benchmarks of the crawl platform: ``make bench``."""
