@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := bash deploy/uv.sh
 
-.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps bench-crawl
+.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps bench-crawl bench-api
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -62,4 +62,9 @@ bench-crawl: install services ## Crawl python3.11-doc on loopback with our stack
 	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
 	bash bench/crawl/run.sh $(BENCH_ARGS)
 
-bench: bench-crawl ## All benchmarks
+bench-api: install services ## API and job overhead vs Scrapyd, Celery and bare Litestar (bench/results/api.json)
+	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
+	$(UV) sync --frozen --group bench --inexact && \
+	$(UV) run --frozen --group bench python -m bench.api.run
+
+bench: bench-crawl bench-api ## Every benchmark

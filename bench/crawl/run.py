@@ -50,7 +50,7 @@ MAX_PAGES = 10_000
 @contextmanager
 def static_site(directory: Path) -> Iterator[str]:
     port = free_port()
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+    server = subprocess.Popen(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
         cwd=directory,
         stdout=subprocess.DEVNULL,
@@ -182,7 +182,7 @@ def run_scrapy(start_url: str, concurrency: int) -> dict[str, Any]:
         log = ROOT / ".local" / "logs" / "bench-scrapy.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("w") as sink:
-            subprocess.run(  # noqa: S603 - our own interpreter and arguments
+            subprocess.run(
                 [
                     sys.executable,
                     "-m",

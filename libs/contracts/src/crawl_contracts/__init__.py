@@ -24,6 +24,8 @@ from crawl_contracts.models import (
     JobStatus,
     Outcome,
     StopReason,
+    WebhookEvent,
+    WebhookSpec,
 )
 from crawl_contracts.registry import (
     MESSAGE_TYPES,
@@ -56,5 +58,7 @@ __all__ = [
     "PageRecorded",
     "StopReason",
     "UnknownMessageError",
+    "WebhookEvent",
+    "WebhookSpec",
     "parse_message",
 ]

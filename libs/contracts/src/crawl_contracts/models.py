@@ -17,6 +17,8 @@ __all__ = [
     "Outcome",
     "SitemapMode",
     "StopReason",
+    "WebhookEvent",
+    "WebhookSpec",
 ]
 
 MAX_URL_LENGTH = 2048
@@ -85,6 +87,41 @@ class SitemapMode(StrEnum):
 MAX_PATTERNS = 20
 MAX_PATTERN_LENGTH = 500
 
+
+class WebhookEvent(StrEnum):
+    """What a webhook subscriber may ask to be told about."""
+
+    STARTED = "started"
+    PAGE = "page"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class WebhookSpec(BaseModel):
+    """Where to deliver a job's events, and which ones. Deliveries are signed per Standard
+    Webhooks with the tenant's secret; the URL obeys the crawler's address safety rules."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(min_length=1, max_length=MAX_URL_LENGTH, description="http(s) endpoint")
+    events: tuple[WebhookEvent, ...] = Field(
+        default=(
+            WebhookEvent.STARTED,
+            WebhookEvent.COMPLETED,
+            WebhookEvent.FAILED,
+            WebhookEvent.CANCELLED,
+        ),
+        min_length=1,
+        description="Events to deliver (default: every one but page)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _http_url(value)
+
+
 PageLimit = Annotated[int, Field(ge=1, le=100_000)]
 DepthLimit = Annotated[int, Field(ge=0, le=50)]
 
@@ -137,23 +174,14 @@ class CrawlRequest(BaseModel):
             "caps it at its operator maximum (default: that maximum)"
         ),
     )
+    webhook: WebhookSpec | None = Field(
+        default=None, description="Deliver this job's events to a URL (optional)"
+    )
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        value = value.strip()
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https"):
-            raise ValueError("must be an absolute http:// or https:// URL")
-        if not parts.hostname:
-            raise ValueError("must name a host")
-        try:
-            _ = parts.port
-        except ValueError as exc:
-            raise ValueError("has an invalid port") from exc
-        if parts.username or parts.password:
-            raise ValueError("must not carry credentials")
-        return value
+        return _http_url(value)
 
     @field_validator("include", "exclude")
     @classmethod
@@ -166,3 +194,20 @@ class CrawlRequest(BaseModel):
             except re.error as exc:
                 raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
         return value
+
+
+def _http_url(value: str) -> str:
+    """An absolute http(s) URL with a host, a valid port and no credentials."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an absolute http:// or https:// URL")
+    if not parts.hostname:
+        raise ValueError("must name a host")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError("has an invalid port") from exc
+    if parts.username or parts.password:
+        raise ValueError("must not carry credentials")
+    return value

@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import uvicorn
+from litestar import Litestar
 
 from crawl_api.app import create_app
 from crawl_api.logs import configure_logging
 from crawl_api.settings import ApiSettings
 
 
+def app_from_environment() -> Litestar:
+    """Factory for worker processes: each reads the settings and builds its own app."""
+    settings = ApiSettings()
+    configure_logging("api", settings.log_level, settings.log_json)
+    return create_app(settings)
+
+
 def main() -> None:
     settings = ApiSettings()
     configure_logging("api", settings.log_level, settings.log_json)
+    if settings.workers > 1:  # several processes share the port; each owns its clients
+        uvicorn.run(
+            "crawl_api.__main__:app_from_environment",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+        return
     uvicorn.run(
         create_app(settings),
         host=settings.host,

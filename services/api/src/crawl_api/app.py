@@ -15,15 +15,22 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from pymongo import AsyncMongoClient
 
-from crawl_api.auth import Authenticator, Principal
+from crawl_api.auth import Authenticator, EmailDomainPolicy, Principal
 from crawl_api.cancel import CancelController
 from crawl_api.crawls import CrawlController
 from crawl_api.dashboard import dashboard_routes
-from crawl_api.errors import ServiceUnavailable, exception_handlers
+from crawl_api.errors import ServiceUnavailable, TooManyRequests, exception_handlers
+from crawl_api.events import EventsController
+from crawl_api.idempotency import IdempotencyStore
 from crawl_api.metrics import MetricsMiddleware, metrics
 from crawl_api.publisher import CommandPublisher
+from crawl_api.ratelimit import RateLimiter
+from crawl_api.reads import ReadStore
+from crawl_api.results import ResultsController
+from crawl_api.seed import AssistantCrawlController
 from crawl_api.settings import ApiSettings
 from crawl_api.store import JobStore
+from crawl_api.submission import Submitter
 
 __all__ = ["create_app"]
 
@@ -45,7 +52,10 @@ async def ready(state: State) -> dict[str, str]:
 
 
 def create_app(settings: ApiSettings) -> Litestar:
-    authenticator = Authenticator(settings.tokens)
+    authenticator = Authenticator(
+        settings.tokens, settings.jwt, EmailDomainPolicy(settings.allowed_email_domains)
+    )
+    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -57,6 +67,20 @@ def create_app(settings: ApiSettings) -> Litestar:
         app.state.mongo = mongo
         app.state.store = JobStore(mongo[settings.mongodb_database])
         app.state.publisher = publisher
+        database = mongo[settings.mongodb_database]
+        app.state.reads = ReadStore(database)
+        app.state.runs = database["assistant_runs"]
+        app.state.submitter = Submitter(
+            app.state.store,
+            app.state.reads,
+            IdempotencyStore(database),
+            publisher,
+            max_running=settings.max_running_jobs_per_tenant,
+            retry_after=settings.retry_after_seconds,
+            cap_refresh=settings.running_count_refresh_seconds,
+        )
+        await app.state.reads.ensure_indexes()
+        await app.state.runs.create_index([("assistant_id", 1), ("created_at", -1)])
         try:
             yield
         finally:
@@ -64,7 +88,14 @@ def create_app(settings: ApiSettings) -> Litestar:
             await mongo.close()
 
     async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
-        return authenticator.authenticate(request)
+        principal = authenticator.authenticate(request)
+        wait = limiter.admit(f"{principal.tenant}\x00{principal.user}")
+        if wait is not None:
+            raise TooManyRequests(
+                "the caller's request rate is over its limit",
+                headers={"Retry-After": RateLimiter.retry_after(wait)},
+            )
+        return principal
 
     return Litestar(
         route_handlers=[
@@ -74,6 +105,9 @@ def create_app(settings: ApiSettings) -> Litestar:
             ready,
             metrics,
             *dashboard_routes(),
+            ResultsController,
+            EventsController,
+            AssistantCrawlController,
         ],
         middleware=[MetricsMiddleware],
         lifespan=[lifespan],
@@ -81,6 +115,6 @@ def create_app(settings: ApiSettings) -> Litestar:
         exception_handlers=exception_handlers,
         state=State({"settings": settings}),
         openapi_config=OpenAPIConfig(title="Crawl platform API", version="1.0.0", path="/schema"),
-        request_max_body_size=1024 * 1024,
+        request_max_body_size=settings.max_body_bytes,
         logging_config=None,
     )

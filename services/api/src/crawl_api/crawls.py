@@ -1,25 +1,45 @@
-"""``/api/v1/crawls``: submit a crawl, read its status and its pages."""
+"""``/api/v1/crawls``: submit a crawl, read its status (long-polling), list the history.
+
+HTTP's own conventions carry the semantics: ``202`` + ``Location`` + ``Retry-After`` on
+submission (RFC 9110), ``Idempotency-Key`` for safe retries, ``ETag`` / ``If-None-Match`` ->
+``304`` for cheap polling, and ``Prefer: wait=N`` (RFC 7240) to hold a poll open until the job
+changes. Pages, logs and events are in :mod:`crawl_api.results` and :mod:`crawl_api.events`.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import re
+import time
+from datetime import datetime
 from typing import Annotated, Any
 
-import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 from pydantic import BaseModel, ConfigDict, Field
 
 from crawl_api.auth import Principal
-from crawl_api.errors import NotFound, ServiceUnavailable
-from crawl_api.publisher import CommandPublisher, PublishError
+from crawl_api.errors import ApiProblem, NotFound
+from crawl_api.reads import BadCursorError, HistoryFilter, ReadStore, decode_cursor, encode_cursor
+from crawl_api.singleflight import SingleFlight
 from crawl_api.store import JobStore, iso
-from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, CrawlRequested, JobStatus
+from crawl_api.submission import Submitter
+from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus
 
-__all__ = ["CrawlController", "CrawlCreated", "job_view"]
+__all__ = [
+    "CrawlController",
+    "CrawlCreated",
+    "CrawlView",
+    "etag_of",
+    "job_or_404",
+    "job_view",
+    "parse_wait",
+]
 
-log = structlog.get_logger("crawl_api")
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+_MAX_KEY = 255
 
 
 class CrawlCreated(BaseModel):
@@ -53,25 +73,13 @@ class CrawlView(BaseModel):
     attempt: int
 
 
-class PageView(BaseModel):
-    url: str
-    outcome: str
-    reason: str | None = None
-    http_status: int | None = None
-    depth: int = 0
-    attempts: int = 0
-    title: str | None = None
-    language: str | None = None
-    description: str | None = None
-    content_hash: str | None = None
-    final_url: str | None = None
-    content_type: str | None = None
-    markdown: str | None = None
-
-
-class PageList(BaseModel):
-    items: list[PageView]
+class CrawlList(BaseModel):
+    items: list[CrawlView]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at end")
+
+
+class BadRequest(ApiProblem):
+    type_ = "bad-request"
 
 
 def job_view(doc: dict[str, Any]) -> CrawlView:
@@ -92,9 +100,50 @@ def job_view(doc: dict[str, Any]) -> CrawlView:
     )
 
 
-def _etag(doc: dict[str, Any]) -> str:
+def etag_of(doc: dict[str, Any]) -> str:
+    """A weak validator of the job document: it changes with every projected change."""
     digest = hashlib.sha256(f"{doc['_id']}:{doc.get('version', 0)}".encode()).hexdigest()[:16]
     return f'W/"{digest}"'
+
+
+def parse_wait(prefer: str | None, ceiling: float) -> float:
+    """Seconds asked for by ``Prefer: wait=N`` (RFC 7240), capped at ``ceiling``; 0 if absent."""
+    if not prefer:
+        return 0.0
+    match = _WAIT.search(prefer)
+    return min(float(match.group(1)), ceiling) if match else 0.0
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = {t.strip() for t in if_none_match.split(",")}
+    return "*" in tags or etag in tags or etag.removeprefix("W/") in tags
+
+
+_READS: SingleFlight[dict[str, Any] | None] = SingleFlight()
+
+
+async def job_or_404(store: JobStore, job_id: str, principal: Principal) -> dict[str, Any]:
+    """The caller's job document; identical concurrent reads share one database query."""
+    doc = await _READS.run(
+        (id(store), job_id, principal.tenant), lambda: store.get(job_id, principal.tenant)
+    )
+    if doc is None:
+        raise NotFound(f"no crawl {job_id}")
+    return doc
+
+
+def _parse_time(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadRequest(f"{name} is not an ISO 8601 date-time", parameter=name) from exc
+    if parsed.tzinfo is None:
+        raise BadRequest(f"{name} needs a time zone (e.g. Z)", parameter=name)
+    return parsed
 
 
 class CrawlController(Controller):
@@ -105,7 +154,11 @@ class CrawlController(Controller):
         "/",
         status_code=202,
         summary="Submit a crawl",
-        description="Records the job as pending, publishes CrawlRequested and answers at once.",
+        description=(
+            "Records the job as pending, publishes CrawlRequested and answers at once. With an "
+            "`Idempotency-Key` header a repeat of the same body returns the same job; the same "
+            "key with another body is a 422."
+        ),
     )
     async def create(
         self,
@@ -113,76 +166,103 @@ class CrawlController(Controller):
         principal: Principal,
         state: State,
         request: Request[Any, Any, Any],
+        idempotency_key: Annotated[
+            str | None, Parameter(header="Idempotency-Key", min_length=1, max_length=_MAX_KEY)
+        ] = None,
     ) -> Response[CrawlCreated]:
-        store: JobStore = state.store
-        publisher: CommandPublisher = state.publisher
-        command = CrawlRequested(
-            job_id=_new_job_id(),
-            tenant=principal.tenant,
-            request=data,
-            submitted_by=principal.user,
+        submitter: Submitter = state.submitter
+        submitted = await submitter.submit(
+            principal,
+            data,
+            idempotency_key=idempotency_key,
             correlation_id=request.headers.get("x-request-id"),
         )
-        await store.record_pending(command)
-        try:
-            await publisher.publish(command)
-        except PublishError as exc:
-            await store.forget_pending(command.job_id)
-            log.warning("crawl.publish_failed", job_id=command.job_id, error=str(exc))
-            raise ServiceUnavailable(
-                "the message broker did not accept the job; nothing was recorded, retry later",
-                headers={"Retry-After": "5"},
-            ) from exc
-        log.info("crawl.accepted", job_id=command.job_id, url=data.url)
-        return Response(
-            CrawlCreated(id=command.job_id, status=JobStatus.PENDING.value),
-            status_code=202,
-            headers={
-                "Location": f"{self.path}/{command.job_id}",
-                "Retry-After": str(state.settings.retry_after_seconds),
-            },
-        )
+        status = JobStatus.PENDING.value
+        headers = {
+            "Location": f"{self.path}/{submitted.job_id}",
+            "Retry-After": str(state.settings.retry_after_seconds),
+        }
+        if submitted.replayed:
+            headers["Idempotent-Replayed"] = "true"
+            doc = await state.store.get(submitted.job_id, principal.tenant)
+            status = doc["status"] if doc else status
+        return Response(CrawlCreated(id=submitted.job_id, status=status), headers=headers)
 
-    @get("/{job_id:str}", summary="Status of a crawl")
+    @get(
+        "/{job_id:str}",
+        summary="Status of a crawl",
+        description=(
+            "`ETag` on every answer; `If-None-Match` gives a 304 while nothing changed. "
+            "`Prefer: wait=N` (N <= 30) holds the request until the job changes or finishes."
+        ),
+    )
     async def read(
-        self, job_id: str, principal: Principal, state: State, request: Request[Any, Any, Any]
-    ) -> Response[CrawlView]:
-        doc = await _job_or_404(state.store, job_id, principal)
-        etag = _etag(doc)
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        if doc["status"] not in TERMINAL_STATUSES:
-            headers["Retry-After"] = str(state.settings.retry_after_seconds)
-        if request.headers.get("if-none-match") == etag:
-            return Response(None, status_code=304, headers=headers)  # type: ignore[arg-type]
-        return Response(job_view(doc), headers=headers)
-
-    @get("/{job_id:str}/pages", summary="Pages of a crawl, in pages of `limit`")
-    async def pages(
         self,
+        *,
         job_id: str,
         principal: Principal,
         state: State,
-        cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-    ) -> PageList:
+        request: Request[Any, Any, Any],
+        prefer: Annotated[str | None, Parameter(header="Prefer")] = None,
+        if_none_match: Annotated[str | None, Parameter(header="If-None-Match")] = None,
+    ) -> Response[CrawlView]:
         store: JobStore = state.store
-        await _job_or_404(store, job_id, principal)
-        if cursor is not None and not cursor.startswith(f"{job_id}:"):
-            cursor = None
-        docs = await store.pages(job_id, after=cursor, limit=limit)
-        items = [PageView(**{k: v for k, v in d.items() if k != "_id"}) for d in docs]
-        next_cursor = docs[-1]["_id"] if len(docs) == limit else None
-        return PageList(items=items, next_cursor=next_cursor)
+        doc = await job_or_404(store, job_id, principal)
+        wait = parse_wait(prefer, state.settings.max_wait_seconds)
+        headers: dict[str, str] = {}
+        if wait > 0:
+            headers["Preference-Applied"] = f"wait={wait:g}"
+            baseline = if_none_match or etag_of(doc)
+            deadline = time.monotonic() + wait
+            while (
+                doc["status"] not in TERMINAL_STATUSES
+                and _matches(baseline, etag_of(doc))
+                and time.monotonic() < deadline
+            ):
+                await asyncio.sleep(state.settings.poll_interval)
+                doc = await job_or_404(store, job_id, principal)
+        etag = etag_of(doc)
+        headers |= {"ETag": etag, "Cache-Control": "no-cache"}
+        if doc["status"] not in TERMINAL_STATUSES:
+            headers["Retry-After"] = str(state.settings.retry_after_seconds)
+        if _matches(if_none_match, etag):
+            return Response(None, status_code=304, headers=headers)  # type: ignore[arg-type]
+        return Response(job_view(doc), headers=headers)
 
-
-async def _job_or_404(store: JobStore, job_id: str, principal: Principal) -> dict[str, Any]:
-    doc = await store.get(job_id, principal.tenant)
-    if doc is None:
-        raise NotFound(f"no crawl {job_id}")
-    return doc
-
-
-def _new_job_id() -> str:
-    import uuid  # noqa: PLC0415
-
-    return str(uuid.uuid4())
+    @get(
+        "/",
+        summary="The caller's crawls, newest first",
+        description="Filter by status (repeatable), start URL host and creation time.",
+    )
+    async def history(
+        self,
+        *,
+        principal: Principal,
+        state: State,
+        status: list[JobStatus] | None = None,
+        host: Annotated[str | None, Parameter(max_length=253)] = None,
+        created_after: Annotated[str | None, Parameter(description="ISO 8601, inclusive")] = None,
+        created_before: Annotated[str | None, Parameter(description="ISO 8601, exclusive")] = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    ) -> CrawlList:
+        reads: ReadStore = state.reads
+        after: tuple[datetime, str] | None = None
+        if cursor is not None:
+            try:
+                at, last_id = decode_cursor(cursor, 2)
+                after = (datetime.fromisoformat(str(at)), str(last_id))
+            except (BadCursorError, ValueError) as exc:
+                raise BadRequest("the cursor is not one this API handed out") from exc
+        where = HistoryFilter(
+            statuses=tuple(s.value for s in status or ()),
+            host=host,
+            created_after=_parse_time("created_after", created_after),
+            created_before=_parse_time("created_before", created_before),
+        )
+        docs = await reads.history(principal.tenant, where, after=after, limit=limit)
+        next_cursor = None
+        if len(docs) == limit and docs[-1].get("created_at") is not None:
+            last = docs[-1]
+            next_cursor = encode_cursor(last["created_at"].isoformat(), last["_id"])
+        return CrawlList(items=[job_view(d) for d in docs], next_cursor=next_cursor)

@@ -4,8 +4,11 @@ Errors::
 
     ApiProblem                   base: status, stable type, title
     ├── Unauthorized             401
+    ├── Forbidden                403 (e.g. e-mail domain not admitted)
     ├── NotFound                 404 (also another tenant's job)
     ├── Conflict                 409
+    ├── Unprocessable            422 (e.g. an Idempotency-Key reused with another body)
+    ├── TooManyRequests          429 with Retry-After
     └── ServiceUnavailable       503 with Retry-After
 
 Litestar's own ``HTTPException`` and ``ValidationException`` and any unexpected exception are
@@ -24,9 +27,12 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 __all__ = [
     "ApiProblem",
     "Conflict",
+    "Forbidden",
     "NotFound",
     "ServiceUnavailable",
+    "TooManyRequests",
     "Unauthorized",
+    "Unprocessable",
     "exception_handlers",
     "problem_response",
 ]
@@ -73,6 +79,24 @@ class ServiceUnavailable(ApiProblem):
     status = 503
     type_ = "service-unavailable"
     title = "Service unavailable"
+
+
+class Forbidden(ApiProblem):
+    status = 403
+    type_ = "forbidden"
+    title = "Forbidden"
+
+
+class Unprocessable(ApiProblem):
+    status = 422
+    type_ = "unprocessable"
+    title = "Request cannot be processed"
+
+
+class TooManyRequests(ApiProblem):
+    status = 429
+    type_ = "too-many-requests"
+    title = "Too many requests"
 
 
 def problem_response(

@@ -114,6 +114,8 @@ class Crawl:
         self._progress_interval = progress_interval
         self._attempt = attempt
         self._seq = 0
+        # Held from numbering to publishing: events reach the broker in ``seq`` order, so
+        # consumers (the projection, live event streams) see each job's events in order.
         self._count = _Count()
         self._frontier = Frontier()
         self._seen: set[str] = self._frontier.seen

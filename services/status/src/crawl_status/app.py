@@ -33,6 +33,7 @@ from crawl_status.topology import (
     declare_dead_letters,
     work_queue,
 )
+from crawl_status.webhooks import WebhookDispatcher, WebhookOutbox
 
 __all__ = ["StatusService", "create_app"]
 
@@ -71,6 +72,9 @@ class StatusService:
         # this service is never mistaken for a silent crawler.
         self._applied_until: datetime | None = None
         self._last_arrival = 0.0
+        self.webhooks = WebhookOutbox(database)
+        self.dispatcher = WebhookDispatcher(database, settings)
+        self._dispatching: asyncio.Task[None] | None = None
         self._register()
 
     def _register(self) -> None:
@@ -115,6 +119,7 @@ class StatusService:
         await self.store.apply(message)
         if self._applied_until is None or message.occurred_at > self._applied_until:
             self._applied_until = message.occurred_at
+        await self.webhooks.enqueue(message)
         observability.projected(message)
 
     async def publish(self, message: Envelope) -> None:
@@ -136,6 +141,7 @@ class StatusService:
         await self.retention.start()
         await declare_dead_letters(self.broker, routing.STATUS_QUEUE)
         await bind_dead_letter_copies(self.broker)
+        await self.webhooks.ensure_indexes()
 
     def start_loops(self) -> None:
         """Stall detection always; retention sweeps where the server has no TTL indexes."""
@@ -158,12 +164,21 @@ class StatusService:
     async def _sweep(self) -> None:
         await self.retention.sweep(utcnow())
 
+    def start_webhooks(self) -> None:
+        """Start delivering webhooks in the background (until ``close``)."""
+        self._dispatching = asyncio.create_task(self.dispatcher.run(), name="webhooks")
+
     async def close(self) -> None:
         for task in self._loops:
             task.cancel()
         for task in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._dispatching is not None:
+            self._dispatching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatching
+        await self.dispatcher.close()
         await self.mongo.close()
 
 
@@ -188,6 +203,7 @@ def create_app(settings: StatusSettings) -> tuple[FastStream, StatusService]:
         probes = observability.server_for(settings, service.broker, service.mongo)
         await probes.start()
         service.start_loops()
+        service.start_webhooks()
         log.info("status.ready")
         try:
             yield

@@ -65,3 +65,24 @@ class StatusSettings(BaseSettings):
     log_json: bool | None = Field(
         default=None, description="JSON logs (default: JSON unless stderr is a terminal)"
     )
+    webhook_secrets: dict[str, str] = Field(
+        default_factory=dict,
+        description='Signing secret per tenant, Standard Webhooks form: {"acme": "whsec_<base64>"}',
+    )
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDR ranges webhooks may reach although private/loopback (operator list)",
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts per delivery before it is marked failed"
+    )
+    webhook_backoff_base: float = Field(
+        default=1.0, gt=0, description="Seconds before the first retry; doubles per attempt"
+    )
+    webhook_backoff_max: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two attempts, in seconds"
+    )
+    webhook_timeout: float = Field(default=10.0, gt=0, description="Seconds per attempt")
+    webhook_poll_interval: float = Field(
+        default=0.2, gt=0, description="Seconds between looks for due deliveries"
+    )

@@ -1,0 +1,532 @@
+"""``make bench-api``: the API and job overhead against Scrapyd, Celery and a bare Litestar app.
+
+Everything runs on this machine, on loopback, in one run: a private RabbitMQ vhost and a
+private database are created for it and removed afterwards. Each load phase is bounded in
+request count and time. Results go to ``bench/results/api.json`` (one object per figure with
+``ours``, ``peer`` and ``unit``) and are printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+RESULTS = ROOT / "bench" / "results" / "api.json"
+SAMPLE = ROOT / "tests" / "sites" / "sample"
+RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
+MONGODB_URL = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/")
+MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")
+TOKEN = "bench-token"
+CONCURRENCY = 50
+POSTS = int(os.environ.get("BENCH_POSTS", "1000"))
+GETS = int(os.environ.get("BENCH_GETS", "2000"))
+LATENCY_JOBS = int(os.environ.get("BENCH_LATENCY_JOBS", "50"))
+BURST_JOBS = int(os.environ.get("BENCH_BURST_JOBS", "200"))
+API_WORKERS = int(os.environ.get("BENCH_API_WORKERS", "2"))
+PHASE_TIMEOUT = float(os.environ.get("BENCH_PHASE_TIMEOUT", "120"))
+LOGS = ROOT / ".local" / "logs" / "bench"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@contextmanager
+def process(name: str, args: list[str], env: dict[str, str], cwd: Path = ROOT) -> Iterator[None]:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with (LOGS / f"{name}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            args, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@contextmanager
+def private_vhost() -> Iterator[str]:
+    vhost = f"bench-{uuid.uuid4().hex[:8]}"
+    parts = urlsplit(RABBITMQ_URL)
+    auth = (parts.username or "guest", parts.password or "guest")
+    with httpx.Client(base_url=MANAGEMENT_URL, auth=auth, timeout=10) as api:
+        api.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
+        api.put(
+            f"/api/permissions/{quote(vhost, safe='')}/{quote(auth[0], safe='')}",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        ).raise_for_status()
+        try:
+            yield urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
+        finally:
+            api.delete(f"/api/vhosts/{quote(vhost, safe='')}")
+
+
+# -- load generation ---------------------------------------------------------------------
+
+
+async def drive(
+    count: int, request: Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
+) -> dict[str, float]:
+    """``count`` requests from ``CONCURRENCY`` clients; latency percentiles and throughput."""
+    latencies: list[float] = []
+    errors = 0
+    counter = iter(range(count))
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            for i in counter:
+                started = time.perf_counter()
+                response = await request(client, i)
+                latencies.append(time.perf_counter() - started)
+                if response.status_code >= 400:
+                    errors += 1
+
+        started = time.perf_counter()
+        tasks = [asyncio.create_task(worker()) for _ in range(CONCURRENCY)]
+        _, late = await asyncio.wait(tasks, timeout=PHASE_TIMEOUT)
+        for task in late:  # bounded in time: what finished by then is what counts
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        elapsed = time.perf_counter() - started
+    return {
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "rps": len(latencies) / elapsed,
+        "errors": errors,
+        "requests": len(latencies),
+    }
+
+
+# -- our stack ---------------------------------------------------------------------------
+
+
+def our_env(vhost_url: str, database: str, port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CRAWL_API_RABBITMQ_URL": vhost_url,
+        "CRAWL_API_MONGODB_URL": MONGODB_URL,
+        "CRAWL_API_MONGODB_DATABASE": database,
+        "CRAWL_API_PORT": str(port),
+        "CRAWL_API_WORKERS": str(API_WORKERS),
+        "CRAWL_API_TOKENS": json.dumps({TOKEN: {"user": "bench", "tenant": "bench"}}),
+        "CRAWL_API_RATE_LIMIT_PER_SECOND": "100000",
+        "CRAWL_API_RATE_LIMIT_BURST": "100000",
+        "CRAWL_API_MAX_RUNNING_JOBS_PER_TENANT": "0",  # no cap: counting is a scan on FerretDB
+        "CRAWL_API_LOG_LEVEL": "WARNING",
+        "CRAWL_WORKER_RABBITMQ_URL": vhost_url,
+        "CRAWL_WORKER_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
+        "CRAWL_WORKER_EXTRACT_PROCESSES": "2",
+        "CRAWL_WORKER_MAX_JOBS": "32",
+        "CRAWL_WORKER_LOG_LEVEL": "WARNING",
+        "CRAWL_STATUS_RABBITMQ_URL": vhost_url,
+        "CRAWL_STATUS_MONGODB_URL": MONGODB_URL,
+        "CRAWL_STATUS_MONGODB_DATABASE": database,
+        "CRAWL_STATUS_LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def one_page_request(page: str) -> dict[str, Any]:
+    return {"url": page, "max_pages": 1, "max_depth": 0}
+
+
+async def our_job_latency(api: str, page: str, jobs: int) -> list[float]:
+    """POST, then long-poll GET until ``completed`` is visible; one job at a time."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    durations = []
+    async with httpx.AsyncClient(base_url=api, headers=headers, timeout=60) as client:
+        for _ in range(jobs):
+            started = time.perf_counter()
+            location = (await client.post("/api/v1/crawls", json=one_page_request(page))).headers[
+                "Location"
+            ]
+            etag = None
+            while True:
+                response = await client.get(
+                    location,
+                    headers={"Prefer": "wait=10", **({"If-None-Match": etag} if etag else {})},
+                )
+                etag = response.headers.get("ETag")
+                if response.status_code == 200 and response.json()["status"] == "completed":
+                    break
+            durations.append(time.perf_counter() - started)
+    return durations
+
+
+async def our_burst(api: str, page: str, jobs: int) -> float:
+    """Submit ``jobs`` at once; one-page jobs finished per second until the last completes."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    limits = httpx.Limits(max_connections=CONCURRENCY)
+    async with httpx.AsyncClient(
+        base_url=api, headers=headers, timeout=60, limits=limits
+    ) as client:
+        started = time.perf_counter()
+        posted = await asyncio.gather(
+            *(client.post("/api/v1/crawls", json=one_page_request(page)) for _ in range(jobs))
+        )
+        pending = {r.json()["id"] for r in posted}
+        deadline = time.monotonic() + PHASE_TIMEOUT
+        while pending and time.monotonic() < deadline:
+            listed = await client.get(
+                "/api/v1/crawls", params={"status": "completed", "limit": 500}
+            )
+            pending -= {j["id"] for j in listed.json()["items"]}
+            if pending:  # the listing is a scan on FerretDB: do not let polling load it
+                await asyncio.sleep(0.5)
+        return (jobs - len(pending)) / (time.perf_counter() - started)
+
+
+# -- peers -------------------------------------------------------------------------------
+
+
+def scrapyd_config(directory: Path, port: int, poll_interval: float) -> None:
+    (directory / "scrapyd.conf").write_text(
+        "[scrapyd]\n"
+        f"bind_address = 127.0.0.1\nhttp_port = {port}\npoll_interval = {poll_interval}\n"
+        "max_proc = 8\nfinished_to_keep = 5000\njobs_to_keep = 1\n"
+        f"logs_dir = {directory / 'logs'}\neggs_dir = {directory / 'eggs'}\n"
+        f"dbs_dir = {directory / 'dbs'}\n"
+        "[settings]\nbench = benchspider.settings\n"
+    )
+    # ``scrapy list`` (run by schedule.json to check the spider) finds the project here.
+    (directory / "scrapy.cfg").write_text("[settings]\nbench = benchspider.settings\n")
+
+
+@contextmanager
+def scrapyd(poll_interval: float) -> Iterator[str]:
+    directory = Path(tempfile.mkdtemp(prefix="bench-scrapyd-"))
+    port = free_port()
+    scrapyd_config(directory, port, poll_interval)
+    env = {**os.environ, "PYTHONPATH": str(HERE / "scrapyd_project")}
+    try:
+        with process("scrapyd", [sys.executable, "-m", "scrapyd"], env, cwd=directory):
+            wait_http(f"http://127.0.0.1:{port}/daemonstatus.json")
+            yield f"http://127.0.0.1:{port}"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def scrapyd_job_latency(base: str, page: str, jobs: int) -> list[float]:
+    durations = []
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        for _ in range(jobs):
+            started = time.perf_counter()
+            job = (
+                await client.post(
+                    "/schedule.json", data={"project": "bench", "spider": "one", "url": page}
+                )
+            ).json()["jobid"]
+            while (await client.get("/status.json", params={"job": job})).json()[
+                "currstate"
+            ] != "finished":
+                await asyncio.sleep(0.05)
+            durations.append(time.perf_counter() - started)
+    return durations
+
+
+async def scrapyd_burst(base: str, page: str, jobs: int) -> float:
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        started = time.perf_counter()
+        for _ in range(jobs):
+            await client.post(
+                "/schedule.json", data={"project": "bench", "spider": "one", "url": page}
+            )
+        deadline = time.monotonic() + PHASE_TIMEOUT
+        finished = 0
+        while time.monotonic() < deadline:
+            listed = (await client.get("/listjobs.json", params={"project": "bench"})).json()
+            finished = len(listed["finished"])
+            if finished >= jobs:
+                break
+            await asyncio.sleep(0.2)
+        return finished / (time.perf_counter() - started)
+
+
+@contextmanager
+def celery_worker(vhost_url: str) -> Iterator[dict[str, str]]:
+    env = {**os.environ, "BENCH_CELERY_BROKER": vhost_url, "PYTHONPATH": str(HERE)}
+    args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "celery_app",
+        "worker",
+        "-c",
+        "2",
+        "-P",
+        "prefork",
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    with process("celery", args, env, cwd=HERE):
+        yield env
+
+
+def celery_measure(vhost_url: str, page: str) -> tuple[list[float], float]:
+    sys.path.insert(0, str(HERE))
+    os.environ["BENCH_CELERY_BROKER"] = vhost_url
+    import celery_app  # noqa: PLC0415  (configured from the environment just set)
+
+    celery_app.app.conf.broker_url = vhost_url
+    celery_app.fetch_extract.delay(page).get(timeout=120)  # warm: workers up, queues declared
+    durations = []
+    for _ in range(LATENCY_JOBS):
+        started = time.perf_counter()
+        celery_app.fetch_extract.delay(page).get(timeout=60)
+        durations.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    results = [celery_app.fetch_extract.delay(page) for _ in range(BURST_JOBS)]
+    for result in results:
+        result.get(timeout=PHASE_TIMEOUT)
+    rate = BURST_JOBS / (time.perf_counter() - started)
+    return durations, rate
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+def figure(
+    ours: float, peer: float, unit: str, peer_name: str, better: str, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "ours": round(ours, 3),
+        "peer": round(peer, 3),
+        "unit": unit,
+        "peer_name": peer_name,
+        "better": better,
+        **extra,
+    }
+
+
+def main() -> None:
+    figures: dict[str, dict[str, Any]] = {}
+    database = f"bench_{uuid.uuid4().hex[:8]}"
+    databases = [database]
+    site_port = free_port()
+    base_env = dict(os.environ)
+    with (
+        private_vhost() as vhost_url,
+        process(
+            "site",
+            [sys.executable, "-m", "tests.sites.serve", str(SAMPLE), str(site_port)],
+            base_env,
+        ),
+    ):
+        page = f"http://127.0.0.1:{site_port}/broadleaves/english-oak.html"
+        wait_http(page)
+        api_port = free_port()
+        env = our_env(vhost_url, database, api_port)
+        api = f"http://127.0.0.1:{api_port}"
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        body = one_page_request(page)
+
+        # 1. POST latency/throughput: the API alone (no crawler yet: jobs wait in the queue).
+        with (
+            process("status", [sys.executable, "-m", "crawl_status"], env),
+            process("api", [sys.executable, "-m", "crawl_api"], env),
+        ):
+            wait_http(f"{api}/health/ready")
+            post = asyncio.run(
+                drive(
+                    POSTS, lambda c, i: c.post(f"{api}/api/v1/crawls", json=body, headers=headers)
+                )
+            )
+            job_id = httpx.post(
+                f"{api}/api/v1/crawls", json=body, headers=headers, timeout=120
+            ).json()["id"]
+            get_ours = asyncio.run(
+                drive(GETS, lambda c, i: c.get(f"{api}/api/v1/crawls/{job_id}", headers=headers))
+            )
+        print("ours POST", post, "GET", get_ours, flush=True)
+
+        with scrapyd(poll_interval=3600) as sd:  # the poller never launches: accept cost only
+            form = {"project": "bench", "spider": "one", "url": page}
+            post_sd = asyncio.run(
+                drive(POSTS, lambda c, i: c.post(f"{sd}/schedule.json", data=form))
+            )
+        print("scrapyd POST", post_sd, flush=True)
+        figures["post_latency_p50"] = figure(
+            post["p50_ms"], post_sd["p50_ms"], "ms", "Scrapyd schedule.json", "lower"
+        )
+        figures["post_latency_p99"] = figure(
+            post["p99_ms"],
+            post_sd["p99_ms"],
+            "ms",
+            "Scrapyd schedule.json",
+            "lower",
+            target="ours p99 < Scrapyd p50",
+            met=post["p99_ms"] < post_sd["p50_ms"],
+        )
+        figures["post_throughput"] = figure(
+            post["rps"], post_sd["rps"], "requests/s", "Scrapyd schedule.json", "higher"
+        )
+
+        bare_port = free_port()
+        bare_args = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "bare_litestar:create",
+            "--port",
+            str(bare_port),
+            "--workers",
+            str(API_WORKERS),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        with process("bare", bare_args, {**base_env, "PYTHONPATH": str(HERE)}, cwd=HERE):
+            wait_http(f"http://127.0.0.1:{bare_port}/status")
+            get_bare = asyncio.run(
+                drive(GETS, lambda c, i: c.get(f"http://127.0.0.1:{bare_port}/status"))
+            )
+        print("bare GET", get_bare, flush=True)
+        figures["get_status_throughput"] = figure(
+            get_ours["rps"],
+            get_bare["rps"],
+            "requests/s",
+            "bare Litestar constant",
+            "higher",
+            target="ours >= 40 % of peer",
+            met=get_ours["rps"] >= 0.4 * get_bare["rps"],
+        )
+
+    # 2. Job overhead, on a fresh vhost and database so the queued POSTs above do not count.
+    database = f"bench_{uuid.uuid4().hex[:8]}"
+    databases.append(database)
+    with (
+        private_vhost() as vhost_url,
+        process(
+            "site",
+            [sys.executable, "-m", "tests.sites.serve", str(SAMPLE), str(site_port)],
+            base_env,
+        ),
+    ):
+        page = f"http://127.0.0.1:{site_port}/broadleaves/english-oak.html"
+        wait_http(page)
+        env = our_env(vhost_url, database, api_port)
+        with (
+            process("status", [sys.executable, "-m", "crawl_status"], env),
+            process("crawler", [sys.executable, "-m", "crawl_worker"], env),
+            process("api", [sys.executable, "-m", "crawl_api"], env),
+        ):
+            wait_http(f"{api}/health/ready")
+            asyncio.run(our_job_latency(api, page, 3))  # warm up
+            ours_latency = asyncio.run(our_job_latency(api, page, LATENCY_JOBS))
+            ours_rate = asyncio.run(our_burst(api, page, BURST_JOBS))
+        print("ours job p50", statistics.median(ours_latency), "rate", ours_rate, flush=True)
+
+        with celery_worker(vhost_url):
+            celery_latency, celery_rate = celery_measure(vhost_url, page)
+        print("celery job p50", statistics.median(celery_latency), "rate", celery_rate, flush=True)
+
+        with scrapyd(poll_interval=0.1) as sd:
+            sd_jobs = int(os.environ.get("BENCH_SCRAPYD_LATENCY_JOBS", "10"))
+            sd_latency = asyncio.run(scrapyd_job_latency(sd, page, sd_jobs))
+            sd_rate = asyncio.run(scrapyd_burst(sd, page, BURST_JOBS))
+        print("scrapyd job p50", statistics.median(sd_latency), "rate", sd_rate, flush=True)
+
+    p50 = statistics.median(ours_latency) * 1000
+    figures["job_latency_p50_vs_celery"] = figure(
+        p50,
+        statistics.median(celery_latency) * 1000,
+        "ms",
+        "Celery (RabbitMQ, rpc://, 2 prefork workers)",
+        "lower",
+        jobs=LATENCY_JOBS,
+    )
+    figures["job_latency_p50_vs_scrapyd"] = figure(
+        p50,
+        statistics.median(sd_latency) * 1000,
+        "ms",
+        "Scrapyd one-page spider",
+        "lower",
+        jobs=LATENCY_JOBS,
+        peer_jobs=len(sd_latency),
+    )
+    figures["jobs_per_second_vs_celery"] = figure(
+        ours_rate,
+        celery_rate,
+        "jobs/s",
+        "Celery (RabbitMQ, rpc://, 2 prefork workers)",
+        "higher",
+        jobs=BURST_JOBS,
+    )
+    figures["jobs_per_second_vs_scrapyd"] = figure(
+        ours_rate, sd_rate, "jobs/s", "Scrapyd one-page spider", "higher", jobs=BURST_JOBS
+    )
+    from pymongo import MongoClient  # noqa: PLC0415
+
+    with MongoClient(MONGODB_URL) as mongo:  # the run's private databases
+        for name in mongo.list_database_names():
+            if name in databases:
+                mongo.drop_database(name)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "command": "make bench-api",
+                "api_workers": API_WORKERS,
+                "concurrency": CONCURRENCY,
+                "figures": figures,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""A crawl's results: its pages (listed or streamed as JSON Lines), its log and its webhook
+deliveries. Every route first checks that the job belongs to the caller's tenant."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from litestar import Controller, get
+from litestar.datastructures import State
+from litestar.params import Parameter
+from litestar.response import Stream
+from pydantic import BaseModel, Field
+
+from crawl_api.auth import Principal
+from crawl_api.crawls import BadRequest, job_or_404
+from crawl_api.reads import PAGE_FIELDS, ReadStore
+from crawl_api.store import iso
+from crawl_contracts import Outcome
+
+__all__ = ["ResultsController", "page_item"]
+
+_DEFAULT_FIELDS = ",".join(f for f in PAGE_FIELDS if f != "order")
+
+
+class PageList(BaseModel):
+    items: list[dict[str, Any]] = Field(
+        description="Pages with the chosen `fields` (`url` always); see PageRecorded"
+    )
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at end")
+
+
+class LogLine(BaseModel):
+    seq: int = Field(description="Ordering number; pass the last one as ?after=")
+    level: str
+    message: str
+    at: str | None
+
+
+class LogList(BaseModel):
+    items: list[LogLine]
+    next_after: int | None = Field(description="Pass as ?after= to continue; null when caught up")
+
+
+class WebhookAttempt(BaseModel):
+    at: str | None
+    status_code: int | None
+    error: str | None
+    duration_ms: float | None
+
+
+class WebhookDelivery(BaseModel):
+    id: str = Field(description="The webhook-id header of the delivery")
+    event: str
+    url: str
+    state: str = Field(description="pending, delivered or failed (gave up)")
+    attempts: list[WebhookAttempt]
+    next_attempt_at: str | None
+
+
+class WebhookDeliveryList(BaseModel):
+    items: list[WebhookDelivery]
+
+
+def _fields(raw: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(f.strip() for f in raw.split(",") if f.strip()))
+    unknown = [f for f in chosen if f not in PAGE_FIELDS]
+    if unknown:
+        raise BadRequest(
+            f"unknown field(s) {', '.join(unknown)}; choose from {', '.join(PAGE_FIELDS)}",
+            parameter="fields",
+        )
+    return ("url", *(f for f in chosen if f != "url"))
+
+
+def page_item(doc: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    return {f: doc.get(f) for f in fields}
+
+
+class ResultsController(Controller):
+    path = "/api/v1/crawls/{job_id:str}"
+    tags = ["results"]
+
+    @get(
+        "/pages",
+        summary="Pages of a crawl, by cursor",
+        description=(
+            "`fields` picks what each page carries (comma-separated); leave `markdown` out for "
+            "a cheap listing. `outcome` keeps only fetched, failed or skipped pages."
+        ),
+    )
+    async def pages(
+        self,
+        *,
+        job_id: str,
+        principal: Principal,
+        state: State,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        outcome: Outcome | None = None,
+        fields: Annotated[str, Parameter(max_length=500)] = _DEFAULT_FIELDS,
+    ) -> PageList:
+        reads: ReadStore = state.reads
+        await job_or_404(state.store, job_id, principal)
+        chosen = _fields(fields)
+        if cursor is not None and not cursor.startswith(f"{job_id}:"):
+            raise BadRequest("the cursor belongs to another crawl", parameter="cursor")
+        docs = await reads.page_list(
+            job_id,
+            after=cursor,
+            limit=limit,
+            outcome=outcome.value if outcome else None,
+            fields=chosen,
+        )
+        next_cursor = docs[-1]["_id"] if len(docs) == limit else None
+        return PageList(items=[page_item(d, chosen) for d in docs], next_cursor=next_cursor)
+
+    @get(
+        "/pages.jsonl",
+        summary="Every page of a crawl as JSON Lines",
+        description="Streamed in batches: memory stays flat however many pages there are.",
+        media_type="application/jsonl",
+    )
+    async def pages_jsonl(
+        self,
+        job_id: str,
+        principal: Principal,
+        state: State,
+        fields: Annotated[str, Parameter(max_length=500)] = _DEFAULT_FIELDS,
+    ) -> Stream:
+        reads: ReadStore = state.reads
+        await job_or_404(state.store, job_id, principal)
+        chosen = _fields(fields)
+
+        async def lines() -> AsyncIterator[bytes]:
+            async for doc in reads.all_pages(job_id):
+                yield json.dumps(page_item(doc, chosen), default=str).encode() + b"\n"
+
+        return Stream(lines(), media_type="application/jsonl")
+
+    @get("/logs", summary="Log lines of a crawl, in order, after a sequence number")
+    async def logs(
+        self,
+        job_id: str,
+        principal: Principal,
+        state: State,
+        after: Annotated[int | None, Parameter(ge=0)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
+    ) -> LogList:
+        reads: ReadStore = state.reads
+        await job_or_404(state.store, job_id, principal)
+        docs = await reads.log_list(job_id, after=after, limit=limit)
+        items = [
+            LogLine(seq=d["order"], level=d["level"], message=d["message"], at=iso(d.get("at")))
+            for d in docs
+        ]
+        next_after = items[-1].seq if len(items) == limit else None
+        return LogList(items=items, next_after=next_after)
+
+    @get("/webhooks", summary="Webhook deliveries of a crawl, with every attempt")
+    async def webhooks(
+        self, job_id: str, principal: Principal, state: State
+    ) -> WebhookDeliveryList:
+        reads: ReadStore = state.reads
+        await job_or_404(state.store, job_id, principal)
+        docs = await reads.webhook_deliveries(job_id)
+        return WebhookDeliveryList(
+            items=[
+                WebhookDelivery(
+                    id=d["webhook_id"],
+                    event=d["event"],
+                    url=d["url"],
+                    state=d["state"],
+                    attempts=[
+                        WebhookAttempt(
+                            at=iso(a.get("at")),
+                            status_code=a.get("status_code"),
+                            error=a.get("error"),
+                            duration_ms=a.get("duration_ms"),
+                        )
+                        for a in d.get("attempts", [])
+                    ],
+                    next_attempt_at=iso(d.get("next_attempt_at")),
+                )
+                for d in docs
+            ]
+        )

@@ -1,0 +1,231 @@
+"""The assistant web-crawl routes of the original application, on top of the same core.
+
+A *run* of an assistant crawls each of the assistant's configured start URLs as one job; the
+run record (``assistant_runs``, written only by the API) ties them together. Statuses use the
+original names, mapped from ours: ``Pending``, ``Processing``, ``Completed``, ``Error``,
+``Cancelled``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, MediaType, Response, get, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pymongo import DESCENDING
+
+from crawl_api.auth import Principal
+from crawl_api.errors import Conflict, NotFound
+from crawl_api.publisher import CommandPublisher
+from crawl_api.settings import AssistantConfig
+from crawl_api.store import iso
+from crawl_api.submission import Submitter
+from crawl_contracts import TERMINAL_STATUSES, CrawlCancelRequested, CrawlRequest, JobStatus
+from crawl_contracts.envelope import utcnow
+
+__all__ = ["AssistantCrawlController", "seed_status"]
+
+_SEED_STATUS = {
+    JobStatus.PENDING: "Pending",
+    JobStatus.RUNNING: "Processing",
+    JobStatus.CANCELLING: "Processing",
+    JobStatus.STALLED: "Processing",
+    JobStatus.COMPLETED: "Completed",
+    JobStatus.FAILED: "Error",
+    JobStatus.CANCELLED: "Cancelled",
+}
+
+
+def seed_status(statuses: list[str]) -> str:
+    """One run status from its jobs' statuses: unfinished work first, then the worst ending."""
+    mapped = [JobStatus(s) for s in statuses]
+    if not mapped or all(s is JobStatus.PENDING for s in mapped):
+        return "Pending"
+    if any(s not in TERMINAL_STATUSES for s in mapped):
+        return "Processing"
+    for worst in (JobStatus.FAILED, JobStatus.CANCELLED):
+        if worst in mapped:
+            return _SEED_STATUS[worst]
+    return "Completed"
+
+
+class StartWebCrawlRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    bypass_robots_txt_check_domains: list[Annotated[str, Field(min_length=1, max_length=253)]] = (
+        Field(default_factory=list, alias="bypassRobotsTxtCheckDomains", max_length=100)
+    )
+
+
+class RunId(RootModel[str]):
+    """The id of a run, answered as a bare JSON string."""
+
+
+class UrlRun(BaseModel):
+    url: str
+    jobId: str  # noqa: N815  (the original wire names)
+    status: str
+    pagesFetched: int  # noqa: N815
+    pagesFailed: int  # noqa: N815
+    pagesSkipped: int  # noqa: N815
+
+
+class WebCrawlRun(BaseModel):
+    id: str
+    assistantId: str  # noqa: N815
+    status: str
+    createdAtUtc: str | None  # noqa: N815
+    lastActivityAtUtc: str | None  # noqa: N815
+    completedAtUtc: str | None  # noqa: N815
+    createdByUserId: str | None  # noqa: N815
+    urls: list[UrlRun]
+
+
+class AssistantCrawlController(Controller):
+    path = "/api/assistants/{assistant_id:str}/webcrawl"
+    tags = ["assistants"]
+
+    @post(
+        "/start",
+        status_code=202,
+        media_type=MediaType.JSON,
+        summary="Start a web crawl of the assistant's URLs",
+        description="Answers the run id (a JSON string), as the original route does.",
+    )
+    async def start(
+        self,
+        assistant_id: str,
+        data: StartWebCrawlRequest,
+        principal: Principal,
+        state: State,
+    ) -> Response[RunId]:
+        assistant = _assistant(state, assistant_id, principal)
+        submitter: Submitter = state.submitter
+        run_id = str(uuid.uuid4())
+        bypass = tuple(data.bypass_robots_txt_check_domains)
+        job_ids = []
+        for url in assistant.urls:
+            request = CrawlRequest(
+                url=url,
+                max_pages=assistant.max_pages,
+                max_depth=assistant.max_depth,
+                bypass_robots_domains=bypass,
+            )
+            job_ids.append((url, (await submitter.submit(principal, request)).job_id))
+        now = utcnow()
+        await state.runs.insert_one(
+            {
+                "_id": run_id,
+                "assistant_id": assistant_id,
+                "tenant": principal.tenant,
+                "created_by": principal.user,
+                "created_at": now,
+                "jobs": [{"url": u, "job_id": j} for u, j in job_ids],
+            }
+        )
+        return Response(
+            RunId(run_id),
+            status_code=202,
+            headers={"Location": f"/api/assistants/{assistant_id}/webcrawl/history/{run_id}"},
+        )
+
+    @get("/history", summary="Runs of the assistant, newest first")
+    async def history(
+        self,
+        assistant_id: str,
+        principal: Principal,
+        state: State,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> list[WebCrawlRun]:
+        _assistant(state, assistant_id, principal)
+        found = (
+            state.runs.find({"assistant_id": assistant_id, "tenant": principal.tenant})
+            .sort("created_at", DESCENDING)
+            .limit(limit)
+        )
+        return [await _run_view(state, run) async for run in found]
+
+    @get("/history/{run_id:str}", summary="One run of the assistant")
+    async def run(
+        self, assistant_id: str, run_id: str, principal: Principal, state: State
+    ) -> WebCrawlRun:
+        return await _run_view(state, await _run(state, assistant_id, run_id, principal))
+
+    @post("/history/{run_id:str}/cancel", status_code=202, summary="Cancel a run")
+    async def cancel(
+        self, assistant_id: str, run_id: str, principal: Principal, state: State
+    ) -> WebCrawlRun:
+        run = await _run(state, assistant_id, run_id, principal)
+        view = await _run_view(state, run)
+        unfinished = [u for u in view.urls if u.status in ("Pending", "Processing")]
+        if not unfinished:
+            raise Conflict(f"run {run_id} has already finished ({view.status})")
+        publisher: CommandPublisher = state.publisher
+        for url_run in unfinished:
+            await publisher.publish(
+                CrawlCancelRequested(
+                    job_id=url_run.jobId, tenant=principal.tenant, requested_by=principal.user
+                )
+            )
+        return view
+
+
+def _assistant(state: State, assistant_id: str, principal: Principal) -> AssistantConfig:
+    assistants: dict[str, AssistantConfig] = state.settings.assistants
+    assistant = assistants.get(assistant_id)
+    if assistant is None or assistant.tenant != principal.tenant:
+        raise NotFound(f"no assistant {assistant_id}")
+    return assistant
+
+
+async def _run(
+    state: State, assistant_id: str, run_id: str, principal: Principal
+) -> dict[str, Any]:
+    _assistant(state, assistant_id, principal)
+    run: dict[str, Any] | None = await state.runs.find_one(
+        {"_id": run_id, "assistant_id": assistant_id, "tenant": principal.tenant}
+    )
+    if run is None:
+        raise NotFound(f"no run {run_id} of assistant {assistant_id}")
+    return run
+
+
+async def _run_view(state: State, run: dict[str, Any]) -> WebCrawlRun:
+    ids = [j["job_id"] for j in run["jobs"]]
+    docs = {
+        d["_id"]: d
+        async for d in state.store.crawls.find({"_id": {"$in": ids}, "tenant": run["tenant"]})
+    }
+    urls = []
+    for job in run["jobs"]:
+        doc = docs.get(job["job_id"]) or {"status": "pending", "counters": {}}
+        counters = doc.get("counters") or {}
+        urls.append(
+            UrlRun(
+                url=job["url"],
+                jobId=job["job_id"],
+                status=_SEED_STATUS[JobStatus(doc["status"])],
+                pagesFetched=int(counters.get("fetched", 0)),
+                pagesFailed=int(counters.get("failed", 0)),
+                pagesSkipped=int(counters.get("skipped", 0)),
+            )
+        )
+    found = list(docs.values())
+    finished = [d.get("finished_at") for d in found if d.get("finished_at")]
+    activity = [d.get("last_activity_at") for d in found if d.get("last_activity_at")]
+    status = seed_status([str(docs[i]["status"]) if i in docs else "pending" for i in ids])
+    return WebCrawlRun(
+        id=run["_id"],
+        assistantId=run["assistant_id"],
+        status=status,
+        createdAtUtc=iso(run.get("created_at")),
+        lastActivityAtUtc=iso(max(activity)) if activity else iso(run.get("created_at")),
+        completedAtUtc=(
+            iso(max(finished)) if status in ("Completed", "Error", "Cancelled") else None
+        ),
+        createdByUserId=run.get("created_by"),
+        urls=urls,
+    )

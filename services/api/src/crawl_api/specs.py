@@ -1,0 +1,115 @@
+"""The published interface documents, generated from the code so they cannot drift.
+
+- ``openapi_document()``: the HTTP API, as served at ``/schema/openapi.json``.
+- ``asyncapi_document()``: the messages on the broker (AsyncAPI 3.0), built from the contract
+  models and routing names in :mod:`crawl_contracts`.
+
+``python -m crawl_api.specs`` rewrites ``docs/openapi.json`` and ``docs/asyncapi.json``; a test
+fails when the committed files differ from what the code generates.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from crawl_api.app import create_app
+from crawl_api.settings import ApiSettings
+from crawl_contracts import MESSAGE_TYPES, routing
+from crawl_contracts.registry import CURRENT_SCHEMA_VERSION
+
+__all__ = ["asyncapi_document", "openapi_document", "render", "write"]
+
+_COMMANDS = ("CrawlRequested", "CrawlCancelRequested", "CrawlResumeRequested")
+
+
+def openapi_document() -> dict[str, Any]:
+    app = create_app(ApiSettings(tokens={}))
+    schema: dict[str, Any] = app.openapi_schema.to_schema()
+    return schema
+
+
+def asyncapi_document() -> dict[str, Any]:
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for name, model in MESSAGE_TYPES.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
+        doc = (model.__doc__ or "").strip()
+        messages[name] = {
+            "name": name,
+            "title": name,
+            "summary": doc.splitlines()[0] if doc else name,
+            "contentType": "application/json",
+            "payload": {"$ref": f"#/components/schemas/{name}"},
+        }
+        key = routing.routing_key(name)
+        channels[name] = {
+            "address": key,
+            "description": f"Routing key `{key}` on the `{routing.EXCHANGE}` topic exchange.",
+            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+            "bindings": {
+                "amqp": {
+                    "is": "routingKey",
+                    "exchange": {
+                        "name": routing.EXCHANGE,
+                        "type": "topic",
+                        "durable": True,
+                        "autoDelete": False,
+                        "vhost": "/",
+                    },
+                    "bindingVersion": "0.3.0",
+                }
+            },
+        }
+        is_command = name in _COMMANDS
+        operations[f"{'send' if is_command else 'publish'}{name}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{name}"},
+            "summary": (
+                "Any service may publish this command."
+                if is_command
+                else "Published by crawler workers."
+            ),
+            "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Crawl platform messages",
+            "version": f"{CURRENT_SCHEMA_VERSION}.0.0",
+            "description": (
+                "Commands and events on one durable topic exchange. Every message carries the "
+                "envelope (message_id, job_id, tenant, occurred_at, schema_version, "
+                "correlation_id, attempt, seq). Consumers ignore unknown fields. Work queues: "
+                + ", ".join(f"`{q}` bound to `{p}`" for q, p in routing.WORK_QUEUE_BINDINGS.items())
+                + "."
+            ),
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "rabbitmq": {"host": "localhost:5672", "protocol": "amqp", "protocolVersion": "0.9.1"}
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": dict(sorted(schemas.items()))},
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def write(docs: Path) -> None:
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "openapi.json").write_text(render(openapi_document()))
+    (docs / "asyncapi.json").write_text(render(asyncapi_document()))
+
+
+if __name__ == "__main__":
+    write(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs"))

@@ -1,0 +1,137 @@
+"""Submitting a crawl: the one path behind ``POST /api/v1/crawls`` and the seed's start route.
+
+Order matters: the tenant's cap is checked, the idempotency key (if any) claimed, the job
+recorded as ``pending`` (readable the instant its id is returned), then the command published
+with confirms. If the broker refuses, the record and the claim are undone and the caller gets a
+503: nothing half-submitted stays behind.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import structlog
+
+from crawl_api.auth import Principal
+from crawl_api.errors import ServiceUnavailable, TooManyRequests
+from crawl_api.idempotency import IdempotencyKeyReused, IdempotencyStore, fingerprint
+from crawl_api.publisher import CommandPublisher, PublishError
+from crawl_api.reads import ReadStore
+from crawl_api.store import JobStore
+from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, CrawlRequested, JobStatus
+from crawl_contracts.envelope import utcnow
+
+__all__ = ["UNFINISHED", "Submitted", "Submitter"]
+
+log = structlog.get_logger("crawl_api")
+UNFINISHED = [s.value for s in JobStatus if s not in TERMINAL_STATUSES]
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job_id: str
+    replayed: bool  # an earlier submission with the same Idempotency-Key
+
+
+class Submitter:
+    def __init__(
+        self,
+        jobs: JobStore,
+        reads: ReadStore,
+        keys: IdempotencyStore,
+        publisher: CommandPublisher,
+        *,
+        max_running: int,
+        retry_after: int,
+        cap_refresh: float = 1.0,
+    ) -> None:
+        self._jobs = jobs
+        self._reads = reads
+        self._keys = keys
+        self._publisher = publisher
+        self._max_running = max_running
+        self._retry_after = retry_after
+        self._cap_refresh = cap_refresh
+        self._counts: dict[str, tuple[int, float]] = {}  # tenant -> (unfinished, counted at)
+
+    async def submit(
+        self,
+        principal: Principal,
+        request: CrawlRequest,
+        *,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Submitted:
+        job_id = str(uuid.uuid4())
+        if idempotency_key is not None:
+            digest = fingerprint(request.model_dump(mode="json"))
+            claim = await self._keys.claim(
+                principal.tenant, idempotency_key, digest, job_id, utcnow()
+            )
+            if not claim.fresh:
+                if not claim.same_body:
+                    raise IdempotencyKeyReused(
+                        "this Idempotency-Key was used with a different request body"
+                    )
+                return Submitted(claim.job_id, replayed=True)
+        try:
+            await self._check_cap(principal)
+            await self._record_and_publish(principal, request, job_id, correlation_id)
+        except BaseException:
+            if idempotency_key is not None:
+                await self._keys.release(principal.tenant, idempotency_key, job_id)
+            raise
+        return Submitted(job_id, replayed=False)
+
+    async def _unfinished(self, tenant: str) -> int:
+        """The tenant's unfinished jobs: counted at most once per ``cap_refresh`` seconds (a
+        count is a scan on servers without a usable index), plus this process's submissions
+        since. Other processes' submissions in that window are not seen: the cap is soft."""
+        now = time.monotonic()
+        cached = self._counts.get(tenant)
+        if cached is None or now - cached[1] >= self._cap_refresh:
+            count = await self._reads.count_unfinished(tenant, UNFINISHED)
+            self._counts[tenant] = (count, now)
+            return count
+        return cached[0]
+
+    async def _check_cap(self, principal: Principal) -> None:
+        if self._max_running == 0:  # no cap configured
+            return
+        running = await self._unfinished(principal.tenant)
+        if running >= self._max_running:
+            raise TooManyRequests(
+                f"the tenant has {running} unfinished jobs, the most it may have at once",
+                headers={"Retry-After": str(max(self._retry_after, 5))},
+                limit=self._max_running,
+            )
+
+    async def _record_and_publish(
+        self,
+        principal: Principal,
+        request: CrawlRequest,
+        job_id: str,
+        correlation_id: str | None,
+    ) -> None:
+        command = CrawlRequested(
+            job_id=job_id,
+            tenant=principal.tenant,
+            request=request,
+            submitted_by=principal.user,
+            correlation_id=correlation_id,
+        )
+        await self._jobs.record_pending(command)
+        count, at = self._counts.get(principal.tenant, (0, time.monotonic()))
+        self._counts[principal.tenant] = (count + 1, at)
+        try:
+            await self._publisher.publish(command)
+        except PublishError as exc:
+            await self._jobs.forget_pending(job_id)
+            log.warning("crawl.publish_failed", job_id=job_id, error=str(exc))
+            raise ServiceUnavailable(
+                "the message broker did not accept the job; nothing was recorded, retry later",
+                headers={"Retry-After": "5"},
+            ) from exc
+        log.info("crawl.accepted", job_id=job_id, url=request.url)

@@ -1,0 +1,280 @@
+"""Webhook deliveries: an outbox in MongoDB, drained by a dispatcher that signs and retries.
+
+``WebhookOutbox.enqueue(message)`` runs after a message is projected: when the job asked for
+that event, one delivery document is inserted with ``_id = <job>:<message id>`` (a redelivered
+message adds nothing). The payload is fixed at that moment so every retry sends the same bytes.
+
+``WebhookDispatcher`` polls due deliveries, claims each (compare-and-set on its due time, so
+several status replicas never send one attempt twice), POSTs it signed per Standard Webhooks
+(``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,<base64 HMAC-SHA256 of
+"id.timestamp.body">`` with the tenant's secret), and records the attempt. Failures are retried
+with exponential backoff up to a limit, then the delivery is ``failed``.
+
+Webhook URLs obey the crawler's address rules: every address the host resolves to must be
+public unless an operator allow-list admits it; redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import time
+from collections import OrderedDict
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from crawl_contracts import (
+    CrawlCancelled,
+    CrawlCompleted,
+    CrawlFailed,
+    CrawlStarted,
+    Message,
+    PageRecorded,
+    WebhookEvent,
+)
+from crawl_contracts.envelope import utcnow
+from crawl_status.settings import StatusSettings
+
+__all__ = ["AddressPolicy", "WebhookDispatcher", "WebhookOutbox", "sign"]
+
+log = structlog.get_logger("crawl_status")
+
+_EVENTS: dict[type[Any], WebhookEvent] = {
+    CrawlStarted: WebhookEvent.STARTED,
+    PageRecorded: WebhookEvent.PAGE,
+    CrawlCompleted: WebhookEvent.COMPLETED,
+    CrawlFailed: WebhookEvent.FAILED,
+    CrawlCancelled: WebhookEvent.CANCELLED,
+}
+_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value for one delivery (Standard Webhooks, scheme v1)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{webhook_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+class AddressPolicy:
+    """Refuses hosts that resolve to loopback, private, link-local or metadata addresses,
+    unless an operator allow-list (CIDR ranges) admits them."""
+
+    def __init__(self, allowed_networks: list[str]) -> None:
+        self._allowed = tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks)
+
+    def permits(self, address: IPAddress) -> bool:
+        if any(address in net for net in self._allowed):
+            return True
+        return address.is_global and address not in _METADATA
+
+    async def refusal(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+        except OSError as exc:
+            return f"cannot resolve {host}: {exc}"
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+            if not self.permits(address):
+                return f"{host} resolves to {address}, which webhooks may not reach"
+        return None
+
+
+class WebhookOutbox:
+    """Turns projected messages into pending deliveries for jobs that asked for them."""
+
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+        self.crawls = database["crawls"]
+        self.deliveries = database["webhook_deliveries"]
+        self._specs: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+
+    async def ensure_indexes(self) -> None:
+        await self.deliveries.create_index([("state", ASCENDING), ("next_attempt_at", ASCENDING)])
+        await self.deliveries.create_index([("job_id", ASCENDING), ("created_at", ASCENDING)])
+
+    async def _spec(self, job_id: str) -> dict[str, Any] | None:
+        if job_id in self._specs:
+            self._specs.move_to_end(job_id)
+            return self._specs[job_id]
+        doc = await self.crawls.find_one({"_id": job_id}, {"request.webhook": 1})
+        if doc is None:
+            return None  # not projected yet: do not cache
+        spec = (doc.get("request") or {}).get("webhook")
+        self._specs[job_id] = spec
+        if len(self._specs) > 10_000:
+            self._specs.popitem(last=False)
+        return spec
+
+    async def enqueue(self, message: Message) -> None:
+        event = _EVENTS.get(type(message))
+        if event is None:
+            return
+        spec = await self._spec(message.job_id)
+        if not spec or event.value not in spec.get("events", ()):
+            return
+        now = utcnow()
+        payload = {
+            "type": f"crawl.{event.value}",
+            "timestamp": message.occurred_at.isoformat().replace("+00:00", "Z"),
+            "data": _data(message),
+        }
+        with contextlib.suppress(DuplicateKeyError):  # a redelivered message
+            await self.deliveries.insert_one(
+                {
+                    "_id": f"{message.job_id}:{message.message_id}",
+                    "webhook_id": f"msg_{message.message_id}",
+                    "job_id": message.job_id,
+                    "tenant": message.tenant,
+                    "event": event.value,
+                    "url": spec["url"],
+                    "body": json.dumps(payload, separators=(",", ":"), default=str),
+                    "state": "pending",
+                    "attempts": [],
+                    "created_at": now,
+                    "next_attempt_at": now,
+                }
+            )
+
+
+def _data(message: Message) -> dict[str, Any]:
+    data: dict[str, Any] = {"job_id": message.job_id, "attempt": message.attempt}
+    if isinstance(message, PageRecorded):
+        data |= message.model_dump(mode="json", exclude={"markdown", "type", "message_id"})
+        data.pop("tenant", None)
+    elif isinstance(message, CrawlCompleted | CrawlFailed | CrawlCancelled):
+        data["status"] = _EVENTS[type(message)].value
+        data["stop_reason"] = message.stop_reason.value
+        data["counters"] = message.counters.model_dump()
+        if isinstance(message, CrawlFailed):
+            data["error"] = {"code": message.error_code, "message": message.error}
+    return data
+
+
+class WebhookDispatcher:
+    """Sends due deliveries; run ``run()`` as a task and cancel it to stop."""
+
+    def __init__(
+        self,
+        database: AsyncDatabase[dict[str, Any]],
+        settings: StatusSettings,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.deliveries = database["webhook_deliveries"]
+        self.settings = settings
+        self.policy = AddressPolicy(settings.webhook_allowed_networks)
+        self.client = client or httpx.AsyncClient(
+            timeout=settings.webhook_timeout, follow_redirects=False
+        )
+
+    async def run(self) -> None:
+        while True:
+            try:
+                sent = await self.dispatch_due()
+            except Exception:
+                log.exception("webhooks.dispatch_failed")
+                sent = 0
+            if not sent:
+                await asyncio.sleep(self.settings.webhook_poll_interval)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def dispatch_due(self) -> int:
+        now = utcnow()
+        due = (
+            self.deliveries.find({"state": "pending", "next_attempt_at": {"$lte": now}})
+            .sort("next_attempt_at", ASCENDING)
+            .limit(50)
+        )
+        claimed = []
+        async for doc in due:
+            lease = now + timedelta(seconds=self.settings.webhook_timeout + 5)
+            result = await self.deliveries.update_one(
+                {"_id": doc["_id"], "state": "pending", "next_attempt_at": doc["next_attempt_at"]},
+                {"$set": {"next_attempt_at": lease}},
+            )
+            if result.modified_count == 1:
+                claimed.append(doc)
+        await asyncio.gather(*(self._attempt(doc) for doc in claimed))
+        return len(claimed)
+
+    async def _attempt(self, doc: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        at = utcnow()
+        status_code: int | None = None
+        error: str | None = None
+        permanent = False
+        secret = self.settings.webhook_secrets.get(doc["tenant"])
+        refusal = await self.policy.refusal(doc["url"])
+        if secret is None:
+            error, permanent = f"no webhook secret configured for tenant {doc['tenant']}", True
+        elif refusal is not None:
+            error, permanent = f"refused: {refusal}", True
+        else:
+            body = doc["body"].encode()
+            timestamp = int(time.time())
+            headers = {
+                "content-type": "application/json",
+                "webhook-id": doc["webhook_id"],
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": sign(secret, doc["webhook_id"], timestamp, body),
+            }
+            try:
+                response = await self.client.post(doc["url"], content=body, headers=headers)
+                status_code = response.status_code
+                if not 200 <= status_code < 300:
+                    error = f"HTTP {status_code}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        attempt = {
+            "at": at,
+            "status_code": status_code,
+            "error": error,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+        await self._record(doc, attempt, failed=error is not None, permanent=permanent)
+
+    async def _record(
+        self, doc: dict[str, Any], attempt: dict[str, Any], *, failed: bool, permanent: bool
+    ) -> None:
+        number = len(doc["attempts"]) + 1
+        update: dict[str, Any] = {"$push": {"attempts": attempt}}
+        if not failed:
+            update["$set"] = {"state": "delivered", "next_attempt_at": None}
+        elif permanent or number >= self.settings.webhook_max_attempts:
+            update["$set"] = {"state": "failed", "next_attempt_at": None}
+        else:
+            delay = min(
+                self.settings.webhook_backoff_base * 2 ** (number - 1),
+                self.settings.webhook_backoff_max,
+            )
+            update["$set"] = {"next_attempt_at": utcnow() + timedelta(seconds=delay)}
+        await self.deliveries.update_one({"_id": doc["_id"]}, update)
+        log.info(
+            "webhook.attempt",
+            job_id=doc["job_id"],
+            webhook_id=doc["webhook_id"],
+            attempt=number,
+            status_code=attempt["status_code"],
+            error=attempt["error"],
+        )
