@@ -85,13 +85,14 @@ class Submitter:
             raise
         return Submitted(job_id, replayed=False)
 
-    async def _unfinished(self, tenant: str) -> int:
+    async def _unfinished(self, tenant: str, *, fresh: bool = False) -> int:
         """The tenant's unfinished jobs: counted at most once per ``cap_refresh`` seconds (a
         count is a scan on servers without a usable index), plus this process's submissions
-        since. Other processes' submissions in that window are not seen: the cap is soft."""
+        since. Other processes' submissions in that window are not seen: the cap is soft.
+        ``fresh`` counts again whatever the cache holds."""
         now = time.monotonic()
         cached = self._counts.get(tenant)
-        if cached is None or now - cached[1] >= self._cap_refresh:
+        if fresh or cached is None or now - cached[1] >= self._cap_refresh:
             count = await self._reads.count_unfinished(tenant, UNFINISHED)
             self._counts[tenant] = (count, now)
             return count
@@ -101,6 +102,9 @@ class Submitter:
         if self._max_running == 0:  # no cap configured
             return
         running = await self._unfinished(principal.tenant)
+        if running >= self._max_running:
+            # Never refuse on a stale count: jobs may have finished since it was taken.
+            running = await self._unfinished(principal.tenant, fresh=True)
         if running >= self._max_running:
             raise TooManyRequests(
                 f"the tenant has {running} unfinished jobs, the most it may have at once",

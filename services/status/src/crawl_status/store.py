@@ -57,7 +57,7 @@ class ProjectionStore:
         self.crawls = database["crawls"]
         self.pages = database["crawl_pages"]
         self.logs = database["crawl_logs"]
-        # Per job: messages waiting for the job's drain task, in delivery order.
+        # Per job: messages waiting for the job's drain task, in the order they arrived here.
         self._waiting: dict[str, list[tuple[Message, asyncio.Future[None]]]] = {}
         self._drains: set[asyncio.Task[None]] = set()
 
@@ -72,7 +72,7 @@ class ProjectionStore:
         """Project one message; returns once it is stored. Idempotent: applying it again
         changes nothing.
 
-        One job's messages are applied by one drain task at a time, in delivery order, in
+        One job's messages are applied by one drain task at a time, in arrival order, in
         batches (group commit): the pages and logs that arrived meanwhile go in with one
         ``insert_many`` each, then the job document is reduced over the whole batch and written
         once. Pages are stored before the job document of the same batch, so a terminal
