@@ -148,6 +148,11 @@ class LeaseStore:
             {"$set": {"finished": True, "finished_at": utcnow()}, "$unset": {"checkpoint": ""}},
         )
 
+    async def cancel_requested(self, job_id: str) -> bool:
+        """Whether a cancel broadcast for the job was remembered."""
+        doc = await self.leases.find_one({"_id": job_id}, {"cancel_requested": 1})
+        return bool(doc and doc.get("cancel_requested"))
+
     async def request_cancel(self, job_id: str) -> None:
         """Remember a cancel broadcast, so whoever claims the job later stops it at once."""
         await self.leases.update_one(

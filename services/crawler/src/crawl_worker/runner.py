@@ -120,6 +120,10 @@ class JobRunner:
                 log.info("crawl.cancelled_before_start")
                 return
             self.running[job_id] = crawl
+            # A cancel broadcast that came between the claim and the line above found no
+            # running crawl; it was stored first, so this read sees it (see ``on_cancel``).
+            if await self.leases.cancel_requested(job_id):
+                crawl.cancel()
             beats = asyncio.create_task(self._heartbeats(crawl, claim.attempt))
             try:
                 terminal = await crawl.run()
