@@ -113,7 +113,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         lifespan=[lifespan],
         dependencies={"principal": Provide(provide_principal)},
         exception_handlers=exception_handlers,
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "authenticator": authenticator}),
         openapi_config=OpenAPIConfig(title="Crawl platform API", version="1.0.0", path="/schema"),
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,

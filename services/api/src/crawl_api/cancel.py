@@ -22,7 +22,7 @@ from crawl_api.publisher import CommandPublisher, PublishError
 from crawl_api.store import JobStore
 from crawl_contracts import TERMINAL_STATUSES, CrawlCancelRequested, JobStatus
 
-__all__ = ["CancelController", "CrawlCancelAccepted"]
+__all__ = ["CancelController", "CrawlCancelAccepted", "publish_cancel"]
 
 log = structlog.get_logger("crawl_api")
 
@@ -62,24 +62,44 @@ class CancelController(Controller):
             raise Conflict(
                 f"crawl {job_id} has already finished ({doc['status']})", job_status=doc["status"]
             )
-        command = CrawlCancelRequested(
-            job_id=job_id,
-            tenant=principal.tenant,
-            requested_by=principal.user,
+        await publish_cancel(
+            publisher,
+            principal,
+            job_id,
             attempt=int(doc.get("attempt", 1)),
             correlation_id=request.headers.get("x-request-id"),
         )
-        try:
-            await publisher.publish(command)
-        except PublishError as exc:
-            log.warning("crawl.cancel_publish_failed", job_id=job_id, error=str(exc))
-            raise ServiceUnavailable(
-                "the message broker did not accept the cancel request; retry later",
-                headers={"Retry-After": "5"},
-            ) from exc
-        log.info("crawl.cancel_requested", job_id=job_id)
         return Response(
             CrawlCancelAccepted(id=job_id, status=JobStatus.CANCELLING.value),
             status_code=202,
             headers={"Location": f"{self.path}/{job_id}"},
         )
+
+
+async def publish_cancel(
+    publisher: CommandPublisher,
+    principal: Principal,
+    job_id: str,
+    *,
+    attempt: int = 1,
+    correlation_id: str | None = None,
+) -> CrawlCancelRequested:
+    """Publish ``CrawlCancelRequested`` with confirms: the one way every route (REST, seed,
+    dashboard) asks for a stop. A broker that does not confirm is a ``503`` problem."""
+    command = CrawlCancelRequested(
+        job_id=job_id,
+        tenant=principal.tenant,
+        requested_by=principal.user,
+        attempt=attempt,
+        correlation_id=correlation_id,
+    )
+    try:
+        await publisher.publish(command)
+    except PublishError as exc:
+        log.warning("crawl.cancel_publish_failed", job_id=job_id, error=str(exc))
+        raise ServiceUnavailable(
+            "the message broker did not accept the cancel request; retry later",
+            headers={"Retry-After": "5"},
+        ) from exc
+    log.info("crawl.cancel_requested", job_id=job_id, message_id=command.message_id)
+    return command

@@ -18,12 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from pymongo import DESCENDING
 
 from crawl_api.auth import Principal
+from crawl_api.cancel import publish_cancel
 from crawl_api.errors import Conflict, NotFound
 from crawl_api.publisher import CommandPublisher
 from crawl_api.settings import AssistantConfig
 from crawl_api.store import iso
 from crawl_api.submission import Submitter
-from crawl_contracts import TERMINAL_STATUSES, CrawlCancelRequested, CrawlRequest, JobStatus
+from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus
 from crawl_contracts.envelope import utcnow
 
 __all__ = ["AssistantCrawlController", "seed_status"]
@@ -165,11 +166,7 @@ class AssistantCrawlController(Controller):
             raise Conflict(f"run {run_id} has already finished ({view.status})")
         publisher: CommandPublisher = state.publisher
         for url_run in unfinished:
-            await publisher.publish(
-                CrawlCancelRequested(
-                    job_id=url_run.jobId, tenant=principal.tenant, requested_by=principal.user
-                )
-            )
+            await publish_cancel(publisher, principal, url_run.jobId)
         return view
 
 

@@ -24,11 +24,12 @@ from litestar.types import ControllerRouterHandler
 from pydantic import ValidationError
 
 from crawl_api.auth import Authenticator, Principal
+from crawl_api.cancel import publish_cancel
 from crawl_api.dashboard import views
-from crawl_api.dashboard.commands import dead_letter_counts, request_cancel, submit_crawl
+from crawl_api.dashboard.commands import dead_letter_counts
 from crawl_api.dashboard.reads import DashboardReads
-from crawl_api.errors import ApiProblem, Conflict, NotFound, ServiceUnavailable, Unauthorized
-from crawl_api.publisher import PublishError
+from crawl_api.errors import ApiProblem, Conflict, NotFound, Unauthorized
+from crawl_api.submission import Submitter
 from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus
 
 __all__ = ["COOKIE", "DashboardController", "dashboard_routes"]
@@ -52,7 +53,8 @@ class _BearerOnly:
 def _principal(request: _Req) -> Principal | None:
     token = request.cookies.get(COOKIE)
     header = request.headers.get("authorization")
-    authenticator = Authenticator(request.app.state.settings.tokens)
+    # The API's own authenticator: static keys, JWTs and the e-mail domain policy alike.
+    authenticator: Authenticator = request.app.state.authenticator
     try:
         if header:
             return authenticator.authenticate(request)
@@ -138,7 +140,7 @@ class DashboardController(Controller):
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[Any]:
         token = (data.get("token") or "").strip()
-        authenticator = Authenticator(request.app.state.settings.tokens)
+        authenticator: Authenticator = request.app.state.authenticator
         try:
             authenticator.authenticate(cast(ASGIConnection, _BearerOnly(token)))  # type: ignore[type-arg]
         except Unauthorized:
@@ -203,15 +205,9 @@ class DashboardController(Controller):
                 runs, tenant=principal.tenant, status=None, host=None, error=_first_error(exc)
             )
             return _html(page, 422)
-        try:
-            job_id = await submit_crawl(
-                state.store, state.publisher, crawl, principal.tenant, principal.user
-            )
-        except PublishError as exc:
-            raise ServiceUnavailable(
-                "the message broker did not accept the job; nothing was recorded, retry later",
-                headers={"Retry-After": "5"},
-            ) from exc
+        # The REST route's own path: tenant cap, pending record, confirmed publish, 503.
+        submitter: Submitter = state.submitter
+        job_id = (await submitter.submit(principal, crawl)).job_id
         return Redirect(f"{views.BASE}/runs/{quote(job_id)}", status_code=303)
 
     @get("/fragments/runs")
@@ -299,13 +295,7 @@ class DashboardController(Controller):
             raise NotFound(f"no crawl {job_id}")
         if JobStatus(run["status"]) in TERMINAL_STATUSES:
             raise Conflict(f"crawl {job_id} is already {run['status']}")
-        try:
-            await request_cancel(state.publisher, job_id, principal.tenant, principal.user)
-        except PublishError as exc:
-            raise ServiceUnavailable(
-                "the message broker did not accept the cancel request; retry",
-                headers={"Retry-After": "5"},
-            ) from exc
+        await publish_cancel(state.publisher, principal, job_id, attempt=int(run.get("attempt", 1)))
         return {"id": job_id, "status": JobStatus.CANCELLING.value}
 
     @get("/overview")
