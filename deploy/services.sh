@@ -260,10 +260,54 @@ rmq_stop() {
 
 # ---------------------------------------------------------------- FerretDB
 
+# Two changes to FerretDB v1.24's SQLite backend, both about finding one
+# document by `_id`, which upstream does by reading and decoding every row:
+#  1. the unique `_id` index is built on `_ferretdb_sjson->"_id"`, but queries,
+#     updates and deletes compare `_ferretdb_sjson->'$._id'`, an expression
+#     SQLite does not match to that index: every lookup by `_id` scanned the
+#     table. The patched column expression `_ferretdb_sjson->'_id'` (same value:
+#     a text label X means the path $.X) is the index's expression.
+#  2. a query is narrowed by `_id` only when the filter is exactly
+#     {_id: <string|ObjectId>}; any field next to it (a compare-and-set
+#     `{_id, version}`, a tenant check `{_id, tenant}`) read the whole
+#     collection. The patch narrows whenever the filter has such an `_id`; the
+#     handler still applies the complete filter to the row it gets back (it
+#     always does) and `_id` is unique, so results are unchanged.
+# Measured with 4,000 documents of 2 KB: a compare-and-set replace went from
+# 50 ms to about 1 ms. The module cache stays untouched: the build uses a
+# patched copy of the module through a `replace` in a generated copy of
+# deploy/ferretdb.
+FDB_PATCH_ID="sqlite-id-index-v2"
+
+fdb_prepare_source() { # $1 = go binary; prints the directory to build in
+  local go="$1" dir work="$LOCAL/ferretdb-build"
+  (cd "$FDB_SRC" && GOFLAGS=-mod=readonly "$go" mod download github.com/FerretDB/FerretDB) >&2 || return 1
+  dir="$(cd "$FDB_SRC" && GOFLAGS=-mod=readonly "$go" list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)" || return 1
+  rm -rf "$work"
+  mkdir -p "$work/main"
+  cp -r "$dir" "$work/module"
+  chmod -R u+w "$work/module"
+  local sqlite="$work/module/internal/backends/sqlite"
+  sed -i 's/if params\.Filter\.Len() == 1 {/if params.Filter.Len() >= 1 \&\& params.Filter.Has("_id") {/' \
+    "$sqlite/collection.go"
+  sed -i "s/IDColumn = DefaultColumn + \"->'\\$\\._id'\"/IDColumn = DefaultColumn + \"->'_id'\"/" \
+    "$sqlite/metadata/metadata.go"
+  # Both places in collection.go (Query, Explain) and the constant must have
+  # changed, or upstream moved on and the patch needs a look.
+  [[ "$(grep -c 'params.Filter.Has("_id")' "$sqlite/collection.go")" == 2 &&
+     "$(grep -c "IDColumn = DefaultColumn + \"->'_id'\"" "$sqlite/metadata/metadata.go")" == 1 ]] || {
+    echo "FerretDB patch: the expected code was not found under $sqlite" >&2
+    return 1
+  }
+  cp "$FDB_SRC"/go.mod "$FDB_SRC"/go.sum "$FDB_SRC"/*.go "$work/main/"
+  (cd "$work/main" && "$go" mod edit -replace github.com/FerretDB/FerretDB=../module) >&2 || return 1
+  echo "$work/main"
+}
+
 fdb_build() {
-  # Rebuild when the wrapper's sources change (or the binary is missing).
+  # Rebuild when the wrapper's sources or the overlay change (or the binary is missing).
   local stamp
-  stamp="$(cat "$FDB_SRC"/go.mod "$FDB_SRC"/go.sum "$FDB_SRC"/*.go | cksum)"
+  stamp="$( (cat "$FDB_SRC"/go.mod "$FDB_SRC"/go.sum "$FDB_SRC"/*.go; echo "$FDB_PATCH_ID") | cksum)"
   if [[ -x "$FDB_BIN" && "$(cat "$FDB_BIN.stamp" 2>/dev/null)" == "$stamp" ]]; then
     return 0
   fi
@@ -272,7 +316,9 @@ fdb_build() {
   [[ -x "$go" ]] || die "Go (>= 1.24) is needed to build FerretDB: not found in PATH or /usr/local/go/bin"
   log "building FerretDB from deploy/ferretdb into $FDB_BIN (about a minute on a cold Go cache)"
   mkdir -p "$(dirname "$FDB_BIN")"
-  (cd "$FDB_SRC" && GOFLAGS=-mod=readonly CGO_ENABLED=0 "$go" build -trimpath -o "$FDB_BIN.tmp" .) >&2 ||
+  local src
+  src="$(fdb_prepare_source "$go")" || die "could not prepare FerretDB's patched source"
+  (cd "$src" && GOFLAGS=-mod=readonly CGO_ENABLED=0 "$go" build -trimpath -o "$FDB_BIN.tmp" .) >&2 ||
     die "go build of deploy/ferretdb failed"
   mv -f "$FDB_BIN.tmp" "$FDB_BIN"
   echo "$stamp" >"$FDB_BIN.stamp"
