@@ -117,6 +117,9 @@ def api(services: Services) -> Iterator[ApiStack]:
             "CRAWL_API_RATE_LIMIT_BURST": str(RATE_BURST),
             "CRAWL_API_MAX_BODY_BYTES": "4096",
             "CRAWL_API_SSE_SETTLE_SECONDS": "2",
+            # Long polls here are woken by the status service's change notices alone (their
+            # fallback read comes after 30 s): a long-poll test fails if notices stop.
+            "CRAWL_API_CHANGES_POLL_INTERVAL": "30",
             "CRAWL_STATUS_WEBHOOK_SECRETS": json.dumps({"e2e": WEBHOOK_SECRET}),
             "CRAWL_STATUS_WEBHOOK_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
             "CRAWL_STATUS_WEBHOOK_BACKOFF_BASE": "0.3",

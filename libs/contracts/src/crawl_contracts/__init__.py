@@ -4,6 +4,7 @@ Only pydantic here: no I/O, no broker or database clients. Services depend on th
 and never on each other.
 """
 
+from crawl_contracts.changes import CHANGES_EXCHANGE, JobChanged
 from crawl_contracts.commands import CrawlCancelRequested, CrawlRequested, CrawlResumeRequested
 from crawl_contracts.envelope import Envelope, OrderingKey
 from crawl_contracts.events import (
@@ -35,6 +36,7 @@ from crawl_contracts.registry import (
 )
 
 __all__ = [
+    "CHANGES_EXCHANGE",
     "MESSAGE_TYPES",
     "TERMINAL_STATUSES",
     "Counters",
@@ -51,6 +53,7 @@ __all__ = [
     "CrawlStalled",
     "CrawlStarted",
     "Envelope",
+    "JobChanged",
     "JobStatus",
     "Message",
     "OrderingKey",

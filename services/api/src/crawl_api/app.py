@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -17,6 +18,7 @@ from pymongo import AsyncMongoClient
 
 from crawl_api.auth import Authenticator, EmailDomainPolicy, Principal
 from crawl_api.cancel import CancelController
+from crawl_api.changes import ChangeFeed
 from crawl_api.crawls import CrawlController
 from crawl_api.dashboard import dashboard_routes
 from crawl_api.errors import ServiceUnavailable, TooManyRequests, exception_handlers
@@ -33,6 +35,8 @@ from crawl_api.store import JobStore
 from crawl_api.submission import Submitter
 
 __all__ = ["create_app"]
+
+log = structlog.get_logger("crawl_api")
 
 
 @get("/health/live", summary="The process answers", tags=["health"])
@@ -64,6 +68,12 @@ def create_app(settings: ApiSettings) -> Litestar:
         )
         publisher = CommandPublisher(settings.rabbitmq_url, timeout=settings.publish_timeout)
         await publisher.connect()
+        changes = ChangeFeed(settings.rabbitmq_url)
+        try:
+            await changes.start()
+        except Exception as exc:  # long polls fall back to reading every poll_interval
+            log.warning("change_feed.unavailable", error=str(exc))
+        app.state.changes = changes
         app.state.mongo = mongo
         app.state.store = JobStore(mongo[settings.mongodb_database])
         app.state.publisher = publisher
@@ -84,6 +94,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         try:
             yield
         finally:
+            await changes.close()
             await publisher.close()
             await mongo.close()
 

@@ -8,7 +8,6 @@ changes. Pages, logs and events are in :mod:`crawl_api.results` and :mod:`crawl_
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 import time
@@ -21,6 +20,7 @@ from litestar.params import Parameter
 from pydantic import BaseModel, ConfigDict, Field
 
 from crawl_api.auth import Principal
+from crawl_api.changes import ChangeFeed
 from crawl_api.errors import ApiProblem, NotFound
 from crawl_api.reads import BadCursorError, HistoryFilter, ReadStore, decode_cursor, encode_cursor
 from crawl_api.singleflight import SingleFlight
@@ -134,6 +134,36 @@ async def job_or_404(store: JobStore, job_id: str, principal: Principal) -> dict
     return doc
 
 
+async def _long_poll(
+    state: State, job_id: str, principal: Principal, if_none_match: str | None, wait: float
+) -> dict[str, Any]:
+    """The job once it differs from ``if_none_match`` (or from its state at the call), is
+    finished, or ``wait`` seconds passed. Woken by the change feed's notices; reads the
+    database every ``changes_poll_interval`` as well (``poll_interval`` while the feed is
+    down), in case a notice was lost."""
+    store: JobStore = state.store
+    changes: ChangeFeed = state.changes
+    deadline = time.monotonic() + wait
+    with changes.watch(job_id) as watch:  # before the first read: no notice falls between
+        doc = await job_or_404(store, job_id, principal)
+        baseline = if_none_match or etag_of(doc)
+        while doc["status"] not in TERMINAL_STATUSES and _matches(baseline, etag_of(doc)):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            settings = state.settings
+            every = settings.changes_poll_interval if changes.connected else settings.poll_interval
+            if await watch.wait(min(every, left)):
+                # Not the shared read: one already in flight may predate the notice.
+                found = await store.get(job_id, principal.tenant)
+                if found is None:
+                    raise NotFound(f"no crawl {job_id}")
+                doc = found
+            else:
+                doc = await job_or_404(store, job_id, principal)
+    return doc
+
+
 def _parse_time(name: str, value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -207,20 +237,13 @@ class CrawlController(Controller):
         if_none_match: Annotated[str | None, Parameter(header="If-None-Match")] = None,
     ) -> Response[CrawlView]:
         store: JobStore = state.store
-        doc = await job_or_404(store, job_id, principal)
         wait = parse_wait(prefer, state.settings.max_wait_seconds)
         headers: dict[str, str] = {}
         if wait > 0:
             headers["Preference-Applied"] = f"wait={wait:g}"
-            baseline = if_none_match or etag_of(doc)
-            deadline = time.monotonic() + wait
-            while (
-                doc["status"] not in TERMINAL_STATUSES
-                and _matches(baseline, etag_of(doc))
-                and time.monotonic() < deadline
-            ):
-                await asyncio.sleep(state.settings.poll_interval)
-                doc = await job_or_404(store, job_id, principal)
+            doc = await _long_poll(state, job_id, principal, if_none_match, wait)
+        else:
+            doc = await job_or_404(store, job_id, principal)
         etag = etag_of(doc)
         headers |= {"ETag": etag, "Cache-Control": "no-cache"}
         if doc["status"] not in TERMINAL_STATUSES:

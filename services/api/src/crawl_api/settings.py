@@ -98,7 +98,20 @@ class ApiSettings(BaseSettings):
         default=30.0, gt=0, le=30.0, description="Upper bound of `Prefer: wait=N` long polls"
     )
     poll_interval: float = Field(
-        default=0.1, gt=0, description="Seconds between database reads of long polls and SSE"
+        default=0.1,
+        gt=0,
+        description=(
+            "Seconds between database reads of SSE streams, and of long polls while the change "
+            "feed is down"
+        ),
+    )
+    changes_poll_interval: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "Seconds between database reads of a long poll while the change feed is up (the "
+            "feed's notices wake it at once; this only covers a lost notice)"
+        ),
     )
     sse_settle_seconds: float = Field(
         default=1.5,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from crawl_worker.app import create_app
 from crawl_worker.logs import configure_logging
@@ -13,7 +15,17 @@ def main() -> None:
     settings = WorkerSettings()
     configure_logging("crawler", settings.log_level, settings.log_json)
     app, _ = create_app(settings)
-    asyncio.run(app.run())
+    run(app.run())
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """On uvloop where it is installed (faster I/O for the broker and database clients)."""
+    try:
+        import uvloop  # noqa: PLC0415
+    except ImportError:  # e.g. Windows
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,18 @@ from typing import Any
 import structlog
 from faststream import AckPolicy, FastStream
 from faststream.exceptions import RejectMessage
-from faststream.rabbit import Channel, RabbitBroker, RabbitMessage
+from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitMessage
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
-from crawl_contracts import Envelope, UnknownMessageError, parse_message, routing
+from crawl_contracts import (
+    CHANGES_EXCHANGE,
+    Envelope,
+    JobChanged,
+    UnknownMessageError,
+    parse_message,
+    routing,
+)
 from crawl_contracts.envelope import utcnow
 from crawl_status import observability
 from crawl_status.deadletters import DeadLetterRecorder, dead_letter
@@ -40,6 +47,8 @@ __all__ = ["StatusService", "create_app"]
 log = structlog.get_logger("crawl_status")
 
 _IDLE_AFTER = 1.0  # seconds without a message after which the projection counts as caught up
+_MAX_NOTICES_IN_FLIGHT = 1000  # change notices are hints: beyond this many, drop them
+_CHANGES = RabbitExchange(CHANGES_EXCHANGE, type=ExchangeType.FANOUT, durable=True)
 
 
 class StatusService:
@@ -56,7 +65,12 @@ class StatusService:
             settings.mongodb_url, tz_aware=True, connect=False
         )
         database = self.mongo[settings.mongodb_database]
-        self.store = ProjectionStore(database, retention=timedelta(seconds=settings.retention))
+        self.store = ProjectionStore(
+            database,
+            retention=timedelta(seconds=settings.retention),
+            on_change=self.notify_change,
+        )
+        self._notices: set[asyncio.Task[None]] = set()
         self.stalls = StallDetector(
             database,
             self.publish,
@@ -122,6 +136,26 @@ class StatusService:
         await self.webhooks.enqueue(message)
         observability.projected(message)
 
+    def notify_change(self, change: JobChanged) -> None:
+        """Tell API processes that a job's projection was written (best effort, in the
+        background: the projection never waits for a notice)."""
+        if len(self._notices) >= _MAX_NOTICES_IN_FLIGHT:
+            return
+        task = asyncio.create_task(self._send_notice(change))
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+
+    async def _send_notice(self, change: JobChanged) -> None:
+        try:
+            await self.broker.publish(
+                change.model_dump_json().encode(),
+                exchange=_CHANGES,
+                persist=False,
+                content_type="application/json",
+            )
+        except Exception as exc:  # a lost notice only delays a long poll to its next read
+            log.debug("change_notice.failed", job_id=change.job_id, error=str(exc))
+
     async def publish(self, message: Envelope) -> None:
         """Publish an event or command this service decided on (confirmed, persistent)."""
         await self.broker.publish(
@@ -139,6 +173,8 @@ class StatusService:
         await self.store.ensure_indexes()
         await self.dead_letters.ensure_indexes()
         await self.retention.start()
+        self.store.stamp_children = self.retention.ttl
+        await self.broker.declare_exchange(_CHANGES)
         await declare_dead_letters(self.broker, routing.STATUS_QUEUE)
         await bind_dead_letter_copies(self.broker)
         await self.webhooks.ensure_indexes()
@@ -169,7 +205,7 @@ class StatusService:
         self._dispatching = asyncio.create_task(self.dispatcher.run(), name="webhooks")
 
     async def close(self) -> None:
-        for task in self._loops:
+        for task in [*self._loops, *self._notices]:
             task.cancel()
         for task in self._loops:
             with contextlib.suppress(asyncio.CancelledError):

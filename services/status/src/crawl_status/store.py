@@ -16,6 +16,7 @@ serially (a keyed lock); several replicas stay correct because the CAS rejects a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crawl_contracts import CrawlLogged, Message, PageRecorded
+from crawl_contracts import CrawlLogged, JobChanged, Message, PageRecorded
 from crawl_status.projection import (
     JobDocument,
     log_document,
@@ -50,10 +51,19 @@ class ProjectionStore:
     """Applies messages to the ``crawls``, ``crawl_pages`` and ``crawl_logs`` collections."""
 
     def __init__(
-        self, database: AsyncDatabase[dict[str, Any]], *, retention: timedelta | None = None
+        self,
+        database: AsyncDatabase[dict[str, Any]],
+        *,
+        retention: timedelta | None = None,
+        on_change: Callable[[JobChanged], None] | None = None,
     ) -> None:
         self._db = database
         self._retention = retention
+        self._on_change = on_change
+        # Copy a finished job's ``expires_at`` onto its pages and logs, for TTL indexes. Off
+        # where the server has none: the retention sweep deletes children by job id, and the
+        # copy is a scan of both collections per finished job there.
+        self.stamp_children = True
         self.crawls = database["crawls"]
         self.pages = database["crawl_pages"]
         self.logs = database["crawl_logs"]
@@ -93,7 +103,7 @@ class ProjectionStore:
         while batch := self._waiting.get(job_id):
             self._waiting[job_id] = []
             try:
-                await self._apply_batch([message for message, _ in batch])
+                change = await self._apply_batch([message for message, _ in batch])
             except Exception as exc:  # each message's handler decides (nack, redelivery)
                 for _, done in batch:
                     if not done.done():
@@ -102,10 +112,13 @@ class ProjectionStore:
                 for _, done in batch:
                     if not done.done():
                         done.set_result(None)
+                if change is not None and self._on_change is not None:
+                    self._on_change(change)
         # No await between the empty check above and this: nothing can slip in unseen.
         self._waiting.pop(job_id, None)
 
-    async def _apply_batch(self, messages: list[Message]) -> None:
+    async def _apply_batch(self, messages: list[Message]) -> JobChanged | None:
+        """Store one batch; what changed (for the change notice), or None."""
         pages = [page_document(m) for m in messages if isinstance(m, PageRecorded)]
         logs = [log_document(m) for m in messages if isinstance(m, CrawlLogged)]
         if pages:
@@ -113,8 +126,13 @@ class ProjectionStore:
         if logs:
             await self._insert_many_once(self.logs, logs)
         touching = [m for m in messages if touches_job(m)]
-        if touching:
-            await self._reduce_into_job(touching)
+        written = await self._reduce_into_job(touching) if touching else None
+        if written is None and not pages and not logs:
+            return None
+        job_id = messages[0].job_id
+        if written is None:
+            return JobChanged(job_id=job_id)
+        return JobChanged(job_id=job_id, version=written[0], status=written[1])
 
     async def get_job(self, job_id: str) -> JobDocument | None:
         return await self.crawls.find_one({"_id": job_id})
@@ -125,7 +143,9 @@ class ProjectionStore:
         assert document is not None
         return document
 
-    async def _reduce_into_job(self, messages: list[Message]) -> None:
+    async def _reduce_into_job(self, messages: list[Message]) -> tuple[int, str] | None:
+        """Fold ``messages`` into the job document; its new (version, status), or None when
+        they changed nothing."""
         job_id = messages[0].job_id
         for _ in range(_CAS_ATTEMPTS):
             current = await self.crawls.find_one({"_id": job_id})
@@ -136,24 +156,28 @@ class ProjectionStore:
                 except DuplicateKeyError:
                     continue  # created meanwhile (by the API or another replica): reduce again
                 await self._stamp_expiry(None, created)
-                return
+                return 1, str(created["status"])
             version = current.pop("version", 0)
             updated = self._fold(current, messages)
             if updated == current:
-                return  # duplicates or events that change nothing
+                return None  # duplicates or events that change nothing
             result = await self.crawls.replace_one(
                 {"_id": job_id, "version": version}, {**updated, "version": version + 1}
             )
             if result.matched_count == 1:
                 await self._stamp_expiry(current, updated)
-                return
+                return version + 1, str(updated["status"])
         raise ConcurrentUpdateError(f"job {job_id} kept changing")
 
     async def _stamp_expiry(self, before: JobDocument | None, after: JobDocument) -> None:
         """When a job's ``expires_at`` is set or moves, its pages and logs follow (so TTL
         indexes, where the server has them, remove them with the job)."""
         expires_at = after.get("expires_at")
-        if expires_at is None or (before is not None and before.get("expires_at") == expires_at):
+        if (
+            not self.stamp_children
+            or expires_at is None
+            or (before is not None and before.get("expires_at") == expires_at)
+        ):
             return
         for collection in (self.pages, self.logs):
             await collection.update_many(
@@ -164,10 +188,9 @@ class ProjectionStore:
     async def _upsert_newer(collection: Any, document: dict[str, Any]) -> None:
         """Write ``document`` unless a version with a higher ``order`` is already stored.
 
-        Insert first: a URL is nearly always recorded once, and on FerretDB v1 an insert is a
-        primary-key write while any update or filtered replace scans the whole collection
-        (about 35 ms per update at 4,000 pages, growing with the collection). Only a
-        duplicate (redelivery, resumed attempt) pays for the read and the replace.
+        Insert first: a URL is nearly always recorded once, so one write is the common
+        case; only a duplicate (redelivery, resumed attempt) pays for the read and the
+        replace.
         """
         try:
             await collection.insert_one(document)

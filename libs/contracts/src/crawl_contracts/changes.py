@@ -1,0 +1,30 @@
+"""Change notices: "job X's projection changed", from the status service to API processes.
+
+Not a domain message (no envelope, not on the ``crawl`` exchange, never stored): a transient
+hint on a fanout exchange of its own, so a long poll can answer the moment the document it
+waits on was written instead of on its next database read. A notice may be lost (a restart,
+a full queue); readers keep a slower database poll as the safety net and always read the
+document itself, never trust the notice's fields as state.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["CHANGES_EXCHANGE", "JobChanged"]
+
+# Fanout, durable exchange; notices are published non-persistent. Each API process binds an
+# exclusive, auto-delete queue of its own.
+CHANGES_EXCHANGE: Final = "crawl.changes"
+
+
+class JobChanged(BaseModel):
+    """A job's projection (its document, pages or logs) was written."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    job_id: str
+    version: int | None = None  # the job document's version after the write, when it changed
+    status: str | None = None

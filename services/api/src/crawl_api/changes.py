@@ -1,0 +1,108 @@
+"""Change notices from the status service, so long polls answer when the job changes.
+
+FerretDB has no change streams, and a long poll that re-reads the job every
+``poll_interval`` answers on average half an interval late. The status service publishes a
+small notice on the ``crawl.changes`` fanout exchange after every write of a job's
+projection; each API process consumes them on an exclusive, auto-delete queue of its own
+and wakes the requests waiting on that job. Notices are hints: one can be lost (a broker
+restart, this queue overflowing), so waiters keep a slower database poll as a safety net
+(``changes_poll_interval``, or ``poll_interval`` while the feed is down) and always read the
+job document itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from pydantic import ValidationError
+
+from crawl_contracts import CHANGES_EXCHANGE, JobChanged
+
+__all__ = ["ChangeFeed", "Watch"]
+
+log = structlog.get_logger("crawl_api.changes")
+
+_QUEUE_LIMIT = 10_000  # notices kept while this process is slow; the oldest go first
+
+
+class Watch:
+    """One waiter's view of one job: set by every notice for that job."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    async def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a notice; whether one came. A notice that arrived
+        since the previous ``wait`` returns at once. Clears the watch."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        finally:
+            self._event.clear()
+        return True
+
+
+class ChangeFeed:
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._connection: AbstractRobustConnection | None = None
+        self._watches: dict[str, set[Watch]] = {}
+
+    @property
+    def connected(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
+    async def start(self) -> None:
+        self._connection = await aio_pika.connect_robust(self._url)
+        channel = await self._connection.channel()
+        exchange = await channel.declare_exchange(
+            CHANGES_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        queue = await channel.declare_queue(
+            exclusive=True,
+            auto_delete=True,
+            arguments={"x-max-length": _QUEUE_LIMIT, "x-overflow": "drop-head"},
+        )
+        await queue.bind(exchange)
+        await queue.consume(self._on_message, no_ack=True)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+    @contextlib.contextmanager
+    def watch(self, job_id: str) -> Iterator[Watch]:
+        """Register a waiter on ``job_id`` for the duration of the block. Register before
+        reading the document: a notice for a write after that read then wakes the waiter."""
+        watch = Watch()
+        self._watches.setdefault(job_id, set()).add(watch)
+        try:
+            yield watch
+        finally:
+            watches = self._watches.get(job_id)
+            if watches is not None:
+                watches.discard(watch)
+                if not watches:
+                    del self._watches[job_id]
+
+    def notify(self, job_id: str) -> None:
+        for watch in self._watches.get(job_id, ()):
+            watch.set()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            change = JobChanged.model_validate_json(message.body)
+        except ValidationError:
+            log.warning("change_notice.unreadable", body=message.body[:200])
+            return
+        self.notify(change.job_id)
