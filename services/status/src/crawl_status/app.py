@@ -13,20 +13,14 @@ from typing import Any
 import structlog
 from faststream import AckPolicy, FastStream
 from faststream.exceptions import RejectMessage
-from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitMessage
+from faststream.rabbit import Channel, RabbitBroker, RabbitMessage
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
-from crawl_contracts import (
-    CHANGES_EXCHANGE,
-    Envelope,
-    JobChanged,
-    UnknownMessageError,
-    parse_message,
-    routing,
-)
+from crawl_contracts import Envelope, UnknownMessageError, parse_message, routing
 from crawl_contracts.envelope import utcnow
 from crawl_status import observability
+from crawl_status.changes import ChangeNotifier
 from crawl_status.deadletters import DeadLetterRecorder, dead_letter
 from crawl_status.retention import Retention
 from crawl_status.settings import StatusSettings
@@ -47,8 +41,6 @@ __all__ = ["StatusService", "create_app"]
 log = structlog.get_logger("crawl_status")
 
 _IDLE_AFTER = 1.0  # seconds without a message after which the projection counts as caught up
-_MAX_NOTICES_IN_FLIGHT = 1000  # change notices are hints: beyond this many, drop them
-_CHANGES = RabbitExchange(CHANGES_EXCHANGE, type=ExchangeType.FANOUT, durable=True)
 
 
 class StatusService:
@@ -65,12 +57,12 @@ class StatusService:
             settings.mongodb_url, tz_aware=True, connect=False
         )
         database = self.mongo[settings.mongodb_database]
+        self.changes = ChangeNotifier(settings.rabbitmq_url)
         self.store = ProjectionStore(
             database,
             retention=timedelta(seconds=settings.retention),
-            on_change=self.notify_change,
+            on_change=self.changes.notify,
         )
-        self._notices: set[asyncio.Task[None]] = set()
         self.stalls = StallDetector(
             database,
             self.publish,
@@ -136,26 +128,6 @@ class StatusService:
         await self.webhooks.enqueue(message)
         observability.projected(message)
 
-    def notify_change(self, change: JobChanged) -> None:
-        """Tell API processes that a job's projection was written (best effort, in the
-        background: the projection never waits for a notice)."""
-        if len(self._notices) >= _MAX_NOTICES_IN_FLIGHT:
-            return
-        task = asyncio.create_task(self._send_notice(change))
-        self._notices.add(task)
-        task.add_done_callback(self._notices.discard)
-
-    async def _send_notice(self, change: JobChanged) -> None:
-        try:
-            await self.broker.publish(
-                change.model_dump_json().encode(),
-                exchange=_CHANGES,
-                persist=False,
-                content_type="application/json",
-            )
-        except Exception as exc:  # a lost notice only delays a long poll to its next read
-            log.debug("change_notice.failed", job_id=change.job_id, error=str(exc))
-
     async def publish(self, message: Envelope) -> None:
         """Publish an event or command this service decided on (confirmed, persistent)."""
         await self.broker.publish(
@@ -174,7 +146,7 @@ class StatusService:
         await self.dead_letters.ensure_indexes()
         await self.retention.start()
         self.store.stamp_children = self.retention.ttl
-        await self.broker.declare_exchange(_CHANGES)
+        await self.changes.start()
         await declare_dead_letters(self.broker, routing.STATUS_QUEUE)
         await bind_dead_letter_copies(self.broker)
         await self.webhooks.ensure_indexes()
@@ -205,7 +177,8 @@ class StatusService:
         self._dispatching = asyncio.create_task(self.dispatcher.run(), name="webhooks")
 
     async def close(self) -> None:
-        for task in [*self._loops, *self._notices]:
+        await self.changes.close()
+        for task in self._loops:
             task.cancel()
         for task in self._loops:
             with contextlib.suppress(asyncio.CancelledError):

@@ -16,10 +16,12 @@ serially (a keyed lock); several replicas stay correct because the CAS rejects a
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from bson import CodecOptions, decode, encode
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -37,6 +39,8 @@ __all__ = ["ConcurrentUpdateError", "ProjectionStore", "StoreError"]
 
 _CAS_ATTEMPTS = 100
 _DUPLICATE_KEY = 11000
+_KNOWN_JOBS = 10_000  # job documents remembered as last written (least recently used go)
+_AS_STORED: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
 
 
 class StoreError(Exception):
@@ -70,6 +74,10 @@ class ProjectionStore:
         # Per job: messages waiting for the job's drain task, in the order they arrived here.
         self._waiting: dict[str, list[tuple[Message, asyncio.Future[None]]]] = {}
         self._drains: set[asyncio.Task[None]] = set()
+        # The job documents this store wrote last, as the server returns them: the next batch
+        # of a job starts from here instead of reading the document back. A stale entry (another
+        # replica wrote since) fails the compare-and-set and the document is read again.
+        self._known: OrderedDict[str, JobDocument] = OrderedDict()
 
     async def ensure_indexes(self) -> None:
         """Indexes both MongoDB 7 and FerretDB v1 support."""
@@ -147,27 +155,39 @@ class ProjectionStore:
         """Fold ``messages`` into the job document; its new (version, status), or None when
         they changed nothing."""
         job_id = messages[0].job_id
-        for _ in range(_CAS_ATTEMPTS):
-            current = await self.crawls.find_one({"_id": job_id})
+        for attempt in range(_CAS_ATTEMPTS):
+            current = self._known.pop(job_id, None) if attempt == 0 else None
+            if current is None:
+                current = await self.crawls.find_one({"_id": job_id})
             if current is None:
                 created = self._fold(None, messages)
                 try:
                     await self.crawls.insert_one({**created, "version": 1})
                 except DuplicateKeyError:
                     continue  # created meanwhile (by the API or another replica): reduce again
+                self._remember({**created, "version": 1})
                 await self._stamp_expiry(None, created)
                 return 1, str(created["status"])
             version = current.pop("version", 0)
             updated = self._fold(current, messages)
             if updated == current:
+                self._remember({**current, "version": version})
                 return None  # duplicates or events that change nothing
             result = await self.crawls.replace_one(
                 {"_id": job_id, "version": version}, {**updated, "version": version + 1}
             )
             if result.matched_count == 1:
+                self._remember({**updated, "version": version + 1})
                 await self._stamp_expiry(current, updated)
                 return version + 1, str(updated["status"])
         raise ConcurrentUpdateError(f"job {job_id} kept changing")
+
+    def _remember(self, document: JobDocument) -> None:
+        """Keep ``document`` exactly as a read would return it (the BSON round trip gives
+        millisecond datetimes, as stored), so starting from it equals starting from a read."""
+        self._known[document["_id"]] = decode(encode(document), codec_options=_AS_STORED)
+        if len(self._known) > _KNOWN_JOBS:
+            self._known.popitem(last=False)
 
     async def _stamp_expiry(self, before: JobDocument | None, after: JobDocument) -> None:
         """When a job's ``expires_at`` is set or moves, its pages and logs follow (so TTL
