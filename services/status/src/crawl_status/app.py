@@ -13,7 +13,8 @@ from typing import Any
 import structlog
 from faststream import AckPolicy, FastStream
 from faststream.exceptions import RejectMessage
-from faststream.rabbit import Channel, RabbitBroker, RabbitMessage
+from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit.message import RabbitMessage  # the class, not the annotation
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
@@ -91,7 +92,11 @@ class StatusService:
             title="status.messages",
             description="Every command and event, projected into MongoDB.",
         )
-        async def project(message: RabbitMessage) -> None:
+        async def project() -> None:
+            # The message comes from the context rather than a `message: RabbitMessage`
+            # parameter: FastStream resolves such a parameter on a worker thread, one thread
+            # hop per message on the service's busiest path.
+            message = self._current_message()
             try:
                 await self.handle(message.body, message_id=message.message_id)
             except RejectMessage as exc:
@@ -106,10 +111,16 @@ class StatusService:
             title="status.dead-letters",
             description="A copy of every dead letter, filed against its job.",
         )
-        async def record_dead_letter(message: RabbitMessage) -> None:
+        async def record_dead_letter() -> None:
+            message = self._current_message()
             await self.dead_letters.record(
                 message.body, dict(message.headers or {}), message.message_id, utcnow()
             )
+
+    def _current_message(self) -> RabbitMessage:
+        message = self.broker.context.get_local("message")
+        assert isinstance(message, RabbitMessage)
+        return message
 
     async def handle(self, body: bytes, *, message_id: str | None = None) -> None:
         """Validate and project one message body. Bad input is dead-lettered, not retried."""
