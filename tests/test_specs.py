@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crawl_api.specs import asyncapi_document, openapi_document, render
-from crawl_contracts import MESSAGE_TYPES, routing
+from crawl_contracts import CHANGES_EXCHANGE, MESSAGE_TYPES, routing
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -43,7 +43,11 @@ def test_openapi_documents_every_route_the_api_serves() -> None:
 
 def test_asyncapi_names_every_message_with_its_routing_key() -> None:
     document = json.loads((DOCS / "asyncapi.json").read_text())
-    assert set(document["channels"]) == set(MESSAGE_TYPES)
-    for name, channel in document["channels"].items():
+    channels = dict(document["channels"])
+    notices = channels.pop("JobChanged")  # the change notices, on an exchange of their own
+    assert notices["address"] == CHANGES_EXCHANGE
+    assert notices["bindings"]["amqp"]["exchange"]["type"] == "fanout"
+    assert set(channels) == set(MESSAGE_TYPES)
+    for name, channel in channels.items():
         assert channel["address"] == routing.routing_key(name)
     assert "webhook" in document["components"]["schemas"]["CrawlRequest"]["properties"]

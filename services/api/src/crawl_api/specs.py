@@ -17,7 +17,7 @@ from typing import Any
 
 from crawl_api.app import create_app
 from crawl_api.settings import ApiSettings
-from crawl_contracts import MESSAGE_TYPES, routing
+from crawl_contracts import CHANGES_EXCHANGE, MESSAGE_TYPES, JobChanged, routing
 from crawl_contracts.registry import CURRENT_SCHEMA_VERSION
 
 __all__ = ["asyncapi_document", "openapi_document", "render", "write"]
@@ -78,6 +78,7 @@ def asyncapi_document() -> dict[str, Any]:
             ),
             "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
         }
+    _add_change_notices(channels, operations, schemas, messages)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -98,6 +99,52 @@ def asyncapi_document() -> dict[str, Any]:
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages, "schemas": dict(sorted(schemas.items()))},
+    }
+
+
+def _add_change_notices(
+    channels: dict[str, Any],
+    operations: dict[str, Any],
+    schemas: dict[str, Any],
+    messages: dict[str, Any],
+) -> None:
+    """The status service's change notices: not domain messages, on an exchange of their own."""
+    name = "JobChanged"
+    schemas[name] = JobChanged.model_json_schema(ref_template="#/components/schemas/{model}")
+    messages[name] = {
+        "name": name,
+        "title": name,
+        "summary": (JobChanged.__doc__ or name).strip().splitlines()[0],
+        "contentType": "application/json",
+        "payload": {"$ref": f"#/components/schemas/{name}"},
+    }
+    channels[name] = {
+        "address": CHANGES_EXCHANGE,
+        "description": (
+            f"Transient hints on the `{CHANGES_EXCHANGE}` fanout exchange (no envelope, never "
+            "persisted, may be lost): a job's projection was written. API processes bind an "
+            "exclusive queue each and wake long polls on that job."
+        ),
+        "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+        "bindings": {
+            "amqp": {
+                "is": "routingKey",
+                "exchange": {
+                    "name": CHANGES_EXCHANGE,
+                    "type": "fanout",
+                    "durable": True,
+                    "autoDelete": False,
+                    "vhost": "/",
+                },
+                "bindingVersion": "0.3.0",
+            }
+        },
+    }
+    operations[f"publish{name}"] = {
+        "action": "send",
+        "channel": {"$ref": f"#/channels/{name}"},
+        "summary": "Published by the status service after each write of a job's projection.",
+        "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
     }
 
 
