@@ -27,7 +27,9 @@ from crawl_contracts import (
     CrawlStarted,
     Outcome,
     PageRecorded,
+    SkippedUrl,
     StopReason,
+    UrlsSkipped,
 )
 from crawl_contracts.registry import CURRENT_SCHEMA_VERSION
 
@@ -67,6 +69,13 @@ SAMPLES = [
         description="About A",
         markdown="# A\n\nText.",
         content_hash="ab" * 32,
+    ),
+    UrlsSkipped(
+        **BASE,
+        urls=[
+            SkippedUrl(url="https://other.example/", depth=2, reason="out_of_scope"),
+            SkippedUrl(url="https://example.com/deep", depth=3, reason="depth_limit"),
+        ],
     ),
     CrawlProgressed(**BASE, counters=COUNTERS),
     CrawlLogged(**BASE, level="warning", message="slow host"),

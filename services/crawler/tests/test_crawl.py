@@ -84,11 +84,21 @@ def make_crawl(max_pages: int = 100, max_depth: int = 2) -> tuple[Crawl, Sink]:
     return Crawl(command, CrawlPorts(fetcher, robots, extract, sink), worker_id="w"), sink
 
 
+def page_records(events: list[Any]) -> list[Any]:
+    """Every PageRecorded, with the batches of skipped URLs expanded."""
+    records: list[Any] = []
+    for e in events:
+        if e.type == "PageRecorded":
+            records.append(e)
+        elif e.type == "UrlsSkipped":
+            records.extend(e.records())
+    return records
+
+
 def outcomes(sink: Sink) -> dict[str, tuple[str, str | None]]:
     return {
         e.url.removeprefix("http://127.0.0.1:9"): (e.outcome.value, e.reason)
-        for e in sink.events
-        if e.type == "PageRecorded"
+        for e in page_records(sink.events)
     }
 
 

@@ -17,6 +17,8 @@ from crawl_contracts.events import (
     CrawlStalled,
     CrawlStarted,
     PageRecorded,
+    SkippedUrl,
+    UrlsSkipped,
 )
 from crawl_contracts.models import (
     TERMINAL_STATUSES,
@@ -59,8 +61,10 @@ __all__ = [
     "OrderingKey",
     "Outcome",
     "PageRecorded",
+    "SkippedUrl",
     "StopReason",
     "UnknownMessageError",
+    "UrlsSkipped",
     "WebhookEvent",
     "WebhookSpec",
     "parse_message",

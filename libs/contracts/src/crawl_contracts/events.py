@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from crawl_contracts.envelope import Envelope
 from crawl_contracts.models import Counters, Outcome, StopReason
@@ -19,6 +20,8 @@ __all__ = [
     "CrawlStalled",
     "CrawlStarted",
     "PageRecorded",
+    "SkippedUrl",
+    "UrlsSkipped",
 ]
 
 
@@ -46,6 +49,50 @@ class PageRecorded(Envelope):
     description: str | None = None
     markdown: str | None = None
     content_hash: str | None = None
+
+
+class SkippedUrl(BaseModel):
+    """One URL of an ``UrlsSkipped`` batch."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    url: str
+    depth: int = Field(ge=0)
+    reason: str
+
+
+class UrlsSkipped(Envelope):
+    """Several URLs skipped without a request (off the crawl's scope, past its depth or page
+    limit), in one message: a crawl discovers many more such links than it fetches pages.
+
+    The batch stands for one ``PageRecorded`` (outcome ``skipped``, no attempts) per URL, and
+    takes as many sequence numbers: record ``i`` has the ordering key ``(attempt, seq + i)``.
+    ``records()`` gives those events, with message ids derived from this message's, so a
+    redelivered batch yields the same records."""
+
+    type: Literal["UrlsSkipped"] = "UrlsSkipped"
+    urls: list[SkippedUrl] = Field(min_length=1, max_length=1000)
+
+    def records(self) -> list[PageRecorded]:
+        namespace = uuid.UUID(self.message_id)
+        return [
+            PageRecorded(
+                message_id=str(uuid.uuid5(namespace, str(i))),
+                job_id=self.job_id,
+                tenant=self.tenant,
+                occurred_at=self.occurred_at,
+                schema_version=self.schema_version,
+                correlation_id=self.correlation_id,
+                attempt=self.attempt,
+                seq=self.seq + i,
+                url=skipped.url,
+                outcome=Outcome.SKIPPED,
+                reason=skipped.reason,
+                depth=skipped.depth,
+                attempts=0,
+            )
+            for i, skipped in enumerate(self.urls)
+        ]
 
 
 class CrawlProgressed(Envelope):

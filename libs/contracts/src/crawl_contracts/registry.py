@@ -24,6 +24,7 @@ from crawl_contracts.events import (
     CrawlStalled,
     CrawlStarted,
     PageRecorded,
+    UrlsSkipped,
 )
 
 __all__ = [
@@ -42,6 +43,7 @@ Message = Annotated[
     | CrawlResumeRequested
     | CrawlStarted
     | PageRecorded
+    | UrlsSkipped
     | CrawlProgressed
     | CrawlLogged
     | CrawlHeartbeat
@@ -60,6 +62,7 @@ MESSAGE_TYPES: Final[dict[str, type[Any]]] = {
         CrawlResumeRequested,
         CrawlStarted,
         PageRecorded,
+        UrlsSkipped,
         CrawlProgressed,
         CrawlLogged,
         CrawlHeartbeat,

@@ -36,6 +36,7 @@ _ROUTING: Final[dict[str, str]] = {
     "CrawlResumeRequested": "crawl.command.resume",
     "CrawlStarted": "crawl.event.started",
     "PageRecorded": "crawl.event.page",
+    "UrlsSkipped": "crawl.event.skipped",
     "CrawlProgressed": "crawl.event.progressed",
     "CrawlLogged": "crawl.event.logged",
     "CrawlHeartbeat": "crawl.event.heartbeat",

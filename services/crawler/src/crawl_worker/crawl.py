@@ -36,7 +36,9 @@ from crawl_contracts import (
     Envelope,
     Outcome,
     PageRecorded,
+    SkippedUrl,
     StopReason,
+    UrlsSkipped,
 )
 from crawl_contracts.models import SitemapMode
 from crawl_worker.extract import Extracted
@@ -53,6 +55,11 @@ log = structlog.get_logger("crawl_worker.crawl")
 Extractor = Callable[[bytes, str], Awaitable[Extracted]]
 _E = TypeVar("_E", bound=Envelope)
 _MAX_UNCONFIRMED = 256  # events published but not yet confirmed by the broker
+# Skips decided without a request are recorded in batches (UrlsSkipped): a crawl discovers
+# many more such links (most of them to other sites) than it fetches pages. A batch goes out
+# when full, with each progress event, and before the terminal event.
+_BATCHED_SKIPS = frozenset({"out_of_scope", "depth_limit", "page_limit"})
+_SKIP_BATCH = 200
 
 
 class EventSink(Protocol):
@@ -114,6 +121,7 @@ class Crawl:
         self._progress_interval = progress_interval
         self._attempt = attempt
         self._seq = 0
+        self._skips: list[SkippedUrl] = []
         # Held from numbering to publishing: events reach the broker in ``seq`` order, so
         # consumers (the projection, live event streams) see each job's events in order.
         self._count = _Count()
@@ -359,7 +367,20 @@ class Crawl:
     # -- events --------------------------------------------------------------------------
 
     async def _record_skip(self, url: str, depth: int, reason: str) -> None:
-        await self._record(url, depth, FetchResult(Outcome.SKIPPED, reason, attempts=0))
+        if reason not in _BATCHED_SKIPS:
+            await self._record(url, depth, FetchResult(Outcome.SKIPPED, reason, attempts=0))
+            return
+        self._count.skipped += 1
+        self._skips.append(SkippedUrl(url=url, depth=depth, reason=reason))
+        if len(self._skips) >= _SKIP_BATCH:
+            await self._flush_skips()
+
+    async def _flush_skips(self) -> None:
+        """Send the batched skips (one ``UrlsSkipped``, one sequence number per URL)."""
+        if not self._skips:
+            return
+        batch, self._skips = self._skips, []
+        await self._emit(UrlsSkipped, urls=batch, _seqs=len(batch))
 
     async def _record(
         self, url: str, depth: int, result: FetchResult, page: Extracted | None = None
@@ -390,6 +411,7 @@ class Crawl:
         now = time.monotonic()
         if now - self._last_progress >= self._progress_interval:
             self._last_progress = now
+            await self._flush_skips()
             await self._emit(CrawlProgressed, counters=self._count.snapshot())
 
     async def _log(self, level: str, message: str) -> None:
@@ -406,10 +428,13 @@ class Crawl:
     async def _terminal(self, cls: type[_E], **fields: Any) -> _E:
         # Every earlier event is confirmed before the terminal one is sent, so a consumer
         # that applies a job's messages in delivery order sees the pages before the end.
+        await self._flush_skips()
         await self._drain()
         return await self._emit(cls, counters=self._count.snapshot(), _wait=True, **fields)
 
-    async def _emit(self, cls: type[_E], *, _wait: bool = False, **fields: Any) -> _E:
+    async def _emit(
+        self, cls: type[_E], *, _wait: bool = False, _seqs: int = 1, **fields: Any
+    ) -> _E:
         """Build the next event and hand it to the sink.
 
         Events are published concurrently (up to ``_MAX_UNCONFIRMED`` awaiting their broker
@@ -419,15 +444,15 @@ class Crawl:
         """
         if self._publish_error is not None:
             raise self._publish_error
-        self._seq += 1
         event = cls(
             job_id=self.command.job_id,
             tenant=self.command.tenant,
             correlation_id=self.command.message_id,
             attempt=self._attempt,
-            seq=self._seq,
+            seq=self._seq + 1,
             **fields,
         )
+        self._seq += _seqs
         if _wait:
             await self._drain()
             await self._ports.sink.emit(event)

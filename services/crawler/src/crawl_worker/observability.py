@@ -22,7 +22,13 @@ import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
-from crawl_contracts import CrawlCancelled, CrawlCompleted, CrawlFailed, PageRecorded
+from crawl_contracts import (
+    CrawlCancelled,
+    CrawlCompleted,
+    CrawlFailed,
+    PageRecorded,
+    UrlsSkipped,
+)
 from crawl_worker.settings import WorkerSettings
 
 __all__ = [
@@ -99,6 +105,8 @@ class CountingSink:
         EVENTS_EMITTED.labels(type=event.type).inc()
         if isinstance(event, PageRecorded):
             PAGES.labels(outcome=event.outcome.value).inc()
+        elif isinstance(event, UrlsSkipped):
+            PAGES.labels(outcome="skipped").inc(len(event.urls))
 
 
 class _TimedFetcher:

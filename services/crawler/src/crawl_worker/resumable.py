@@ -27,6 +27,7 @@ from crawl_contracts import (
     CrawlRequested,
     Outcome,
     PageRecorded,
+    SkippedUrl,
     StopReason,
 )
 from crawl_worker.crawl import Crawl, CrawlPorts, EventSink
@@ -128,6 +129,13 @@ class ResumableCrawl(Crawl):
         await self._log("info", "crawl cancelled before it started")
         return await self._terminal(CrawlCancelled)
 
+    async def settled(self, within: float) -> bool:
+        """Send the batched skips, then wait until every event sent is confirmed; whether
+        that happened within ``within`` seconds (a snapshot is then consistent with the
+        ledger: skips batched meanwhile travel in the snapshot itself)."""
+        await self._flush_skips()
+        return await self.sink.quiet(within)
+
     def snapshot(self) -> dict[str, Any]:
         """The durable state of the crawl at this instant (no await: it is consistent)."""
         counts = {
@@ -151,6 +159,9 @@ class ResumableCrawl(Crawl):
         frontier = redo + [{"url": url, "depth": depth} for url, depth in self._frontier]
         return {
             "frontier": frontier,
+            # Skips counted but not sent yet: a resumed attempt sends them (a duplicate of
+            # one this attempt still sends is the same record).
+            "skips": [skip.model_dump() for skip in self._skips],
             "seen": sorted(self._seen),
             "hashes": {h: u for h, u in self._hashes.items() if u not in self._visiting},
             "counters": counts,
@@ -172,6 +183,7 @@ class ResumableCrawl(Crawl):
         )
         self._seen = self._frontier.seen
         self._hashes = dict(checkpoint["hashes"])
+        self._skips = [SkippedUrl.model_validate(s) for s in checkpoint.get("skips", [])]
         for name, value in checkpoint["counters"].items():
             setattr(self._count, name, int(value))
 

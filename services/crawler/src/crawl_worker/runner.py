@@ -150,7 +150,7 @@ class JobRunner:
             await asyncio.sleep(interval)
             # A checkpoint only when every event sent so far is confirmed: a page counted in
             # the checkpoint is then surely in the ledger too.
-            checkpoint = crawl.snapshot() if await crawl.sink.quiet(interval / 2) else None
+            checkpoint = crawl.snapshot() if await crawl.settled(interval / 2) else None
             try:
                 lease = await self.leases.renew(job_id, attempt, checkpoint)
             except PyMongoError as exc:

@@ -18,7 +18,7 @@ from faststream.rabbit.message import RabbitMessage  # the class, not the annota
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
-from crawl_contracts import Envelope, UnknownMessageError, parse_message, routing
+from crawl_contracts import Envelope, UnknownMessageError, UrlsSkipped, parse_message, routing
 from crawl_contracts.envelope import utcnow
 from crawl_status import observability
 from crawl_status.changes import ChangeNotifier
@@ -133,11 +133,15 @@ class StatusService:
             observability.rejected()
             raise RejectMessage from exc
         structlog.contextvars.bind_contextvars(job_id=message.job_id, tenant=message.tenant)
-        await self.store.apply(message)
+        # A batch of skipped URLs is projected as the page records it stands for, together
+        # (one drain batch: one insert for all of them).
+        messages = message.records() if isinstance(message, UrlsSkipped) else [message]
+        await asyncio.gather(*(self.store.apply(m) for m in messages))
         if self._applied_until is None or message.occurred_at > self._applied_until:
             self._applied_until = message.occurred_at
-        await self.webhooks.enqueue(message)
-        observability.projected(message)
+        for each in messages:
+            await self.webhooks.enqueue(each)
+            observability.projected(each)
 
     async def publish(self, message: Envelope) -> None:
         """Publish an event or command this service decided on (confirmed, persistent)."""
