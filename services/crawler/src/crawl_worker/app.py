@@ -37,7 +37,7 @@ from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.lease import LeaseStore
 from crawl_worker.politeness import HostGate, PolitenessLimits
 from crawl_worker.resumable import ResumableCrawl
-from crawl_worker.robots import RobotsCache
+from crawl_worker.robots import RobotsCache, RobotsFiles
 from crawl_worker.runner import Delivery, JobRunner
 from crawl_worker.safety import AddressGuard
 from crawl_worker.settings import WorkerSettings
@@ -93,6 +93,7 @@ class CrawlerService:
         self.runner = JobRunner(settings, self.leases, self._crawl_ports, self.worker_id)
         self._pool: ProcessPoolExecutor | None = None
         self._client: httpx.AsyncClient | None = None
+        self._robots_files = RobotsFiles(settings.robots_cache_seconds)
         self._register()
 
     @property
@@ -200,7 +201,9 @@ class CrawlerService:
                 max_compression_ratio=s.max_compression_ratio,
             ),
         )
-        robots = RobotsCache(fetcher.fetch_text, s.user_agent, request.bypass_robots_domains)
+        robots = RobotsCache(
+            fetcher.fetch_text, s.user_agent, request.bypass_robots_domains, self._robots_files
+        )
         politeness = PolitenessLimits.resolve(
             default_concurrency=s.per_host_concurrency,
             max_concurrency=s.max_per_host_concurrency,

@@ -26,6 +26,11 @@ class WorkerSettings(BaseSettings):
         default="crawl-platform/0.1 (+https://example.invalid/bot)",
         description="User-Agent sent with every request and matched against robots.txt",
     )
+    robots_cache_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long this worker's crawls share a fetched robots.txt (0: not at all)",
+    )
     connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to connect")
     read_timeout: float = Field(default=15.0, gt=0, description="Seconds between bytes")
     total_timeout: float = Field(default=30.0, gt=0, description="Seconds for a whole response")
