@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from crawl_contracts import Outcome, PageRecorded, SkippedUrl, UrlsSkipped, parse_message
+from crawl_contracts import (
+    Outcome,
+    PageRecorded,
+    SkippedUrl,
+    UrlsSkipped,
+    page_records,
+    parse_message,
+)
 
 
 def _batch() -> UrlsSkipped:
@@ -36,3 +43,12 @@ def test_a_redelivered_batch_gives_the_same_records() -> None:
     assert isinstance(again, UrlsSkipped)
     assert again.records() == batch.records()
     assert len({r.message_id for r in batch.records()}) == 2
+
+
+def test_page_records_expands_batches_in_place() -> None:
+    batch = _batch()
+    page = PageRecorded(
+        job_id="job-1", tenant="acme", seq=9, url="https://example.com/", outcome="fetched", depth=0
+    )
+    records = page_records([page, batch])
+    assert records == [page, *batch.records()]

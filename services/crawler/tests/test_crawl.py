@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from crawl_contracts import CrawlRequest, CrawlRequested
+from crawl_contracts import CrawlRequest, CrawlRequested, page_records
 from crawl_worker.crawl import Crawl, CrawlPorts
 from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
@@ -82,17 +82,6 @@ def make_crawl(max_pages: int = 100, max_depth: int = 2) -> tuple[Crawl, Sink]:
     )
     robots = RobotsCache(fetcher.fetch_text, "test-agent")
     return Crawl(command, CrawlPorts(fetcher, robots, extract, sink), worker_id="w"), sink
-
-
-def page_records(events: list[Any]) -> list[Any]:
-    """Every PageRecorded, with the batches of skipped URLs expanded."""
-    records: list[Any] = []
-    for e in events:
-        if e.type == "PageRecorded":
-            records.append(e)
-        elif e.type == "UrlsSkipped":
-            records.extend(e.records())
-    return records
 
 
 def outcomes(sink: Sink) -> dict[str, tuple[str, str | None]]:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from crawl_contracts import CrawlRequest, CrawlRequested
+from crawl_contracts import CrawlRequest, CrawlRequested, page_records
 from crawl_worker.crawl import CrawlPorts
 from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.resumable import ResumableCrawl
@@ -74,17 +74,6 @@ def make(
     if isinstance(sink, DyingSink):
         sink.crawl = crawl
     return crawl
-
-
-def page_records(events: list[Any]) -> list[Any]:
-    """Every PageRecorded, with the batches of skipped URLs expanded."""
-    records: list[Any] = []
-    for e in events:
-        if e.type == "PageRecorded":
-            records.append(e)
-        elif e.type == "UrlsSkipped":
-            records.extend(e.records())
-    return records
 
 
 def ledger(events: list[Any]) -> dict[str, tuple[str, str | None]]:

@@ -19,6 +19,7 @@ from crawl_contracts.events import (
     PageRecorded,
     SkippedUrl,
     UrlsSkipped,
+    page_records,
 )
 from crawl_contracts.models import (
     TERMINAL_STATUSES,
@@ -67,5 +68,6 @@ __all__ = [
     "UrlsSkipped",
     "WebhookEvent",
     "WebhookSpec",
+    "page_records",
     "parse_message",
 ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +23,7 @@ __all__ = [
     "PageRecorded",
     "SkippedUrl",
     "UrlsSkipped",
+    "page_records",
 ]
 
 
@@ -152,3 +154,14 @@ class CrawlStalled(Envelope):
     type: Literal["CrawlStalled"] = "CrawlStalled"
     silent_seconds: float = Field(ge=0, description="Seconds since the job's last activity")
     worker_id: str | None = Field(default=None, description="The worker that fell silent")
+
+
+def page_records(messages: Iterable[Any]) -> list[PageRecorded]:
+    """The ``PageRecorded`` events among ``messages``, each ``UrlsSkipped`` expanded in place."""
+    records: list[PageRecorded] = []
+    for message in messages:
+        if isinstance(message, PageRecorded):
+            records.append(message)
+        elif isinstance(message, UrlsSkipped):
+            records.extend(message.records())
+    return records
