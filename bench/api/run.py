@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import aio_pika
 import aiohttp
 import httpx
 
@@ -104,6 +105,23 @@ def private_vhost() -> Iterator[str]:
             yield urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
         finally:
             api.delete(f"/api/vhosts/{quote(vhost, safe='')}")
+
+
+async def settle(vhost_url: str, queue: str = "status.messages", within: float = 120) -> None:
+    """Wait until the status service has taken every message queued for it (the exact count,
+    from a passive declare), so that one phase's background work is not measured in the next."""
+    connection = await aio_pika.connect(vhost_url)
+    try:
+        channel = await connection.channel()
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            declared = await channel.declare_queue(queue, passive=True)
+            if not declared.declaration_result.message_count:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # the last prefetched ones
+    finally:
+        await connection.close()
 
 
 # -- load generation ---------------------------------------------------------------------
@@ -399,6 +417,8 @@ def main() -> None:
             job_id = httpx.post(
                 f"{api}/api/v1/crawls", json=body, headers=headers, timeout=120
             ).json()["id"]
+            # GET alone: not while the status service still projects the commands just sent.
+            asyncio.run(settle(vhost_url))
             get_ours = asyncio.run(
                 drive(GETS, "GET", f"{api}/api/v1/crawls/{job_id}", headers=headers)
             )
