@@ -29,6 +29,7 @@ AUDIENCE = "crawl-api"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"webhook-secret-of-tenant-e2e!!").decode()
 MAX_RUNNING = 4
 RATE_BURST = 40
+IDEMPOTENCY_SECONDS = 5  # how long the stack remembers an Idempotency-Key
 TOKENS = {
     "e2e-token": {"user": "e2e", "tenant": "e2e", "email": "e2e@example.com"},
     "other-token": {"user": "other", "tenant": "other", "email": "other@example.com"},
@@ -120,6 +121,7 @@ def api(services: Services) -> Iterator[ApiStack]:
             # Long polls here are woken by the status service's change notices alone (their
             # fallback read comes after 30 s): a long-poll test fails if notices stop.
             "CRAWL_API_CHANGES_POLL_INTERVAL": "30",
+            "CRAWL_API_IDEMPOTENCY_KEY_SECONDS": str(IDEMPOTENCY_SECONDS),
             "CRAWL_STATUS_WEBHOOK_SECRETS": json.dumps({"e2e": WEBHOOK_SECRET}),
             "CRAWL_STATUS_WEBHOOK_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
             "CRAWL_STATUS_WEBHOOK_BACKOFF_BASE": "0.3",

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.api.conftest import ApiStack, expected_urls, wait_finished
+from tests.e2e.api.conftest import IDEMPOTENCY_SECONDS, ApiStack, expected_urls, wait_finished
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +34,28 @@ def test_a_repeat_with_the_same_idempotency_key_returns_the_same_job(api: ApiSta
         assert other.json()["type"].endswith("/idempotency-key-reused")
         assert fresh.json()["id"] != first.json()["id"]
         for job_id in (first.json()["id"], fresh.json()["id"]):
+            wait_finished(client, job_id)
+
+
+def test_an_idempotency_key_is_forgotten_after_its_time(api: ApiStack) -> None:
+    key = str(uuid.uuid4())
+    body = {"url": api.site + "conifers/", "max_depth": 0}
+    with api.client() as client:
+        first = client.post("/api/v1/crawls", json=body, headers={"Idempotency-Key": key})
+        assert first.status_code == 202
+        time.sleep(IDEMPOTENCY_SECONDS + 0.5)
+        # Expired: the same key now starts a new job, even with another body.
+        later = client.post(
+            "/api/v1/crawls", json={**body, "max_depth": 1}, headers={"Idempotency-Key": key}
+        )
+        assert later.status_code == 202
+        assert "Idempotent-Replayed" not in later.headers
+        assert later.json()["id"] != first.json()["id"]
+        again = client.post(
+            "/api/v1/crawls", json={**body, "max_depth": 1}, headers={"Idempotency-Key": key}
+        )
+        assert again.json()["id"] == later.json()["id"]
+        for job_id in (first.json()["id"], later.json()["id"]):
             wait_finished(client, job_id)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -80,10 +81,12 @@ def create_app(settings: ApiSettings) -> Litestar:
         database = mongo[settings.mongodb_database]
         app.state.reads = ReadStore(database)
         app.state.runs = database["assistant_runs"]
+        keys = IdempotencyStore(database, timedelta(seconds=settings.idempotency_key_seconds))
+        await keys.ensure_indexes()
         app.state.submitter = Submitter(
             app.state.store,
             app.state.reads,
-            IdempotencyStore(database),
+            keys,
             publisher,
             max_running=settings.max_running_jobs_per_tenant,
             retry_after=settings.retry_after_seconds,

@@ -1,9 +1,14 @@
 """``Idempotency-Key`` records: a repeated submission returns the job of the first one.
 
-A record is ``{_id: "<tenant>:<key>", fingerprint, job_id}``, inserted *before* the job is
-recorded, so two concurrent requests with one key race on the unique ``_id`` and exactly one
-creates a job. A different body under a used key is refused (the caller reused a key by
-mistake); the fingerprint is a hash of the canonical JSON of the request.
+A record is ``{_id: "<tenant>:<key>", fingerprint, job_id, expires_at}``, inserted *before*
+the job is recorded, so two concurrent requests with one key race on the unique ``_id`` and
+exactly one creates a job. A different body under a used key is refused (the caller reused a
+key by mistake); the fingerprint is a hash of the canonical JSON of the request.
+
+A key is remembered for ``ttl`` (24 hours by default, as payment APIs do): after that the
+same key starts a new job. A TTL index removes expired records where the server has TTL
+indexes (MongoDB); elsewhere (FerretDB v1) an expired record is replaced when its key is
+used again.
 """
 
 from __future__ import annotations
@@ -11,17 +16,18 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from crawl_api.errors import Unprocessable
 
 __all__ = ["Claim", "IdempotencyKeyReused", "IdempotencyStore", "fingerprint"]
 
 MAX_KEY_LENGTH = 255
+_NOT_IMPLEMENTED = 238  # a server error code
 
 
 class IdempotencyKeyReused(Unprocessable):
@@ -44,18 +50,43 @@ class Claim:
 
 
 class IdempotencyStore:
-    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(
+        self, database: AsyncDatabase[dict[str, Any]], ttl: timedelta = timedelta(hours=24)
+    ) -> None:
         self.records = database["idempotency_keys"]
+        self._ttl = ttl
+
+    async def ensure_indexes(self) -> None:
+        """The TTL index, where the server has TTL indexes (FerretDB v1 answers
+        NotImplemented: expired records are then replaced when their key comes back)."""
+        try:
+            await self.records.create_index(
+                [("expires_at", 1)], expireAfterSeconds=0, name="expires_at_ttl"
+            )
+        except OperationFailure as exc:
+            if exc.code != _NOT_IMPLEMENTED:
+                raise
 
     async def claim(self, tenant: str, key: str, digest: str, job_id: str, now: datetime) -> Claim:
         record_id = f"{tenant}:{key}"
         try:
             await self.records.insert_one(
-                {"_id": record_id, "fingerprint": digest, "job_id": job_id, "created_at": now}
+                {
+                    "_id": record_id,
+                    "fingerprint": digest,
+                    "job_id": job_id,
+                    "created_at": now,
+                    "expires_at": now + self._ttl,
+                }
             )
         except DuplicateKeyError:
             existing = await self.records.find_one({"_id": record_id})
             if existing is None:  # released meanwhile by a failed first attempt: try again
+                return await self.claim(tenant, key, digest, job_id, now)
+            expires_at = existing.get("expires_at")
+            if expires_at is not None and expires_at <= now:
+                # Expired (and not yet removed): forget it, unless another request just did.
+                await self.records.delete_one({"_id": record_id, "job_id": existing["job_id"]})
                 return await self.claim(tenant, key, digest, job_id, now)
             return Claim(
                 fresh=False,

@@ -86,6 +86,11 @@ class ApiSettings(BaseSettings):
         ge=0,
         description="Unfinished jobs a tenant may have; more are a 429 (0: no cap)",
     )
+    idempotency_key_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="How long an Idempotency-Key is remembered (then the same key is a new job)",
+    )
     running_count_refresh_seconds: float = Field(
         default=1.0,
         ge=0,
