@@ -143,11 +143,18 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 _READS: SingleFlight[dict[str, Any] | None] = SingleFlight()
 
 
-async def job_or_404(store: JobStore, job_id: str, principal: Principal) -> dict[str, Any]:
-    """The caller's job document; identical concurrent reads share one database query."""
-    doc = await _READS.run(
-        (id(store), job_id, principal.tenant), lambda: store.get(job_id, principal.tenant)
-    )
+async def job_or_404(
+    store: JobStore, job_id: str, principal: Principal, *, shared: bool = True
+) -> dict[str, Any]:
+    """The caller's job document. Identical concurrent reads share one database query, unless
+    ``shared`` is false (a read that must start now, e.g. after a change notice: one already
+    in flight may predate the change)."""
+    if shared:
+        doc = await _READS.run(
+            (id(store), job_id, principal.tenant), lambda: store.get(job_id, principal.tenant)
+        )
+    else:
+        doc = await store.get(job_id, principal.tenant)
     if doc is None:
         raise NotFound(f"no crawl {job_id}")
     return doc
@@ -172,14 +179,8 @@ async def _long_poll(
                 break
             settings = state.settings
             every = settings.changes_poll_interval if changes.connected else settings.poll_interval
-            if await watch.wait(min(every, left)):
-                # Not the shared read: one already in flight may predate the notice.
-                found = await store.get(job_id, principal.tenant)
-                if found is None:
-                    raise NotFound(f"no crawl {job_id}")
-                doc = found
-            else:
-                doc = await job_or_404(store, job_id, principal)
+            notified = await watch.wait(min(every, left))
+            doc = await job_or_404(store, job_id, principal, shared=not notified)
     return doc
 
 
