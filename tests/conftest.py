@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -29,6 +30,34 @@ class Services:
     management_url: str
     mongodb_url: str
     database: str
+
+
+@contextmanager
+def private_services(
+    amqp: str, management: str, mongo: str, *, prefix: str = "test"
+) -> Iterator[Services]:
+    """A fresh RabbitMQ virtual host (``<prefix>-<hex>``) and database (``<prefix>_<hex>``),
+    both removed afterwards. Raises ``httpx.HTTPError`` if the management API refuses."""
+    tag = uuid.uuid4().hex[:8]
+    vhost = f"{prefix}-{tag}"
+    parts = urlsplit(amqp)
+    auth = (parts.username or "guest", parts.password or "guest")
+    api = httpx.Client(base_url=management.rstrip("/"), auth=auth, timeout=10)
+    api.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
+    api.put(
+        f"/api/permissions/{quote(vhost, safe='')}/{quote(auth[0], safe='')}",
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+    ).raise_for_status()
+    vhost_url = urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
+    database = f"{prefix}_{tag}"
+    try:
+        yield Services(vhost_url, management, mongo, database)
+    finally:
+        api.delete(f"/api/vhosts/{quote(vhost, safe='')}")
+        api.close()
+        sync: MongoClient[dict[str, Any]]
+        with MongoClient(mongo, serverSelectionTimeoutMS=5000) as sync:
+            sync.drop_database(database)
 
 
 def _missing(reason: str) -> None:
@@ -71,28 +100,12 @@ def service_urls() -> Iterator[tuple[str, str, str]]:
 def services(service_urls: tuple[str, str, str]) -> Iterator[Services]:
     """A fresh vhost and database for this session; both removed afterwards."""
     amqp, management, mongo = service_urls
-    vhost = f"test-{uuid.uuid4().hex[:8]}"
-    parts = urlsplit(amqp)
-    auth = (parts.username or "guest", parts.password or "guest")
-    api = httpx.Client(base_url=management.rstrip("/"), auth=auth, timeout=10)
-    try:
-        api.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
-        api.put(
-            f"/api/permissions/{quote(vhost, safe='')}/{quote(auth[0], safe='')}",
-            json={"configure": ".*", "write": ".*", "read": ".*"},
-        ).raise_for_status()
-    except httpx.HTTPError as exc:
-        _missing(f"RabbitMQ management API at {management} not usable: {exc}")
-    vhost_url = urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
-    database = f"test_{vhost[5:]}"
-    try:
-        yield Services(vhost_url, management, mongo, database)
-    finally:
-        api.delete(f"/api/vhosts/{quote(vhost, safe='')}")
-        api.close()
-        sync: MongoClient[dict[str, Any]]
-        with MongoClient(mongo, serverSelectionTimeoutMS=5000) as sync:
-            sync.drop_database(database)
+    with ExitStack() as stack:
+        try:
+            services = stack.enter_context(private_services(amqp, management, mongo))
+        except httpx.HTTPError as exc:
+            _missing(f"RabbitMQ management API at {management} not usable: {exc}")
+        yield services
 
 
 @pytest.fixture

@@ -26,18 +26,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
 from crawl_contracts import routing
 from tests.conftest import Services
+from tests.conftest import private_services as fresh_services
 from tests.e2e.stack import free_port, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,27 +75,11 @@ def private_services() -> Iterator[Services]:
     """A fresh vhost and database, as the test suite makes; removed afterwards."""
     amqp = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
     mongo = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/")
-    parts = urlsplit(amqp)
-    management = os.environ.get("RABBITMQ_MANAGEMENT_URL") or f"http://{parts.hostname}:15672"
-    vhost = f"bench-{uuid.uuid4().hex[:8]}"
-    auth = (parts.username or "guest", parts.password or "guest")
-    api = httpx.Client(base_url=management.rstrip("/"), auth=auth, timeout=10)
-    api.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
-    api.put(
-        f"/api/permissions/{quote(vhost, safe='')}/{quote(auth[0], safe='')}",
-        json={"configure": ".*", "write": ".*", "read": ".*"},
-    ).raise_for_status()
-    vhost_url = urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
-    database = f"bench_{vhost[6:]}"
-    try:
-        yield Services(vhost_url, management, mongo, database)
-    finally:
-        api.delete(f"/api/vhosts/{quote(vhost, safe='')}")
-        api.close()
-        from pymongo import MongoClient  # noqa: PLC0415
-
-        with MongoClient(mongo, serverSelectionTimeoutMS=5000) as sync:
-            sync.drop_database(database)
+    management = (
+        os.environ.get("RABBITMQ_MANAGEMENT_URL") or f"http://{urlsplit(amqp).hostname}:15672"
+    )
+    with fresh_services(amqp, management, mongo, prefix="bench") as services:
+        yield services
 
 
 class Tap:
