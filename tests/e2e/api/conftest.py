@@ -121,6 +121,9 @@ def api(services: Services) -> Iterator[ApiStack]:
             # Long polls here are woken by the status service's change notices alone (their
             # fallback read comes after 30 s): a long-poll test fails if notices stop.
             "CRAWL_API_CHANGES_POLL_INTERVAL": "30",
+            # Likewise status reads are served from the recently-read documents for up to
+            # 30 s: a read test fails if a change notice does not drop a changed document.
+            "CRAWL_API_STATUS_CACHE_SECONDS": "30",
             "CRAWL_API_IDEMPOTENCY_KEY_SECONDS": str(IDEMPOTENCY_SECONDS),
             "CRAWL_STATUS_WEBHOOK_SECRETS": json.dumps({"e2e": WEBHOOK_SECRET}),
             "CRAWL_STATUS_WEBHOOK_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),

@@ -102,6 +102,27 @@ def test_prefer_wait_holds_the_request_until_the_job_changes(api: ApiStack) -> N
         assert time.monotonic() - finished < 5, "a finished job is answered at once"
 
 
+def test_plain_polls_see_every_change_at_once_though_reads_are_reused(api: ApiStack) -> None:
+    """Status reads are served again from memory (30 s in this stack) until a change notice
+    for the job arrives: polling without ``Prefer: wait`` still sees each change."""
+    with api.client() as client:
+        created = client.post("/api/v1/crawls", json={"url": api.slow_site, "max_depth": 0})
+        location = created.headers["Location"]
+        seen = [client.get(location).json()["status"]]
+        deadline = time.monotonic() + 15
+        while seen[-1] != "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            seen.append(client.get(location).json()["status"])
+        assert seen[-1] == "running", seen
+        first = client.get(location)
+        assert client.get(location).headers["ETag"] == first.headers["ETag"]
+        assert client.delete(location).status_code == 202
+        deadline = time.monotonic() + 10
+        while client.get(location).json()["status"] != "cancelled":
+            assert time.monotonic() < deadline, "the cancel never showed on a plain poll"
+            time.sleep(0.05)
+
+
 def test_history_lists_newest_first_with_filters_and_cursor(api: ApiStack) -> None:
     with api.client() as client:
         before = datetime.now(UTC) - timedelta(seconds=1)

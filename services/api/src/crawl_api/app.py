@@ -29,6 +29,7 @@ from crawl_api.metrics import MetricsMiddleware, metrics
 from crawl_api.publisher import CommandPublisher
 from crawl_api.ratelimit import RateLimiter
 from crawl_api.reads import ReadStore
+from crawl_api.recent import RecentJobs
 from crawl_api.results import ResultsController
 from crawl_api.seed import AssistantCrawlController
 from crawl_api.settings import ApiSettings
@@ -76,7 +77,9 @@ def create_app(settings: ApiSettings) -> Litestar:
             log.warning("change_feed.unavailable", error=str(exc))
         app.state.changes = changes
         app.state.mongo = mongo
-        app.state.store = JobStore(mongo[settings.mongodb_database])
+        recent = RecentJobs(settings.status_cache_seconds, live=lambda: changes.connected)
+        changes.listen(recent.drop)
+        app.state.store = JobStore(mongo[settings.mongodb_database], recent)
         app.state.publisher = publisher
         database = mongo[settings.mongodb_database]
         app.state.reads = ReadStore(database)

@@ -15,6 +15,7 @@ import jwt
 from litestar.connection import ASGIConnection
 
 from crawl_api.errors import Forbidden, Unauthorized
+from crawl_api.rawheaders import header
 from crawl_api.settings import JwtSettings, PrincipalConfig
 
 __all__ = ["Authenticator", "EmailDomainPolicy", "Principal"]
@@ -64,8 +65,8 @@ class Authenticator:
             self._keys["RS256"] = self._jwt.rs256_public_key
 
     def authenticate(self, connection: ASGIConnection) -> Principal:  # type: ignore[type-arg]
-        header = connection.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
+        value = header(connection.scope, b"authorization") or ""
+        scheme, _, token = value.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("a bearer token is required")
         principal = self._static(token.strip()) or self._from_jwt(token.strip())

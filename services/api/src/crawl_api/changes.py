@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import aio_pika
 import structlog
@@ -57,6 +57,7 @@ class ChangeFeed:
         self._url = url
         self._connection: AbstractRobustConnection | None = None
         self._watches: dict[str, set[Watch]] = {}
+        self._listeners: list[Callable[[str], None]] = []
 
     @property
     def connected(self) -> bool:
@@ -95,7 +96,13 @@ class ChangeFeed:
                 if not watches:
                     del self._watches[job_id]
 
+    def listen(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(job_id)`` on every notice (before waiters wake)."""
+        self._listeners.append(listener)
+
     def notify(self, job_id: str) -> None:
+        for listener in self._listeners:
+            listener(job_id)
         for watch in self._watches.get(job_id, ()):
             watch.set()
 

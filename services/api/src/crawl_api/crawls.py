@@ -19,11 +19,13 @@ import msgspec
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
+from litestar.types import Scope
 from pydantic import BaseModel, ConfigDict, Field
 
 from crawl_api.auth import Principal
 from crawl_api.changes import ChangeFeed
 from crawl_api.errors import ApiProblem, NotFound
+from crawl_api.rawheaders import documented_headers, header
 from crawl_api.reads import BadCursorError, HistoryFilter, ReadStore, decode_cursor, encode_cursor
 from crawl_api.singleflight import SingleFlight
 from crawl_api.store import JobStore, iso
@@ -146,13 +148,17 @@ _READS: SingleFlight[dict[str, Any] | None] = SingleFlight()
 async def job_or_404(
     store: JobStore, job_id: str, principal: Principal, *, shared: bool = True
 ) -> dict[str, Any]:
-    """The caller's job document. Identical concurrent reads share one database query, unless
-    ``shared`` is false (a read that must start now, e.g. after a change notice: one already
-    in flight may predate the change)."""
+    """The caller's job document: as recently read (until a change notice for it), or read
+    with identical concurrent reads sharing one query; unless ``shared`` is false (a read
+    that must start now, e.g. after a change notice: one in flight may predate the change)."""
     if shared:
-        doc = await _READS.run(
-            (id(store), job_id, principal.tenant), lambda: store.get(job_id, principal.tenant)
-        )
+        doc = store.recent.get(job_id)
+        if doc is None:
+            doc = await _READS.run(
+                (id(store), job_id, principal.tenant), lambda: store.get(job_id, principal.tenant)
+            )
+        elif doc.get("tenant") != principal.tenant:
+            doc = None
     else:
         doc = await store.get(job_id, principal.tenant)
     if doc is None:
@@ -245,6 +251,7 @@ class CrawlController(Controller):
             "`ETag` on every answer; `If-None-Match` gives a 304 while nothing changed. "
             "`Prefer: wait=N` (N <= 30) holds the request until the job changes or finishes."
         ),
+        operation_class=documented_headers("Prefer", "If-None-Match"),
     )
     async def read(
         self,
@@ -252,10 +259,11 @@ class CrawlController(Controller):
         job_id: str,
         principal: Principal,
         state: State,
-        request: Request[Any, Any, Any],
-        prefer: Annotated[str | None, Parameter(header="Prefer")] = None,
-        if_none_match: Annotated[str | None, Parameter(header="If-None-Match")] = None,
+        scope: Scope,
     ) -> Response[CrawlView]:
+        # The hot path of every poller: both headers are read from the scope (see rawheaders).
+        prefer = header(scope, b"prefer")
+        if_none_match = header(scope, b"if-none-match")
         store: JobStore = state.store
         wait = parse_wait(prefer, state.settings.max_wait_seconds)
         headers: dict[str, str] = {}

@@ -118,6 +118,14 @@ class ApiSettings(BaseSettings):
             "feed's notices wake it at once; this only covers a lost notice)"
         ),
     )
+    status_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description=(
+            "Seconds a job document read for a status poll may be served again while no change "
+            "notice arrived for it (bounds the cost of a lost notice; 0 reads every time)"
+        ),
+    )
     sse_settle_seconds: float = Field(
         default=1.5,
         ge=0,

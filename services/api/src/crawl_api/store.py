@@ -12,6 +12,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from crawl_api.recent import RecentJobs
 from crawl_contracts import CrawlRequested, JobStatus
 
 __all__ = ["JobStore"]
@@ -35,9 +36,12 @@ _PAGE_LIST_FIELDS = {
 
 
 class JobStore:
-    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+    def __init__(
+        self, database: AsyncDatabase[dict[str, Any]], recent: RecentJobs | None = None
+    ) -> None:
         self.crawls = database["crawls"]
         self.page_docs = database["crawl_pages"]
+        self.recent = recent or RecentJobs(0)  # documents served again until they change
 
     async def record_pending(self, command: CrawlRequested) -> None:
         """Insert the job's first document, shaped as the status service's reducer shapes it
@@ -65,10 +69,17 @@ class JobStore:
 
     async def forget_pending(self, job_id: str) -> None:
         """Undo ``record_pending`` when the command could not be published."""
+        self.recent.drop(job_id)
         await self.crawls.delete_one({"_id": job_id, "version": 0})
+        self.recent.drop(job_id)
 
     async def get(self, job_id: str, tenant: str) -> dict[str, Any] | None:
-        return await self.crawls.find_one({"_id": job_id, "tenant": tenant})
+        """The job document as stored now (and remembered in ``recent``)."""
+        token = self.recent.token()
+        doc = await self.crawls.find_one({"_id": job_id, "tenant": tenant})
+        if doc is not None:
+            self.recent.put(job_id, doc, token)
+        return doc
 
     async def pages(self, job_id: str, *, after: str | None, limit: int) -> list[dict[str, Any]]:
         """Pages of one job in ``_id`` order (a per-job range scan on the ``_id`` index)."""

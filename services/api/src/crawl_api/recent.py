@@ -1,0 +1,65 @@
+"""Job documents read recently, served again until a change notice says they changed.
+
+Status polls are most of an API's traffic, and most polls ask about a job that has not
+changed since the previous one. The status service publishes a change notice after every
+write of a job document (``crawl_api.changes``); this cache keeps each document read until
+a notice for its job arrives, or ``ttl`` seconds pass, whichever comes first. The ``ttl``
+bounds what a lost notice can cost: the same bound the long poll's fallback read accepts
+(``CRAWL_API_STATUS_CACHE_SECONDS``, 1 s by default; 0 turns the cache off).
+
+Nothing is served from here while the change feed is down, and a read that was in flight
+when any notice arrived is not stored (its result may predate that change).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["RecentJobs"]
+
+
+class RecentJobs:
+    def __init__(
+        self,
+        ttl: float,
+        *,
+        live: Callable[[], bool] = lambda: True,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = ttl
+        self._live = live  # whether change notices are arriving
+        self._max = max_entries
+        self._clock = clock
+        self._docs: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._epoch = 0  # bumped by every notice
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        entry = self._docs.get(job_id)
+        if entry is None:
+            return None
+        if not self._live() or self._clock() - entry[0] >= self._ttl:
+            del self._docs[job_id]
+            return None
+        return entry[1]
+
+    def token(self) -> int:
+        """Take before a read; pass to :meth:`put` with its result."""
+        return self._epoch
+
+    def put(self, job_id: str, doc: dict[str, Any], token: int) -> None:
+        """Keep ``doc``, unless a notice arrived since ``token`` was taken."""
+        if self._ttl <= 0 or token != self._epoch or not self._live():
+            return
+        self._docs[job_id] = (self._clock(), doc)
+        self._docs.move_to_end(job_id)
+        if len(self._docs) > self._max:
+            self._docs.popitem(last=False)
+
+    def drop(self, job_id: str) -> None:
+        """A notice (or this process's own write) for ``job_id``."""
+        self._epoch += 1
+        self._docs.pop(job_id, None)

@@ -1,0 +1,75 @@
+"""The recently-read job documents: served until a notice, a timeout or a feed outage."""
+
+from __future__ import annotations
+
+from crawl_api.changes import ChangeFeed
+from crawl_api.recent import RecentJobs
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_document_is_served_until_its_time_runs_out() -> None:
+    clock = Clock()
+    recent = RecentJobs(1.0, clock=clock)
+    recent.put("a", {"_id": "a", "version": 1}, recent.token())
+    clock.now += 0.9
+    assert recent.get("a") == {"_id": "a", "version": 1}
+    clock.now += 0.1
+    assert recent.get("a") is None
+
+
+def test_a_notice_drops_its_job_only() -> None:
+    recent = RecentJobs(60)
+    recent.put("a", {"_id": "a"}, recent.token())
+    recent.put("b", {"_id": "b"}, recent.token())
+    recent.drop("a")
+    assert recent.get("a") is None
+    assert recent.get("b") == {"_id": "b"}
+
+
+def test_a_read_overtaken_by_a_notice_is_not_kept() -> None:
+    recent = RecentJobs(60)
+    token = recent.token()  # the read starts
+    recent.drop("a")  # a notice arrives while it is in flight
+    recent.put("a", {"_id": "a", "version": 1}, token)  # the read returns, maybe stale
+    assert recent.get("a") is None
+    recent.put("a", {"_id": "a", "version": 2}, recent.token())
+    assert recent.get("a") == {"_id": "a", "version": 2}
+
+
+def test_nothing_is_served_while_the_feed_is_down() -> None:
+    live = True
+    recent = RecentJobs(60, live=lambda: live)
+    recent.put("a", {"_id": "a"}, recent.token())
+    live = False
+    assert recent.get("a") is None
+    recent.put("a", {"_id": "a"}, recent.token())
+    live = True
+    assert recent.get("a") is None, "kept while no notice could have dropped it"
+
+
+def test_zero_seconds_keeps_nothing_and_the_oldest_go_first() -> None:
+    off = RecentJobs(0)
+    off.put("a", {"_id": "a"}, off.token())
+    assert off.get("a") is None
+    small = RecentJobs(60, max_entries=2)
+    for job in ("a", "b", "c"):
+        small.put(job, {"_id": job}, small.token())
+    assert small.get("a") is None
+    assert small.get("b") is not None
+    assert small.get("c") is not None
+
+
+def test_the_change_feed_drops_a_job_before_waking_its_waiters() -> None:
+    feed = ChangeFeed("amqp://unused/")
+    recent = RecentJobs(60)
+    feed.listen(recent.drop)
+    recent.put("a", {"_id": "a"}, recent.token())
+    feed.notify("a")
+    assert recent.get("a") is None
