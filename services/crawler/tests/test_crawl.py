@@ -236,6 +236,10 @@ async def test_sitemap_only_does_not_follow_links_and_skip_reads_no_sitemap() ->
     await crawl.run()
     assert set(outcomes(sink)) == {"/", "/docs/a", "/blog/x", "/docs/alias"}
     assert_counters_add_up(sink)
+    # Sitemap URLs are at depth 1: with max_depth 0 no sitemap is read at all.
+    crawl, sink = sitemap_crawl(max_depth=0)
+    await crawl.run()
+    assert set(outcomes(sink)) == {"/", "/docs/a", "/blog/x", "/docs/alias"}
 
 
 class SlowSink(Sink):

@@ -156,7 +156,9 @@ class Crawl:
 
     async def run(self) -> CrawlCompleted | CrawlFailed | CrawlCancelled:
         """Crawl until the frontier is exhausted, a limit is reached, or ``cancel()``."""
-        await self._emit(CrawlStarted, worker_id=self._worker_id, _wait=True)
+        # Not held for its confirm: events go out on one channel in order, a consumer orders
+        # them by ``seq`` anyway, and the command is acked once any event is confirmed.
+        await self._emit(CrawlStarted, worker_id=self._worker_id)
         await self._log("info", f"crawl of {self.start_url} started")
         self._discover(self.start_url, 0)
         workers = [asyncio.create_task(self._work_all())]
@@ -197,7 +199,8 @@ class Crawl:
 
     async def _work_all(self) -> None:
         """Seed from sitemaps, then work the frontier; cancelling this cancels every worker."""
-        if self.request.sitemap is not SitemapMode.SKIP:
+        # Sitemap URLs are at depth 1: with ``max_depth`` 0 every one would be skipped.
+        if self.request.sitemap is not SitemapMode.SKIP and self.request.max_depth > 0:
             await self._read_sitemaps()
         tasks = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
         try:
