@@ -122,20 +122,13 @@ class CrawlerService:
             description="Cancel broadcasts; each instance stops the jobs it runs.",
         )
         async def on_cancel(command: CrawlCancelRequested) -> None:
-            self._cancel_running(command.job_id)  # at once, before any I/O
-            try:
+            # At once, before any I/O; a job that registers as running later finds it
+            # remembered (``JobRunner._run``).
+            self.runner.cancel(command.job_id)
+            try:  # for whoever claims the job later, in any instance
                 await self.leases.request_cancel(command.job_id)
             except PyMongoError as exc:  # the status document still carries the cancel
                 log.warning("crawl.cancel_not_recorded", job_id=command.job_id, error=str(exc))
-            # Again after the write: a job registered as running meanwhile is stopped here,
-            # one registered later reads the stored cancel when it starts (``JobRunner._run``).
-            self._cancel_running(command.job_id)
-
-    def _cancel_running(self, job_id: str) -> None:
-        crawl = self.running.get(job_id)
-        if crawl is not None:
-            log.info("crawl.cancel", job_id=job_id)
-            crawl.cancel()
 
     async def handle_request(self, message: RabbitMessage) -> None:
         """Validate, claim and start one command; map every outcome to ack, retry or dead letter."""

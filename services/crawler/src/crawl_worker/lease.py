@@ -90,6 +90,8 @@ class LeaseStore:
                         "lease_until": now + self.lease,
                         "heartbeat_at": now,
                     },
+                    # The first claim creates the document: the deadline starts with it.
+                    "$setOnInsert": {"deadline_at": now + timedelta(seconds=max_duration)},
                 },
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
@@ -99,7 +101,7 @@ class LeaseStore:
         if doc is None:  # pragma: no cover - upsert always returns a document
             return await self._why_not(job_id, attempt)
         deadline = doc.get("deadline_at")
-        if deadline is None:
+        if deadline is None:  # created by a cancel broadcast before the first claim
             deadline = now + timedelta(seconds=max_duration)
             await self.leases.update_one({"_id": job_id}, {"$set": {"deadline_at": deadline}})
         cancelled = bool(doc.get("cancel_requested")) or (
@@ -147,11 +149,6 @@ class LeaseStore:
             {"_id": job_id, "owner": self.worker_id, "attempt": attempt},
             {"$set": {"finished": True, "finished_at": utcnow()}, "$unset": {"checkpoint": ""}},
         )
-
-    async def cancel_requested(self, job_id: str) -> bool:
-        """Whether a cancel broadcast for the job was remembered."""
-        doc = await self.leases.find_one({"_id": job_id}, {"cancel_requested": 1})
-        return bool(doc and doc.get("cancel_requested"))
 
     async def request_cancel(self, job_id: str) -> None:
         """Remember a cancel broadcast, so whoever claims the job later stops it at once."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -30,6 +31,8 @@ from crawl_worker.settings import WorkerSettings
 __all__ = ["Delivery", "JobRunner"]
 
 log = structlog.get_logger("crawl_worker.runner")
+
+_HEARD_CANCELS = 10_000  # cancel broadcasts remembered, newest kept
 
 
 class Delivery:
@@ -54,8 +57,22 @@ class JobRunner:
         self._ports = ports
         self.worker_id = worker_id
         self.running: dict[str, ResumableCrawl] = {}
+        # Jobs whose cancel broadcast this process heard lately, running here or not: a job
+        # claimed while its cancel was being heard is stopped when it registers as running.
+        self._heard_cancels: OrderedDict[str, None] = OrderedDict()
         self.slots = asyncio.Semaphore(settings.max_jobs)
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def cancel(self, job_id: str) -> None:
+        """A cancel broadcast for ``job_id``: stop it if it runs here, and remember it."""
+        self._heard_cancels[job_id] = None
+        self._heard_cancels.move_to_end(job_id)
+        while len(self._heard_cancels) > _HEARD_CANCELS:
+            self._heard_cancels.popitem(last=False)
+        crawl = self.running.get(job_id)
+        if crawl is not None:
+            log.info("crawl.cancel", job_id=job_id)
+            crawl.cancel()
 
     def max_duration(self, request: CrawlRequest) -> float:
         """The request's own limit, capped by the operator's."""
@@ -120,9 +137,10 @@ class JobRunner:
                 log.info("crawl.cancelled_before_start")
                 return
             self.running[job_id] = crawl
-            # A cancel broadcast that came between the claim and the line above found no
-            # running crawl; it was stored first, so this read sees it (see ``on_cancel``).
-            if await self.leases.cancel_requested(job_id):
+            # A cancel broadcast heard since the claim read the lease found no running crawl;
+            # this process remembers it. (One heard by another instance only is read from the
+            # lease by the first heartbeat.)
+            if job_id in self._heard_cancels:
                 crawl.cancel()
             beats = asyncio.create_task(self._heartbeats(crawl, claim.attempt))
             try:
