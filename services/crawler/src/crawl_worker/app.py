@@ -260,6 +260,8 @@ class CrawlerService:
         await self.mongo.close()
 
     async def _extract(self, body: bytes, url: str) -> Extracted:
+        if len(body) <= self.settings.inline_extract_bytes:
+            return extract_page(body, url)  # cheaper than the hand-off to the pool
         assert self._pool is not None
         return await asyncio.get_running_loop().run_in_executor(
             self._pool, partial(extract_page, body, url)

@@ -22,6 +22,14 @@ class WorkerSettings(BaseSettings):
     extract_processes: int | None = Field(
         default=None, ge=1, description="Extraction process pool size (default: CPU count)"
     )
+    inline_extract_bytes: int = Field(
+        default=4096,
+        ge=0,
+        description=(
+            "Pages up to this size are extracted in the event loop (about 1 ms per KiB), "
+            "larger ones in the process pool, whose hand-off costs several ms per page"
+        ),
+    )
     user_agent: str = Field(
         default="crawl-platform/0.1 (+https://example.invalid/bot)",
         description="User-Agent sent with every request and matched against robots.txt",
