@@ -44,7 +44,8 @@ def test_the_rate_limiter_admits_a_burst_then_one_request_per_refill() -> None:
 
 class FakeConnection:
     def __init__(self, authorization: str) -> None:
-        self.headers = {"authorization": authorization}
+        # As a server passes them: raw bytes (names are looked up case-insensitively).
+        self.scope = {"headers": [(b"host", b"api"), (b"Authorization", authorization.encode())]}
 
 
 def authenticate(auth: Authenticator, token: str) -> Principal:

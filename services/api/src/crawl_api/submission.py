@@ -1,18 +1,24 @@
 """Submitting a crawl: the one path behind ``POST /api/v1/crawls`` and the seed's start route.
 
-Order matters: the tenant's cap is checked, the idempotency key (if any) claimed, the job
-recorded as ``pending`` (readable the instant its id is returned), then the command published
-with confirms. If the broker refuses, the record and the claim are undone and the caller gets a
-503: nothing half-submitted stays behind.
+Order matters: the tenant's cap is checked, the idempotency key (if any) claimed, then the
+job is recorded as ``pending`` and its command published with confirms, both at once (one
+round trip of latency, not two). The answer waits for both, so the job is readable the instant
+its id is returned. If the broker refuses, the record and the claim are undone and the caller
+gets a 503: nothing half-submitted stays behind. If only the record fails, the command the
+broker holds still makes the job (the status service creates its document from the command),
+so the caller gets its 202.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass
 
 import structlog
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from crawl_api.auth import Principal
 from crawl_api.errors import ServiceUnavailable, TooManyRequests
@@ -126,16 +132,26 @@ class Submitter:
             submitted_by=principal.user,
             correlation_id=correlation_id,
         )
-        await self._jobs.record_pending(command)
+        record = asyncio.ensure_future(self._jobs.record_pending(command))
         count, at = self._counts.get(principal.tenant, (0, time.monotonic()))
         self._counts[principal.tenant] = (count + 1, at)
         try:
             await self._publisher.publish(command)
-        except PublishError as exc:
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await record  # then undo it
             await self._jobs.forget_pending(job_id)
+            if not isinstance(exc, PublishError):
+                raise
             log.warning("crawl.publish_failed", job_id=job_id, error=str(exc))
             raise ServiceUnavailable(
                 "the message broker did not accept the job; nothing was recorded, retry later",
                 headers={"Retry-After": "5"},
             ) from exc
+        try:
+            await record
+        except DuplicateKeyError:
+            pass  # the status service projected the command first
+        except PyMongoError as exc:  # the status service makes the document from the command
+            log.warning("crawl.record_failed", job_id=job_id, error=str(exc))
         log.info("crawl.accepted", job_id=job_id, url=request.url)
