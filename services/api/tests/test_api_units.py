@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 import jwt
 import pytest
 
 from crawl_api.auth import Authenticator, EmailDomainPolicy, Principal
-from crawl_api.crawls import BadRequest, parse_wait
+from crawl_api.crawls import BadRequest, etag_of, parse_wait
 from crawl_api.errors import Forbidden, Unauthorized
 from crawl_api.events import EventCursor
 from crawl_api.idempotency import fingerprint
@@ -150,3 +151,22 @@ async def test_concurrent_identical_reads_share_one_query_and_later_reads_query_
 
     with pytest.raises(ValueError, match="boom"):
         await flight.run("k", fail)
+
+
+def test_the_etag_follows_the_representation_not_the_document_version() -> None:
+    now = datetime.now(UTC)
+    recorded = {
+        "_id": "job-etag",
+        "tenant": "t",
+        "status": "pending",
+        "request": {"url": "http://127.0.0.1:9/"},
+        "counters": {},
+        "created_at": now,
+        "last_activity_at": now,
+        "version": 0,
+    }
+    projected = {**recorded, "command_seen_at": now, "version": 1}  # bookkeeping only
+    started = {**projected, "status": "running", "started_at": now, "version": 2}
+    assert etag_of(projected) == etag_of(recorded)
+    assert etag_of(started) != etag_of(projected)
+    assert etag_of(started).startswith('W/"')

@@ -104,27 +104,34 @@ def job_view(doc: dict[str, Any]) -> CrawlView:
     )
 
 
-_RENDERED: OrderedDict[tuple[str, int], bytes] = OrderedDict()
+_RENDERED: OrderedDict[tuple[str, int], tuple[bytes, str]] = OrderedDict()
 _RENDERED_MAX = 10_000
 
 
-def render_view(doc: dict[str, Any]) -> bytes:
-    """The JSON body of ``job_view(doc)``, built once per job version: pollers ask for the
-    same version many times, and building and encoding the view was a tenth of a GET."""
+def _rendered(doc: dict[str, Any]) -> tuple[bytes, str]:
+    """The JSON body of ``job_view(doc)`` and its ETag, built once per document version:
+    pollers ask for the same version many times, and building and encoding the view was a
+    tenth of a GET."""
     key = (str(doc["_id"]), int(doc.get("version", 0)))
-    body = _RENDERED.get(key)
-    if body is None:
+    rendered = _RENDERED.get(key)
+    if rendered is None:
         body = msgspec.json.encode(job_view(doc).model_dump(mode="json"))
-        _RENDERED[key] = body
+        rendered = (body, f'W/"{hashlib.sha256(body).hexdigest()[:20]}"')
+        _RENDERED[key] = rendered
         if len(_RENDERED) > _RENDERED_MAX:
             _RENDERED.popitem(last=False)
-    return body
+    return rendered
+
+
+def render_view(doc: dict[str, Any]) -> bytes:
+    return _rendered(doc)[0]
 
 
 def etag_of(doc: dict[str, Any]) -> str:
-    """A weak validator of the job document: it changes with every projected change."""
-    digest = hashlib.sha256(f"{doc['_id']}:{doc.get('version', 0)}".encode()).hexdigest()[:16]
-    return f'W/"{digest}"'
+    """A validator of the representation, not of the stored document: a write that changes
+    only the projection's bookkeeping (e.g. that the command was seen) is no change to a
+    poller, and neither answers ``200`` nor wakes a long poll."""
+    return _rendered(doc)[1]
 
 
 def parse_wait(prefer: str | None, ceiling: float) -> float:
