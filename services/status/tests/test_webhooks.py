@@ -1,10 +1,44 @@
-"""Webhook signing and the address policy, without I/O."""
+"""Webhook signing, the address policy and the outbox, without I/O."""
 
 from __future__ import annotations
 
 import ipaddress
+from typing import Any, cast
 
-from crawl_status.webhooks import AddressPolicy, sign
+from pymongo.asynchronous.database import AsyncDatabase
+
+from crawl_contracts import CrawlRequest, CrawlRequested, CrawlStarted
+from crawl_status.webhooks import AddressPolicy, WebhookOutbox, sign
+
+
+class Collection:
+    def __init__(self) -> None:
+        self.reads = 0
+        self.inserted: list[dict[str, Any]] = []
+
+    async def find_one(self, *_: Any) -> dict[str, Any] | None:
+        self.reads += 1
+        return None
+
+    async def insert_one(self, doc: dict[str, Any]) -> None:
+        self.inserted.append(doc)
+
+
+async def test_the_outbox_learns_a_jobs_webhook_from_its_command_without_a_read() -> None:
+    crawls, deliveries = Collection(), Collection()
+    database = {"crawls": crawls, "webhook_deliveries": deliveries}
+    outbox = WebhookOutbox(cast("AsyncDatabase[dict[str, Any]]", database))
+    hooked = CrawlRequest(
+        url="http://127.0.0.1:9/",
+        webhook={"url": "http://127.0.0.1:9/hook", "events": ["started"]},
+    )
+    for job_id, request in (("hooked", hooked), ("plain", CrawlRequest(url="http://127.0.0.1:9/"))):
+        await outbox.enqueue(CrawlRequested(job_id=job_id, tenant="t", request=request))
+        await outbox.enqueue(CrawlStarted(job_id=job_id, tenant="t", worker_id="w"))
+    assert crawls.reads == 0
+    assert [(d["job_id"], d["event"], d["url"]) for d in deliveries.inserted] == [
+        ("hooked", "started", "http://127.0.0.1:9/hook")
+    ]
 
 
 def test_signatures_match_the_standard_webhooks_reference_vector() -> None:

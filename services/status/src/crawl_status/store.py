@@ -129,10 +129,15 @@ class ProjectionStore:
         """Store one batch; what changed (for the change notice), or None."""
         pages = [page_document(m) for m in messages if isinstance(m, PageRecorded)]
         logs = [log_document(m) for m in messages if isinstance(m, CrawlLogged)]
+        # Pages and logs are independent of each other: written at once.
+        writes = []
         if pages:
-            await self._insert_many_newer(self.pages, pages)
+            writes.append(self._insert_many_newer(self.pages, pages))
         if logs:
-            await self._insert_many_once(self.logs, logs)
+            writes.append(self._insert_many_once(self.logs, logs))
+        for outcome in await asyncio.gather(*writes, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
         touching = [m for m in messages if touches_job(m)]
         written = await self._reduce_into_job(touching) if touching else None
         if written is None and not pages and not logs:

@@ -40,6 +40,7 @@ from crawl_contracts import (
     CrawlCancelled,
     CrawlCompleted,
     CrawlFailed,
+    CrawlRequested,
     CrawlStarted,
     Message,
     PageRecorded,
@@ -120,12 +121,20 @@ class WebhookOutbox:
         if doc is None:
             return None  # not projected yet: do not cache
         spec = (doc.get("request") or {}).get("webhook")
-        self._specs[job_id] = spec
-        if len(self._specs) > 10_000:
-            self._specs.popitem(last=False)
+        self._remember(job_id, spec)
         return spec
 
+    def _remember(self, job_id: str, spec: dict[str, Any] | None) -> None:
+        self._specs[job_id] = spec
+        self._specs.move_to_end(job_id)
+        if len(self._specs) > 10_000:
+            self._specs.popitem(last=False)
+
     async def enqueue(self, message: Message) -> None:
+        if isinstance(message, CrawlRequested):  # the job's request, without a read
+            webhook = message.request.webhook
+            self._remember(message.job_id, webhook.model_dump(mode="json") if webhook else None)
+            return
         event = _EVENTS.get(type(message))
         if event is None:
             return
