@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from crawl_contracts import CrawlRequest, CrawlRequested, page_records
+from crawl_contracts import CrawlProgressed, CrawlRequest, CrawlRequested, page_records
 from crawl_worker.crawl import Crawl, CrawlPorts
 from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
@@ -282,3 +282,15 @@ async def test_a_failed_publish_fails_the_crawl_instead_of_losing_events() -> No
     crawl._ports = CrawlPorts(crawl._ports.fetcher, crawl._ports.robots, extract, Broken())
     with pytest.raises(ConnectionError):
         await crawl.run()
+
+
+async def test_progress_comes_one_interval_in_and_a_shorter_crawl_has_only_its_end() -> None:
+    crawl, sink = make_crawl()
+    crawl._progress_interval = 3600.0
+    terminal = await crawl.run()
+    assert not [e for e in sink.events if isinstance(e, CrawlProgressed)]
+    assert terminal.counters.fetched > 1  # the end carries the counters
+    crawl, sink = make_crawl()
+    crawl._progress_interval = 0.0
+    await crawl.run()
+    assert [e for e in sink.events if isinstance(e, CrawlProgressed)]

@@ -159,6 +159,9 @@ class Crawl:
         # Not held for its confirm: events go out on one channel in order, a consumer orders
         # them by ``seq`` anyway, and the command is acked once any event is confirmed.
         await self._emit(CrawlStarted, worker_id=self._worker_id)
+        # The first progress event comes one interval in: a crawl shorter than that is told
+        # by its terminal event, which carries the same counters.
+        self._last_progress = time.monotonic()
         await self._log("info", f"crawl of {self.start_url} started")
         self._discover(self.start_url, 0)
         workers = [asyncio.create_task(self._work_all())]
