@@ -1,4 +1,4 @@
-"""Change notices: "job X's projection changed", from the status service to API processes.
+"""Change notices: "job X's document changed", from the status service to API processes.
 
 Not a domain message (no envelope, not on the ``crawl`` exchange, never stored): a transient
 hint on a fanout exchange of its own, so a long poll can answer the moment the document it
@@ -21,10 +21,10 @@ CHANGES_EXCHANGE: Final = "crawl.changes"
 
 
 class JobChanged(BaseModel):
-    """A job's projection (its document, pages or logs) was written."""
+    """A job's document was written (not sent for writes of its pages or logs alone)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     job_id: str
-    version: int | None = None  # the job document's version after the write, when it changed
+    version: int | None = None  # the job document's version after the write
     status: str | None = None

@@ -126,7 +126,7 @@ class ProjectionStore:
         self._waiting.pop(job_id, None)
 
     async def _apply_batch(self, messages: list[Message]) -> JobChanged | None:
-        """Store one batch; what changed (for the change notice), or None."""
+        """Store one batch; the job document's change (for the change notice), or None."""
         pages = [page_document(m) for m in messages if isinstance(m, PageRecorded)]
         logs = [log_document(m) for m in messages if isinstance(m, CrawlLogged)]
         # Pages and logs are independent of each other: written at once.
@@ -140,12 +140,9 @@ class ProjectionStore:
                 raise outcome
         touching = [m for m in messages if touches_job(m)]
         written = await self._reduce_into_job(touching) if touching else None
-        if written is None and not pages and not logs:
+        if written is None:  # pages or logs alone: nobody waits on those through notices
             return None
-        job_id = messages[0].job_id
-        if written is None:
-            return JobChanged(job_id=job_id)
-        return JobChanged(job_id=job_id, version=written[0], status=written[1])
+        return JobChanged(job_id=messages[0].job_id, version=written[0], status=written[1])
 
     async def get_job(self, job_id: str) -> JobDocument | None:
         return await self.crawls.find_one({"_id": job_id})
