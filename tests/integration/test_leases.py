@@ -52,3 +52,15 @@ async def test_a_cancel_heard_before_the_first_claim_reaches_the_claimer(
     assert claim.state is ClaimState.CLAIMED
     assert claim.cancel_requested
     assert claim.deadline_at is not None
+
+
+async def test_a_finished_job_is_not_claimed_and_stays_unclaimable(
+    mongo: AsyncMongoClient[dict[str, Any]], services: Services
+) -> None:
+    database = mongo[services.database]
+    leases = LeaseStore(database, "worker-1", lease_seconds=30)
+    job = str(uuid.uuid4())
+    await database["crawls"].insert_one({"_id": job, "tenant": "t", "status": "cancelled"})
+    assert (await leases.claim(job, 1, max_duration=600)).state is ClaimState.DONE
+    await database["crawls"].delete_one({"_id": job})  # e.g. removed by retention since
+    assert (await leases.claim(job, 2, max_duration=600)).state is ClaimState.DONE

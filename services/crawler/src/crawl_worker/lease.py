@@ -17,6 +17,7 @@ job cancelled before any crawler heard the broadcast is not crawled.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,11 +69,10 @@ class LeaseStore:
     async def claim(self, job_id: str, attempt: int, max_duration: float) -> Claim:
         """Take ``attempt`` of ``job_id``; the deadline is set by the first attempt only."""
         now = utcnow()
-        status = await self.crawls.find_one(
-            {"_id": job_id}, {"status": 1, "cancel_requested_at": 1}
+        # The job's status is read while the lease is taken (two round trips at once).
+        status_read = asyncio.ensure_future(
+            self.crawls.find_one({"_id": job_id}, {"status": 1, "cancel_requested_at": 1})
         )
-        if status is not None and status.get("status") in TERMINAL_STATUSES:
-            return Claim(ClaimState.DONE)
         try:
             doc = await self.leases.find_one_and_update(
                 {
@@ -97,9 +97,17 @@ class LeaseStore:
                 return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:
+            await asyncio.gather(status_read, return_exceptions=True)
             return await self._why_not(job_id, attempt)
+        except BaseException:
+            status_read.cancel()
+            raise
+        status = await status_read
         if doc is None:  # pragma: no cover - upsert always returns a document
             return await self._why_not(job_id, attempt)
+        if status is not None and status.get("status") in TERMINAL_STATUSES:
+            await self.finish(job_id, attempt)  # finished already: the claim is not needed
+            return Claim(ClaimState.DONE)
         deadline = doc.get("deadline_at")
         if deadline is None:  # created by a cancel broadcast before the first claim
             deadline = now + timedelta(seconds=max_duration)
