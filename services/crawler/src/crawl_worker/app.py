@@ -39,7 +39,7 @@ from crawl_worker.politeness import HostGate, PolitenessLimits
 from crawl_worker.resumable import ResumableCrawl
 from crawl_worker.robots import RobotsCache, RobotsFiles
 from crawl_worker.runner import Delivery, JobRunner
-from crawl_worker.safety import AddressGuard
+from crawl_worker.safety import AddressGuard, pinned_transport
 from crawl_worker.settings import WorkerSettings
 from crawl_worker.topology import (
     bind_extra_routes,
@@ -231,6 +231,7 @@ class CrawlerService:
             )
         )
         s = self.settings
+        connections = s.max_jobs * s.concurrency * 2
         self._client = httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(s.read_timeout, connect=s.connect_timeout),
@@ -239,9 +240,12 @@ class CrawlerService:
                 "Accept": "text/html,application/xhtml+xml",
                 "Accept-Encoding": "gzip, deflate",  # the encodings the fetcher inflates itself
             },
-            limits=httpx.Limits(
-                max_connections=s.max_jobs * s.concurrency * 2,
-                max_keepalive_connections=s.max_jobs * s.concurrency * 2,
+            # Every connection goes to an address the guard checked at connect time.
+            transport=pinned_transport(
+                AddressGuard(s.allowed_networks).permits,
+                limits=httpx.Limits(
+                    max_connections=connections, max_keepalive_connections=connections
+                ),
             ),
             trust_env=False,
         )

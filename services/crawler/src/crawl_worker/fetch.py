@@ -29,7 +29,7 @@ import httpx
 
 from crawl_contracts import Outcome
 from crawl_worker.politeness import HostGate, PolitenessLimits
-from crawl_worker.safety import AddressGuard
+from crawl_worker.safety import AddressGuard, AddressRefusedError
 from crawl_worker.urls import normalize_url
 
 __all__ = ["HTML_TYPES", "FetchLimits", "FetchResult", "Fetcher"]
@@ -153,6 +153,8 @@ class Fetcher:
         except TimeoutError:
             return FetchResult(Outcome.FAILED, "timeout")
         except httpx.RequestError as exc:
+            if isinstance(exc.__cause__, AddressRefusedError):  # the name moved to a refused
+                return FetchResult(Outcome.SKIPPED, "blocked_address")  # address meanwhile
             return FetchResult(Outcome.FAILED, _transport_reason(exc))
 
     async def _follow(

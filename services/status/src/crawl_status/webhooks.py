@@ -11,7 +11,11 @@ several status replicas never send one attempt twice), POSTs it signed per Stand
 with exponential backoff up to a limit, then the delivery is ``failed``.
 
 Webhook URLs obey the crawler's address rules: every address the host resolves to must be
-public unless an operator allow-list admits it; redirects are not followed.
+public unless an operator allow-list admits it; redirects are not followed. The rule is
+checked before each attempt (so a refusal is recorded as such) and again when the connection
+is made, by ``PinnedBackend``, which connects to the very address it checked: a name that
+resolves to a public address for the check and a private one for the connect (DNS
+rebinding) reaches nothing.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ import json
 import socket
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import structlog
 from pymongo import ASCENDING
@@ -49,7 +55,14 @@ from crawl_contracts import (
 from crawl_contracts.envelope import utcnow
 from crawl_status.settings import StatusSettings
 
-__all__ = ["AddressPolicy", "WebhookDispatcher", "WebhookOutbox", "sign"]
+__all__ = [
+    "AddressPolicy",
+    "PinnedBackend",
+    "WebhookDispatcher",
+    "WebhookOutbox",
+    "sign",
+    "webhook_client",
+]
 
 log = structlog.get_logger("crawl_status")
 
@@ -99,6 +112,83 @@ class AddressPolicy:
             if not self.permits(address):
                 return f"{host} resolves to {address}, which webhooks may not reach"
         return None
+
+
+Resolve = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+class PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connects only to resolved addresses that ``permits`` admits, by address (the checked
+    one); TLS still verifies and sends as SNI the host name, which httpcore passes apart."""
+
+    def __init__(
+        self,
+        permits: Callable[[IPAddress], bool],
+        *,
+        resolve: Resolve = _resolve,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+    ) -> None:
+        self._permits = permits
+        self._resolve = resolve
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            resolved = await self._resolve(host.strip("[]"), port)
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        addresses = list(dict.fromkeys(ipaddress.ip_address(a.split("%")[0]) for a in resolved))
+        refused = [a for a in addresses if not self._permits(a)]
+        if not addresses or refused:
+            raise httpcore.ConnectError(f"{host} resolves to {refused or 'nothing'}: refused")
+        for address in addresses[:-1]:
+            try:
+                return await self._inner.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout):
+                continue
+        return await self._inner.connect_tcp(
+            str(addresses[-1]), port, timeout, local_address, socket_options
+        )
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are never connected to")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def webhook_client(
+    policy: AddressPolicy, *, timeout: float, resolve: Resolve = _resolve
+) -> httpx.AsyncClient:
+    """The HTTP client of deliveries: no redirects, no proxies from the environment, and
+    every connection made through :class:`PinnedBackend` under ``policy``."""
+    transport = httpx.AsyncHTTPTransport()
+    pool = transport._pool  # httpx builds the pool; only its network backend is swapped
+    if not hasattr(pool, "_network_backend"):  # pragma: no cover - guards an httpx upgrade
+        raise RuntimeError("httpx/httpcore changed: cannot pin connections to checked addresses")
+    pool._network_backend = PinnedBackend(policy.permits, resolve=resolve)
+    return httpx.AsyncClient(
+        transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+    )
 
 
 class WebhookOutbox:
@@ -191,9 +281,7 @@ class WebhookDispatcher:
         self.deliveries = database["webhook_deliveries"]
         self.settings = settings
         self.policy = AddressPolicy(settings.webhook_allowed_networks)
-        self.client = client or httpx.AsyncClient(
-            timeout=settings.webhook_timeout, follow_redirects=False
-        )
+        self.client = client or webhook_client(self.policy, timeout=settings.webhook_timeout)
 
     async def run(self) -> None:
         while True:
