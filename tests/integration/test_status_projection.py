@@ -128,3 +128,28 @@ async def test_garbage_is_dead_lettered_and_the_next_message_is_processed(
     assert dead.body == b"{this is not json"
     reason: Any = dead.headers[routing.DEAD_LETTER_REASON_HEADER]
     assert reason.startswith("unparseable")
+
+
+async def test_each_change_notice_carries_the_document_exactly_as_written(
+    mongo: AsyncMongoClient[dict[str, Any]], services: Services
+) -> None:
+    import base64  # noqa: PLC0415
+
+    from bson import CodecOptions, decode  # noqa: PLC0415
+
+    from crawl_contracts import JobChanged  # noqa: PLC0415
+    from crawl_status.store import ProjectionStore  # noqa: PLC0415
+
+    notices: list[JobChanged] = []
+    db = mongo[services.database]
+    store = ProjectionStore(db, on_change=notices.append)
+    for message in history(job_id="noticed-job"):
+        await store.apply(message)
+    assert notices
+    assert [n.version for n in notices] == sorted({n.version for n in notices})
+    last = notices[-1]
+    assert last.document is not None
+    sent = decode(base64.b64decode(last.document), codec_options=CodecOptions(tz_aware=True))
+    assert sent == await db.crawls.find_one({"_id": "noticed-job"})
+    assert sent["version"] == last.version
+    assert sent["status"] == last.status == "completed"

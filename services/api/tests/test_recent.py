@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from bson import encode
+
 from crawl_api.changes import ChangeFeed
 from crawl_api.recent import RecentJobs
+from crawl_contracts import JobChanged
 
 
 class Clock:
@@ -66,10 +73,37 @@ def test_zero_seconds_keeps_nothing_and_the_oldest_go_first() -> None:
     assert small.get("c") is not None
 
 
-def test_the_change_feed_drops_a_job_before_waking_its_waiters() -> None:
+def test_a_notice_keeps_its_document_but_never_over_a_newer_one() -> None:
+    recent = RecentJobs(60)
+    recent.put("a", {"_id": "a", "version": 1}, recent.token())
+    token = recent.token()  # a read in flight
+    recent.noticed("a", {"_id": "a", "version": 3})
+    assert recent.get("a") == {"_id": "a", "version": 3}
+    recent.noticed("a", {"_id": "a", "version": 2})  # late: an older write
+    assert recent.get("a") == {"_id": "a", "version": 3}
+    recent.put("a", {"_id": "a", "version": 1}, token)  # the read returns, older
+    assert recent.get("a") == {"_id": "a", "version": 3}
+    recent.noticed("a", None)  # a notice without its document
+    assert recent.get("a") is None
+
+
+async def test_the_change_feed_hands_the_notices_document_over_before_waking_waiters() -> None:
     feed = ChangeFeed("amqp://unused/")
     recent = RecentJobs(60)
-    feed.listen(recent.drop)
-    recent.put("a", {"_id": "a"}, recent.token())
-    feed.notify("a")
-    assert recent.get("a") is None
+    feed.listen(recent.noticed)
+    written = {"_id": "a", "tenant": "t", "version": 2, "at": datetime(2026, 1, 1, tzinfo=UTC)}
+    change = JobChanged(job_id="a", version=2, document=base64.b64encode(encode(written)).decode())
+    recent.put("a", {"_id": "a", "tenant": "t", "version": 1}, recent.token())
+    with feed.watch("a") as watch:
+        await feed._on_message(cast("Any", Notice(change.model_dump_json().encode())))
+        assert recent.get("a") == written
+        assert await watch.wait(0.01)
+    stray = JobChanged(job_id="b", document=base64.b64encode(encode(written)).decode())
+    recent.put("b", {"_id": "b", "version": 1}, recent.token())
+    await feed._on_message(cast("Any", Notice(stray.model_dump_json().encode())))
+    assert recent.get("b") is None, "a document of another job only drops the job"
+
+
+class Notice:
+    def __init__(self, body: bytes) -> None:
+        self.body = body

@@ -3,8 +3,11 @@
 Not a domain message (no envelope, not on the ``crawl`` exchange, never stored): a transient
 hint on a fanout exchange of its own, so a long poll can answer the moment the document it
 waits on was written instead of on its next database read. A notice may be lost (a restart,
-a full queue); readers keep a slower database poll as the safety net and always read the
-document itself, never trust the notice's fields as state.
+a full queue); readers keep a slower database poll as the safety net.
+
+``document`` is the job document exactly as written at ``version`` (BSON, base64): a reader
+may serve it instead of reading the document back, as long as it never lets it replace a
+newer version it holds. ``status`` is informative only.
 """
 
 from __future__ import annotations
@@ -28,3 +31,4 @@ class JobChanged(BaseModel):
     job_id: str
     version: int | None = None  # the job document's version after the write
     status: str | None = None
+    document: str | None = None  # the document as written at ``version``: BSON, base64

@@ -78,7 +78,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         app.state.changes = changes
         app.state.mongo = mongo
         recent = RecentJobs(settings.status_cache_seconds, live=lambda: changes.connected)
-        changes.listen(recent.drop)
+        changes.listen(recent.noticed)
         app.state.store = JobStore(mongo[settings.mongodb_database], recent)
         app.state.publisher = publisher
         database = mongo[settings.mongodb_database]

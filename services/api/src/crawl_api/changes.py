@@ -13,12 +13,16 @@ job document itself.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import aio_pika
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from bson import CodecOptions, decode
+from bson.errors import InvalidBSON
 from pydantic import ValidationError
 
 from crawl_contracts import CHANGES_EXCHANGE, JobChanged
@@ -27,6 +31,7 @@ __all__ = ["ChangeFeed", "Watch"]
 
 log = structlog.get_logger("crawl_api.changes")
 
+_AS_STORED: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)  # as a read returns it
 _QUEUE_LIMIT = 10_000  # notices kept while this process is slow; the oldest go first
 
 
@@ -57,7 +62,7 @@ class ChangeFeed:
         self._url = url
         self._connection: AbstractRobustConnection | None = None
         self._watches: dict[str, set[Watch]] = {}
-        self._listeners: list[Callable[[str], None]] = []
+        self._listeners: list[Callable[[str, dict[str, Any] | None], None]] = []
 
     @property
     def connected(self) -> bool:
@@ -96,20 +101,30 @@ class ChangeFeed:
                 if not watches:
                     del self._watches[job_id]
 
-    def listen(self, listener: Callable[[str], None]) -> None:
-        """Call ``listener(job_id)`` on every notice (before waiters wake)."""
+    def listen(self, listener: Callable[[str, dict[str, Any] | None], None]) -> None:
+        """Call ``listener(job_id, document)`` on every notice, before waiters wake; the
+        document as written, when the notice carries it."""
         self._listeners.append(listener)
 
-    def notify(self, job_id: str) -> None:
+    def notify(self, job_id: str, document: dict[str, Any] | None = None) -> None:
         for listener in self._listeners:
-            listener(job_id)
+            listener(job_id, document)
         for watch in self._watches.get(job_id, ()):
             watch.set()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         try:
             change = JobChanged.model_validate_json(message.body)
-        except ValidationError:
+            document = (
+                decode(base64.b64decode(change.document), codec_options=_AS_STORED)
+                if change.document is not None
+                else None
+            )
+        except (ValidationError, ValueError, InvalidBSON):
             log.warning("change_notice.unreadable", body=message.body[:200])
             return
-        self.notify(change.job_id)
+        if document is not None and (
+            document.get("_id") != change.job_id or "version" not in document
+        ):
+            document = None  # not the document this notice is about: only drop the job
+        self.notify(change.job_id, document)

@@ -155,17 +155,18 @@ _READS: SingleFlight[dict[str, Any] | None] = SingleFlight()
 async def job_or_404(
     store: JobStore, job_id: str, principal: Principal, *, shared: bool = True
 ) -> dict[str, Any]:
-    """The caller's job document: as recently read (until a change notice for it), or read
-    with identical concurrent reads sharing one query; unless ``shared`` is false (a read
-    that must start now, e.g. after a change notice: one in flight may predate the change)."""
-    if shared:
-        doc = store.recent.get(job_id)
-        if doc is None:
-            doc = await _READS.run(
-                (id(store), job_id, principal.tenant), lambda: store.get(job_id, principal.tenant)
-            )
-        elif doc.get("tenant") != principal.tenant:
+    """The caller's job document: as recently read or received with a change notice (never
+    older than the last notice for the job), else read, identical concurrent reads sharing
+    one query unless ``shared`` is false (a read that must start now, e.g. after a change
+    notice: one already in flight may predate the change)."""
+    doc = store.recent.get(job_id)
+    if doc is not None:
+        if doc.get("tenant") != principal.tenant:
             doc = None
+    elif shared:
+        doc = await _READS.run(
+            (id(store), job_id, principal.tenant), lambda: store.get(job_id, principal.tenant)
+        )
     else:
         doc = await store.get(job_id, principal.tenant)
     if doc is None:

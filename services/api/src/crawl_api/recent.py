@@ -1,14 +1,17 @@
-"""Job documents read recently, served again until a change notice says they changed.
+"""Job documents read recently, or received with a change notice, served until they change.
 
 Status polls are most of an API's traffic, and most polls ask about a job that has not
 changed since the previous one. The status service publishes a change notice after every
-write of a job document (``crawl_api.changes``); this cache keeps each document read until
-a notice for its job arrives, or ``ttl`` seconds pass, whichever comes first. The ``ttl``
-bounds what a lost notice can cost: the same bound the long poll's fallback read accepts
-(``CRAWL_API_STATUS_CACHE_SECONDS``, 1 s by default; 0 turns the cache off).
+write of a job document (``crawl_api.changes``), carrying the document as written. This
+cache keeps each document read until a notice for its job arrives, then keeps the notice's
+document instead (never an older version over a newer one); an entry lives ``ttl`` seconds
+at most. The ``ttl`` bounds what a lost notice can cost: the same bound the long poll's
+fallback read accepts (``CRAWL_API_STATUS_CACHE_SECONDS``, 1 s by default; 0 turns the
+cache off).
 
-Nothing is served from here while the change feed is down, and a read that was in flight
-when any notice arrived is not stored (its result may predate that change).
+So an entry is never older than the last notice received for its job: nothing is served
+from here while the change feed is down, and a read that was in flight when any notice
+arrived is not stored (its result may predate that change).
 """
 
 from __future__ import annotations
@@ -60,6 +63,18 @@ class RecentJobs:
             self._docs.popitem(last=False)
 
     def drop(self, job_id: str) -> None:
-        """A notice (or this process's own write) for ``job_id``."""
+        """This process's own write of ``job_id``, or a notice without its document."""
         self._epoch += 1
         self._docs.pop(job_id, None)
+
+    def noticed(self, job_id: str, document: dict[str, Any] | None) -> None:
+        """A change notice: keep the document it carries (unless a newer one is kept)."""
+        if document is None:
+            self.drop(job_id)
+            return
+        self._epoch += 1
+        kept = self._docs.get(job_id)
+        if kept is not None and kept[1].get("version", 0) > document.get("version", 0):
+            return
+        self._docs.pop(job_id, None)
+        self.put(job_id, document, self._epoch)

@@ -16,6 +16,7 @@ serially (a keyed lock); several replicas stay correct because the CAS rejects a
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import timedelta
@@ -142,7 +143,13 @@ class ProjectionStore:
         written = await self._reduce_into_job(touching) if touching else None
         if written is None:  # pages or logs alone: nobody waits on those through notices
             return None
-        return JobChanged(job_id=messages[0].job_id, version=written[0], status=written[1])
+        version, status, stored = written
+        return JobChanged(
+            job_id=messages[0].job_id,
+            version=version,
+            status=status,
+            document=base64.b64encode(stored).decode(),
+        )
 
     async def get_job(self, job_id: str) -> JobDocument | None:
         return await self.crawls.find_one({"_id": job_id})
@@ -153,9 +160,9 @@ class ProjectionStore:
         assert document is not None
         return document
 
-    async def _reduce_into_job(self, messages: list[Message]) -> tuple[int, str] | None:
-        """Fold ``messages`` into the job document; its new (version, status), or None when
-        they changed nothing."""
+    async def _reduce_into_job(self, messages: list[Message]) -> tuple[int, str, bytes] | None:
+        """Fold ``messages`` into the job document; its new (version, status, BSON as
+        written), or None when they changed nothing."""
         job_id = messages[0].job_id
         for attempt in range(_CAS_ATTEMPTS):
             current = self._known.pop(job_id, None) if attempt == 0 else None
@@ -167,9 +174,9 @@ class ProjectionStore:
                     await self.crawls.insert_one({**created, "version": 1})
                 except DuplicateKeyError:
                     continue  # created meanwhile (by the API or another replica): reduce again
-                self._remember({**created, "version": 1})
+                stored = self._remember({**created, "version": 1})
                 await self._stamp_expiry(None, created)
-                return 1, str(created["status"])
+                return 1, str(created["status"]), stored
             version = current.pop("version", 0)
             updated = self._fold(current, messages)
             if updated == current:
@@ -179,17 +186,20 @@ class ProjectionStore:
                 {"_id": job_id, "version": version}, {**updated, "version": version + 1}
             )
             if result.matched_count == 1:
-                self._remember({**updated, "version": version + 1})
+                stored = self._remember({**updated, "version": version + 1})
                 await self._stamp_expiry(current, updated)
-                return version + 1, str(updated["status"])
+                return version + 1, str(updated["status"]), stored
         raise ConcurrentUpdateError(f"job {job_id} kept changing")
 
-    def _remember(self, document: JobDocument) -> None:
+    def _remember(self, document: JobDocument) -> bytes:
         """Keep ``document`` exactly as a read would return it (the BSON round trip gives
-        millisecond datetimes, as stored), so starting from it equals starting from a read."""
-        self._known[document["_id"]] = decode(encode(document), codec_options=_AS_STORED)
+        millisecond datetimes, as stored), so starting from it equals starting from a read;
+        returns its BSON."""
+        stored = encode(document)
+        self._known[document["_id"]] = decode(stored, codec_options=_AS_STORED)
         if len(self._known) > _KNOWN_JOBS:
             self._known.popitem(last=False)
+        return stored
 
     async def _stamp_expiry(self, before: JobDocument | None, after: JobDocument) -> None:
         """When a job's ``expires_at`` is set or moves, its pages and logs follow (so TTL
