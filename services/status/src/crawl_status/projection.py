@@ -44,6 +44,7 @@ __all__ = [
     "JobDocument",
     "empty_counters",
     "log_document",
+    "normalized",
     "ordering_number",
     "page_document",
     "page_id",
@@ -77,9 +78,6 @@ _DEFAULTS: JobDocument = {
     "started_key": None,
     "stalled_attempt": None,
     "expires_at": None,
-    # When the CrawlRequested command itself was projected (a document the API wrote but whose
-    # command never reached the broker has none).
-    "command_seen_at": None,
 }
 # Tie-break between terminal events with the same ordering key (should never happen).
 _TERMINAL_RANK = {"CrawlCompleted": 0, "CrawlFailed": 1, "CrawlCancelled": 2}
@@ -181,7 +179,6 @@ def reduce_job(
             doc["request"] = message.request.model_dump(mode="json")
             doc["submitted_by"] = message.submitted_by
             doc["created_at"] = _min_time(doc["created_at"], message.occurred_at)
-            doc["command_seen_at"] = _min_time(doc["command_seen_at"], message.occurred_at)
         case CrawlResumeRequested():
             pass
         case CrawlCancelRequested():
@@ -213,6 +210,11 @@ def reduce_job(
     )
     doc["status"] = _status(doc)
     return doc
+
+
+def normalized(document: JobDocument) -> JobDocument:
+    """``document`` with every field the reducer keeps (absent ones at their defaults)."""
+    return _copy(document)
 
 
 def _copy(document: JobDocument) -> JobDocument:

@@ -31,6 +31,7 @@ from crawl_contracts import CrawlLogged, JobChanged, Message, PageRecorded
 from crawl_status.projection import (
     JobDocument,
     log_document,
+    normalized,
     page_document,
     reduce_job,
     touches_job,
@@ -179,7 +180,9 @@ class ProjectionStore:
                 return 1, str(created["status"]), stored
             version = current.pop("version", 0)
             updated = self._fold(current, messages)
-            if updated == current:
+            # Compared as stored (millisecond times; absent fields are their defaults): the
+            # command of a job the API recorded changes nothing, and is not written again.
+            if _as_stored(updated) == normalized(current):
                 self._remember({**current, "version": version})
                 return None  # duplicates or events that change nothing
             result = await self.crawls.replace_one(
@@ -247,6 +250,11 @@ class ProjectionStore:
             await collection.insert_many(documents, ordered=False)
         except BulkWriteError as exc:
             _duplicates(exc)  # redelivered ones are fine; anything else raises
+
+
+def _as_stored(document: JobDocument) -> JobDocument:
+    """``document`` as a read would return it after writing it (the BSON round trip)."""
+    return decode(encode(document), codec_options=_AS_STORED)
 
 
 def _duplicates(exc: BulkWriteError) -> list[int]:
