@@ -18,8 +18,9 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from bson import CodecOptions, decode, encode
@@ -80,6 +81,8 @@ class ProjectionStore:
         # of a job starts from here instead of reading the document back. A stale entry (another
         # replica wrote since) fails the compare-and-set and the document is read again.
         self._known: OrderedDict[str, JobDocument] = OrderedDict()
+        self._page_writes = GroupCommit(partial(self._insert_many_newer, self.pages))
+        self._log_writes = GroupCommit(partial(self._insert_many_once, self.logs))
 
     async def ensure_indexes(self) -> None:
         """Indexes both MongoDB 7 and FerretDB v1 support."""
@@ -131,12 +134,13 @@ class ProjectionStore:
         """Store one batch; the job document's change (for the change notice), or None."""
         pages = [page_document(m) for m in messages if isinstance(m, PageRecorded)]
         logs = [log_document(m) for m in messages if isinstance(m, CrawlLogged)]
-        # Pages and logs are independent of each other: written at once.
+        # Pages and logs are independent of each other: written at once, each together with
+        # those of the other jobs' batches that are being stored at the same moment.
         writes = []
         if pages:
-            writes.append(self._insert_many_newer(self.pages, pages))
+            writes.append(self._page_writes.write(pages))
         if logs:
-            writes.append(self._insert_many_once(self.logs, logs))
+            writes.append(self._log_writes.write(logs))
         for outcome in await asyncio.gather(*writes, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
@@ -250,6 +254,49 @@ class ProjectionStore:
             await collection.insert_many(documents, ordered=False)
         except BulkWriteError as exc:
             _duplicates(exc)  # redelivered ones are fine; anything else raises
+
+
+class GroupCommit:
+    """Merges concurrent writes into one: callers that arrive while a write is in flight go
+    out together in the next one (none waits for a timer). Every caller of a write that
+    fails gets its error; the messages behind them are redelivered, and writing them again
+    is idempotent."""
+
+    def __init__(self, write: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
+        self._write = write
+        self._queued: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, documents: list[dict[str, Any]]) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((documents, done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        try:
+            while self._queued:
+                group, self._queued = self._queued, []
+                try:
+                    await self._write([doc for documents, _ in group for doc in documents])
+                except BaseException as exc:
+                    for _, done in group:
+                        if not done.done():
+                            done.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                else:
+                    for _, done in group:
+                        if not done.done():
+                            done.set_result(None)
+        finally:
+            # No await between the empty check above and this: no caller is left waiting
+            # (unless the writer itself was cancelled: then so is every queued caller).
+            self._writer = None
+            for _, done in self._queued:
+                done.cancel()
+            self._queued = []
 
 
 def _as_stored(document: JobDocument) -> JobDocument:

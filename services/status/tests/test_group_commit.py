@@ -1,0 +1,50 @@
+"""Group commit of the projection's page and log inserts (no database: a fake write)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from crawl_status.store import GroupCommit
+
+
+class Writes:
+    def __init__(self) -> None:
+        self.calls: list[list[Any]] = []
+        self.fail = False
+        self.gate = asyncio.Event()
+
+    async def __call__(self, documents: list[dict[str, Any]]) -> None:
+        self.calls.append([d["n"] for d in documents])
+        await self.gate.wait()
+        if self.fail:
+            raise RuntimeError("database down")
+
+
+async def test_writes_arriving_during_a_write_go_out_together_in_the_next_one() -> None:
+    writes = Writes()
+    group = GroupCommit(writes)
+    first = asyncio.create_task(group.write([{"n": 1}]))
+    await asyncio.sleep(0)  # the first write is in flight
+    later = [asyncio.create_task(group.write([{"n": n}, {"n": n * 10}])) for n in (2, 3)]
+    await asyncio.sleep(0)
+    writes.gate.set()
+    await asyncio.gather(first, *later)
+    assert writes.calls == [[1], [2, 20, 3, 30]]
+
+
+async def test_every_caller_of_a_failed_write_gets_its_error_and_the_next_write_works() -> None:
+    writes = Writes()
+    writes.fail = True
+    group = GroupCommit(writes)
+    calls = [asyncio.create_task(group.write([{"n": n}])) for n in (1, 2)]
+    await asyncio.sleep(0)
+    writes.gate.set()
+    for call in calls:
+        with pytest.raises(RuntimeError):
+            await call
+    writes.fail = False
+    await group.write([{"n": 3}])
+    assert writes.calls[-1] == [3]
