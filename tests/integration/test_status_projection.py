@@ -186,14 +186,17 @@ async def test_a_recorded_jobs_command_is_not_written_again_and_the_backlog_is_c
     marker = b'{"backlog-probe": true}'
     await status_service.broker.publish(marker, queue=queue)
     assert await status_service._crawl_backlog() == before + 1
-    # Leave the queue as it was: take the probe back, return anything else.
+    # Leave the queue as it was: take the probe back, hold anything before it, return those.
     channel = await status_service.broker._connection.channel()  # type: ignore[union-attr]
     source = await channel.get_queue(queue)
+    held = []
     for _ in range(before + 1):
         taken = await source.get()
         if taken.body == marker:
             await taken.ack()
             break
+        held.append(taken)
+    for taken in held:
         await taken.nack(requeue=True)
     await channel.close()
     assert await status_service._crawl_backlog() == before
