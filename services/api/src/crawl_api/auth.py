@@ -69,7 +69,11 @@ class Authenticator:
         scheme, _, token = value.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("a bearer token is required")
-        principal = self._static(token.strip()) or self._from_jwt(token.strip())
+        return self.authenticate_token(token.strip())
+
+    def authenticate_token(self, token: str) -> Principal:
+        """The principal of a bearer token (however it was presented)."""
+        principal = self._static(token) or self._from_jwt(token)
         self._policy.check(principal)
         return principal
 

@@ -8,13 +8,11 @@ cancel endpoint requires an ``X-Requested-With`` header, which a cross-site form
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, State
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, Parameter
@@ -39,17 +37,6 @@ _PAGE_SIZE = 50
 _Req = Request[Any, Any, Any]
 
 
-@dataclass(frozen=True)
-class _BearerOnly:
-    """Presents a token to ``Authenticator`` as if it came in an Authorization header."""
-
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.token}"}
-
-
 def _principal(request: _Req) -> Principal | None:
     token = request.cookies.get(COOKIE)
     header = request.headers.get("authorization")
@@ -59,7 +46,7 @@ def _principal(request: _Req) -> Principal | None:
         if header:
             return authenticator.authenticate(request)
         if token:
-            return authenticator.authenticate(cast(ASGIConnection, _BearerOnly(token)))  # type: ignore[type-arg]
+            return authenticator.authenticate_token(token)
     except Unauthorized:
         return None
     return None
@@ -142,7 +129,7 @@ class DashboardController(Controller):
         token = (data.get("token") or "").strip()
         authenticator: Authenticator = request.app.state.authenticator
         try:
-            authenticator.authenticate(cast(ASGIConnection, _BearerOnly(token)))  # type: ignore[type-arg]
+            authenticator.authenticate_token(token)
         except Unauthorized:
             return _html(views.login_page("That token is not valid.", data.get("next") or ""), 401)
         return Redirect(
