@@ -70,7 +70,6 @@ class StatusService:
             stall_after=settings.stall_after,
             max_attempts=settings.max_attempts,
             orphan_after=settings.orphan_after,
-            backlog=self._crawl_backlog,
         )
         self.retention = Retention(database)
         self.dead_letters = DeadLetterRecorder(database, self.publish)
@@ -143,12 +142,6 @@ class StatusService:
         for each in messages:
             await self.webhooks.enqueue(each)
             observability.projected(each)
-
-    async def _crawl_backlog(self) -> int:
-        """Crawl commands ready in the crawler's queue (declared with its own arguments)."""
-        queue = await self.broker.declare_queue(work_queue(routing.CRAWLER_REQUESTS_QUEUE))
-        declared = await queue.declare()
-        return int(declared.message_count or 0)
 
     async def publish(self, message: Envelope) -> None:
         """Publish an event or command this service decided on (confirmed, persistent)."""

@@ -47,8 +47,8 @@ class StatusSettings(BaseSettings):
         default=600.0,
         gt=0,
         description=(
-            "Seconds after which a job still pending, while no crawl command waits in the "
-            "crawler's queue, has its command published again from the stored request"
+            "Seconds after which a pending job whose command no projection has seen has it "
+            "published again from the stored request"
         ),
     )
     retention: float = Field(

@@ -11,12 +11,11 @@ attempt the detector publishes, once:
   crawler claims and resumes from the checkpoint; or, once ``max_attempts`` are used up,
   ``CrawlFailed`` with ``error_code="stalled"``.
 
-A job still ``pending`` ``orphan_after`` seconds after it was recorded, at a moment when no
-crawl command waits in the crawler's queue, has its command published again from the stored
-request: no job stays ``pending`` for ever, even if the API stopped between recording it and
-publishing its command. While commands wait in that queue a pending job may simply be queued
-behind them, so nothing is published then. Should the original command merely be late (held
-by a busy crawler, say), the crawler's claim drops the duplicate.
+A job whose ``CrawlRequested`` no projection has seen (its document is still the API's
+record, at version 0) ``orphan_after`` seconds after it was recorded (the API stopped
+between recording and publishing it) has its command published again from the stored
+request: no job stays ``pending`` for ever. Should the original command merely be late, the
+crawler's claim drops the duplicate.
 
 "Once" is kept by a mark per (job, attempt) in ``crawl_stall_marks``, written after the
 messages were confirmed: a detector that dies in between publishes them again, which is
@@ -71,7 +70,6 @@ class StallDetector:
         stall_after: float,
         max_attempts: int,
         orphan_after: float = 600.0,
-        backlog: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.crawls = database["crawls"]
         self.marks = database["crawl_stall_marks"]
@@ -79,8 +77,6 @@ class StallDetector:
         self.stall_after = timedelta(seconds=stall_after)
         self.max_attempts = max_attempts
         self.orphan_after = timedelta(seconds=orphan_after)
-        # Crawl commands waiting in the crawler's queue (ready, not yet delivered).
-        self._backlog = backlog
 
     async def scan(self, now: datetime, *, batch: int = 500) -> int:
         """Handle every silent job found; returns how many were handled."""
@@ -91,24 +87,17 @@ class StallDetector:
         async for doc in cursor:
             if await self._handle(doc, now):
                 handled += 1
-        if not await self._queue_is_empty():  # pending jobs may be queued behind them
-            return handled
         orphans = self.crawls.find(
-            {"status": JobStatus.PENDING.value, "created_at": {"$lt": now - self.orphan_after}}
+            {
+                "status": JobStatus.PENDING.value,
+                "version": 0,  # the API's record: no projection saw the command
+                "created_at": {"$lt": now - self.orphan_after},
+            }
         ).limit(batch)
         async for doc in orphans:
             if await self._relay(doc, now):
                 handled += 1
         return handled
-
-    async def _queue_is_empty(self) -> bool:
-        if self._backlog is None:
-            return True
-        try:
-            return await self._backlog() == 0
-        except Exception as exc:  # not known: try again on the next scan
-            log.warning("stall.backlog_unknown", error=str(exc)[:300])
-            return False
 
     async def _relay(self, doc: dict[str, Any], now: datetime) -> bool:
         mark = f"{doc['_id']}:relay"

@@ -149,6 +149,8 @@ class ProjectionStore:
         if written is None:  # pages or logs alone: nobody waits on those through notices
             return None
         version, status, stored = written
+        if stored is None:  # the same to every reader: nobody to wake
+            return None
         return JobChanged(
             job_id=messages[0].job_id,
             version=version,
@@ -165,9 +167,12 @@ class ProjectionStore:
         assert document is not None
         return document
 
-    async def _reduce_into_job(self, messages: list[Message]) -> tuple[int, str, bytes] | None:
+    async def _reduce_into_job(
+        self, messages: list[Message]
+    ) -> tuple[int, str, bytes | None] | None:
         """Fold ``messages`` into the job document; its new (version, status, BSON as
-        written), or None when they changed nothing."""
+        written, or None if no reader could see a difference), or None when nothing was
+        written."""
         job_id = messages[0].job_id
         for attempt in range(_CAS_ATTEMPTS):
             current = self._known.pop(job_id, None) if attempt == 0 else None
@@ -184,9 +189,13 @@ class ProjectionStore:
                 return 1, str(created["status"]), stored
             version = current.pop("version", 0)
             updated = self._fold(current, messages)
-            # Compared as stored (millisecond times; absent fields are their defaults): the
-            # command of a job the API recorded changes nothing, and is not written again.
-            if _as_stored(updated) == normalized(current):
+            # Compared as stored (millisecond times; absent fields are their defaults).
+            # Version 0 is the API's record of a job whose command no projection has seen:
+            # that first projection is written even when it adds nothing (version 1 tells
+            # the API's undo and the orphan relay that the command reached the broker), but
+            # it changes nothing a reader sees, so no change notice is sent for it.
+            unchanged = _as_stored(updated) == normalized(current)
+            if unchanged and version > 0:
                 self._remember({**current, "version": version})
                 return None  # duplicates or events that change nothing
             result = await self.crawls.replace_one(
@@ -195,7 +204,7 @@ class ProjectionStore:
             if result.matched_count == 1:
                 stored = self._remember({**updated, "version": version + 1})
                 await self._stamp_expiry(current, updated)
-                return version + 1, str(updated["status"]), stored
+                return version + 1, str(updated["status"]), stored if not unchanged else None
         raise ConcurrentUpdateError(f"job {job_id} kept changing")
 
     def _remember(self, document: JobDocument) -> bytes:
