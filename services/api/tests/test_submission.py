@@ -69,7 +69,8 @@ async def test_a_refused_publish_undoes_the_record_after_it_landed() -> None:
 
 
 @pytest.mark.parametrize(
-    "error", [DuplicateKeyError("projected first"), AutoReconnect("database down")]
+    "error",
+    [DuplicateKeyError("projected first"), AutoReconnect("database down"), ValueError("bug")],
 )
 async def test_a_confirmed_command_is_accepted_whatever_became_of_its_record(
     error: Exception,

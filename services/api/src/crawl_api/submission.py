@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 
 import structlog
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
 from crawl_api.auth import Principal
 from crawl_api.errors import ServiceUnavailable, TooManyRequests
@@ -33,6 +33,10 @@ __all__ = ["UNFINISHED", "Submitted", "Submitter"]
 
 log = structlog.get_logger("crawl_api")
 UNFINISHED = [s.value for s in JobStatus if s not in TERMINAL_STATUSES]
+
+
+class _Published(asyncio.CancelledError):
+    """Cancelled after the broker confirmed the command: the job exists, keep its key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,8 @@ class Submitter:
         try:
             await self._check_cap(principal)
             await self._record_and_publish(principal, request, job_id, correlation_id)
+        except _Published:  # the broker holds the command: the key stays with its job
+            raise
         except BaseException:
             if idempotency_key is not None:
                 await self._keys.release(principal.tenant, idempotency_key, job_id)
@@ -152,6 +158,8 @@ class Submitter:
             await record
         except DuplicateKeyError:
             pass  # the status service projected the command first
-        except PyMongoError as exc:  # the status service makes the document from the command
+        except Exception as exc:  # the status service makes the document from the command
             log.warning("crawl.record_failed", job_id=job_id, error=str(exc))
+        except BaseException as exc:  # cancelled once the broker holds the command
+            raise _Published from exc
         log.info("crawl.accepted", job_id=job_id, url=request.url)
