@@ -107,3 +107,15 @@ async def test_the_change_feed_hands_the_notices_document_over_before_waking_wai
 class Notice:
     def __init__(self, body: bytes) -> None:
         self.body = body
+
+
+def test_a_late_notice_never_brings_back_a_version_older_than_one_read() -> None:
+    recent = RecentJobs(60)
+    token = recent.token()  # a read of job "a" starts
+    recent.noticed("b", {"_id": "b", "version": 1})  # any notice meanwhile: the read's
+    recent.put("a", {"_id": "a", "version": 7}, token)  # result is not kept, but noted
+    assert recent.get("a") is None
+    recent.noticed("a", {"_id": "a", "version": 6})  # late: sent before version 7
+    assert recent.get("a") is None
+    recent.noticed("a", {"_id": "a", "version": 8})
+    assert recent.get("a") == {"_id": "a", "version": 8}

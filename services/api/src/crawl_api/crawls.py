@@ -153,17 +153,23 @@ _READS: SingleFlight[dict[str, Any] | None] = SingleFlight()
 
 
 async def job_or_404(
-    store: JobStore, job_id: str, principal: Principal, *, shared: bool = True
+    store: JobStore,
+    job_id: str,
+    principal: Principal,
+    *,
+    shared: bool = True,
+    cached: bool = True,
 ) -> dict[str, Any]:
     """The caller's job document: as recently read or received with a change notice (never
     older than the last notice for the job), else read, identical concurrent reads sharing
     one query unless ``shared`` is false (a read that must start now, e.g. after a change
-    notice: one already in flight may predate the change)."""
-    doc = store.recent.get(job_id)
+    notice: one already in flight may predate the change). ``cached`` false reads the
+    database in any case."""
+    doc = store.recent.get(job_id) if cached else None
     if doc is not None:
         if doc.get("tenant") != principal.tenant:
             doc = None
-    elif shared:
+    elif shared and cached:
         doc = await _READS.run(
             (id(store), job_id, principal.tenant), lambda: store.get(job_id, principal.tenant)
         )
@@ -171,6 +177,18 @@ async def job_or_404(
         doc = await store.get(job_id, principal.tenant)
     if doc is None:
         raise NotFound(f"no crawl {job_id}")
+    return doc
+
+
+async def _current(
+    store: JobStore, job_id: str, principal: Principal, if_none_match: str | None
+) -> dict[str, Any]:
+    """The job, for a request that may report a change: when the remembered document differs
+    from what the caller holds, the database says what the change is (another API process
+    may have shown the caller a version this one has not been sent yet)."""
+    doc = await job_or_404(store, job_id, principal)
+    if if_none_match and not _matches(if_none_match, etag_of(doc)):
+        doc = await job_or_404(store, job_id, principal, shared=False, cached=False)
     return doc
 
 
@@ -185,7 +203,7 @@ async def _long_poll(
     changes: ChangeFeed = state.changes
     deadline = time.monotonic() + wait
     with changes.watch(job_id) as watch:  # before the first read: no notice falls between
-        doc = await job_or_404(store, job_id, principal)
+        doc = await _current(store, job_id, principal, if_none_match)
         baseline = if_none_match or etag_of(doc)
         while doc["status"] not in TERMINAL_STATUSES and _matches(baseline, etag_of(doc)):
             left = deadline - time.monotonic()
@@ -279,7 +297,7 @@ class CrawlController(Controller):
             headers["Preference-Applied"] = f"wait={wait:g}"
             doc = await _long_poll(state, job_id, principal, if_none_match, wait)
         else:
-            doc = await job_or_404(store, job_id, principal)
+            doc = await _current(store, job_id, principal, if_none_match)
         etag = etag_of(doc)
         headers |= {"ETag": etag, "Cache-Control": "no-cache"}
         if doc["status"] not in TERMINAL_STATUSES:

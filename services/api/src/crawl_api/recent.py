@@ -39,6 +39,9 @@ class RecentJobs:
         self._clock = clock
         self._docs: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         self._epoch = 0  # bumped by every notice
+        # The highest version of each job this process has read or been sent: a late notice
+        # or a slow read never brings an older one back.
+        self._floor: OrderedDict[str, int] = OrderedDict()
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         entry = self._docs.get(job_id)
@@ -53,8 +56,21 @@ class RecentJobs:
         """Take before a read; pass to :meth:`put` with its result."""
         return self._epoch
 
+    def seen(self, job_id: str, version: int) -> bool:
+        """Note that ``version`` of ``job_id`` was read or sent; whether it is the newest."""
+        floor = self._floor.get(job_id, -1)
+        if version > floor:
+            self._floor[job_id] = version
+            self._floor.move_to_end(job_id)
+            while len(self._floor) > self._max:
+                self._floor.popitem(last=False)
+        return version >= floor
+
     def put(self, job_id: str, doc: dict[str, Any], token: int) -> None:
-        """Keep ``doc``, unless a notice arrived since ``token`` was taken."""
+        """Keep ``doc``, unless a notice arrived since ``token`` was taken or a newer
+        version of the job was seen."""
+        if not self.seen(job_id, int(doc.get("version", 0))):
+            return
         if self._ttl <= 0 or token != self._epoch or not self._live():
             return
         self._docs[job_id] = (self._clock(), doc)
@@ -73,8 +89,7 @@ class RecentJobs:
             self.drop(job_id)
             return
         self._epoch += 1
-        kept = self._docs.get(job_id)
-        if kept is not None and kept[1].get("version", 0) > document.get("version", 0):
-            return
+        if not self.seen(job_id, int(document.get("version", 0))):
+            return  # late: a newer version was read or sent already
         self._docs.pop(job_id, None)
         self.put(job_id, document, self._epoch)

@@ -78,7 +78,7 @@ class JobStore:
         token = self.recent.token()
         doc = await self.crawls.find_one({"_id": job_id, "tenant": tenant})
         if doc is not None:
-            self.recent.put(job_id, doc, token)
+            self.recent.put(job_id, doc, token)  # notes its version even when not kept
         return doc
 
     async def pages(self, job_id: str, *, after: str | None, limit: int) -> list[dict[str, Any]]:
