@@ -119,3 +119,12 @@ def test_a_late_notice_never_brings_back_a_version_older_than_one_read() -> None
     assert recent.get("a") is None
     recent.noticed("a", {"_id": "a", "version": 8})
     assert recent.get("a") == {"_id": "a", "version": 8}
+
+
+def test_everything_is_forgotten_when_the_feed_comes_back_after_an_outage() -> None:
+    feed = ChangeFeed("amqp://unused/")
+    recent = RecentJobs(60)
+    feed.on_reconnect(recent.clear)
+    recent.put("a", {"_id": "a", "version": 1}, recent.token())
+    feed._resumed(object())  # as aio-pika calls it, with the connection
+    assert recent.get("a") is None

@@ -79,6 +79,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         app.state.mongo = mongo
         recent = RecentJobs(settings.status_cache_seconds, live=lambda: changes.connected)
         changes.listen(recent.noticed)
+        changes.on_reconnect(recent.clear)
         app.state.store = JobStore(mongo[settings.mongodb_database], recent)
         app.state.publisher = publisher
         database = mongo[settings.mongodb_database]

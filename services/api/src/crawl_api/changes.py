@@ -63,13 +63,26 @@ class ChangeFeed:
         self._connection: AbstractRobustConnection | None = None
         self._watches: dict[str, set[Watch]] = {}
         self._listeners: list[Callable[[str, dict[str, Any] | None], None]] = []
+        self._reconnected: list[Callable[[], None]] = []
 
     @property
     def connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        """Whether notices can arrive now (false while a robust connection reconnects)."""
+        connection = self._connection
+        return connection is not None and not connection.is_closed and connection.connected.is_set()
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the feed is back after an outage (notices were lost)."""
+        self._reconnected.append(callback)
+
+    def _resumed(self, *_: Any) -> None:
+        log.info("change_feed.reconnected")
+        for callback in self._reconnected:
+            callback()
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(self._url)
+        self._connection.reconnect_callbacks.add(self._resumed)
         channel = await self._connection.channel()
         exchange = await channel.declare_exchange(
             CHANGES_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True

@@ -78,6 +78,11 @@ class RecentJobs:
         if len(self._docs) > self._max:
             self._docs.popitem(last=False)
 
+    def clear(self) -> None:
+        """Forget every document (notices may have been lost: the feed was down)."""
+        self._epoch += 1
+        self._docs.clear()
+
     def drop(self, job_id: str) -> None:
         """This process's own write of ``job_id``, or a notice without its document."""
         self._epoch += 1
