@@ -48,3 +48,27 @@ async def test_every_caller_of_a_failed_write_gets_its_error_and_the_next_write_
     writes.fail = False
     await group.write([{"n": 3}])
     assert writes.calls[-1] == [3]
+
+
+async def test_a_failed_merged_write_fails_only_the_caller_whose_documents_fail() -> None:
+    written: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def write(documents: list[dict[str, Any]]) -> None:
+        await gate.wait()
+        if any(d["n"] == 666 for d in documents):
+            raise ValueError("refused document")
+        written.append([d["n"] for d in documents])
+
+    group = GroupCommit(write)
+    first = asyncio.create_task(group.write([{"n": 1}]))
+    await asyncio.sleep(0)  # in flight: the next two are merged
+    bad = asyncio.create_task(group.write([{"n": 666}]))
+    good = asyncio.create_task(group.write([{"n": 2}]))
+    await asyncio.sleep(0)
+    gate.set()
+    await first
+    await good
+    with pytest.raises(ValueError, match="refused"):
+        await bad
+    assert written == [[1], [2]]

@@ -267,9 +267,9 @@ class ProjectionStore:
 
 class GroupCommit:
     """Merges concurrent writes into one: callers that arrive while a write is in flight go
-    out together in the next one (none waits for a timer). Every caller of a write that
-    fails gets its error; the messages behind them are redelivered, and writing them again
-    is idempotent."""
+    out together in the next one (none waits for a timer). When a merged write fails, each
+    caller's documents are written again on their own, so only the caller whose documents
+    fail gets the error (its messages are redelivered; writing them again is idempotent)."""
 
     def __init__(self, write: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
         self._write = write
@@ -289,16 +289,24 @@ class GroupCommit:
                 group, self._queued = self._queued, []
                 try:
                     await self._write([doc for documents, _ in group for doc in documents])
+                except Exception as failed:
+                    if len(group) == 1:
+                        _settle(group, failed)
+                        continue
+                    # One caller's documents may be what failed: each caller alone, so the
+                    # others' batches (other jobs) do not fail with it.
+                    for one in group:
+                        try:
+                            await self._write(one[0])
+                        except Exception as exc:
+                            _settle([one], exc)
+                        else:
+                            _settle([one])
                 except BaseException as exc:
-                    for _, done in group:
-                        if not done.done():
-                            done.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
+                    _settle(group, exc)
+                    raise
                 else:
-                    for _, done in group:
-                        if not done.done():
-                            done.set_result(None)
+                    _settle(group)
         finally:
             # No await between the empty check above and this: no caller is left waiting
             # (unless the writer itself was cancelled: then so is every queued caller).
@@ -306,6 +314,19 @@ class GroupCommit:
             for _, done in self._queued:
                 done.cancel()
             self._queued = []
+
+
+def _settle(
+    group: list[tuple[list[dict[str, Any]], asyncio.Future[None]]],
+    error: BaseException | None = None,
+) -> None:
+    for _, done in group:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
 
 
 def _as_stored(document: JobDocument) -> JobDocument:
