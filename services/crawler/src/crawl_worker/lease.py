@@ -25,7 +25,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from crawl_contracts import TERMINAL_STATUSES, JobStatus
 from crawl_contracts.envelope import utcnow
@@ -102,7 +102,10 @@ class LeaseStore:
         except BaseException:
             status_read.cancel()
             raise
-        status = await status_read
+        try:
+            status = await status_read
+        except PyMongoError:  # the lease is ours now: crawl; a cancel still reaches it
+            status = None  # (a finished job's lease is marked finished: never claimed)
         if doc is None:  # pragma: no cover - upsert always returns a document
             return await self._why_not(job_id, attempt)
         if status is not None and status.get("status") in TERMINAL_STATUSES:
