@@ -162,6 +162,10 @@ async def test_cancel_stops_a_crawl_with_one_cancelled_event() -> None:
         ("::1", False),
         ("8.8.8.8", True),
         ("::ffff:127.0.0.1", False),
+        ("2002:a00:1::", False),  # 6to4 of 10.0.0.1
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("64:ff9b:1::808:808", False),  # local-use NAT64: layout unknown
     ],
 )
 async def test_address_guard_refuses_private_addresses_by_default(

@@ -55,7 +55,11 @@ def test_private_loopback_link_local_and_metadata_addresses_need_the_allow_list(
     strict = AddressPolicy([])
     for address in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fd00::1"):
         assert not strict.permits(ipaddress.ip_address(address)), address
+    # IPv6 forms of private IPv4 addresses: mapped, 6to4, NAT64 (and local-use NAT64).
+    for address in ("::ffff:10.0.0.1", "2002:a00:1::", "64:ff9b::a00:1", "64:ff9b:1::808:808"):
+        assert not strict.permits(ipaddress.ip_address(address)), address
     assert strict.permits(ipaddress.ip_address("93.184.216.34"))
+    assert strict.permits(ipaddress.ip_address("64:ff9b::5db8:d822"))  # NAT64 of the above
     local = AddressPolicy(["127.0.0.0/8"])
     assert local.permits(ipaddress.ip_address("127.0.0.1"))
     assert not local.permits(ipaddress.ip_address("10.1.2.3"))

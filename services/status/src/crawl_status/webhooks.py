@@ -75,6 +75,8 @@ _EVENTS: dict[type[Any], WebhookEvent] = {
 }
 _METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix: IPv4 in the last 32 bits
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # operator-chosen layout: never public
 
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
@@ -95,6 +97,15 @@ class AddressPolicy:
     def permits(self, address: IPAddress) -> bool:
         if any(address in net for net in self._allowed):
             return True
+        if isinstance(address, ipaddress.IPv6Address):
+            # IPv6 forms that reach an IPv4 address (mapped, 6to4, NAT64) are judged by it.
+            embedded = address.ipv4_mapped or address.sixtofour
+            if embedded is None and address in _NAT64:
+                embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+            if embedded is not None:
+                return self.permits(embedded)
+            if address in _LOCAL_NAT64:
+                return False
         return address.is_global and address not in _METADATA
 
     async def refusal(self, url: str) -> str | None:
