@@ -79,12 +79,9 @@ class AddressGuard:
         if literal is not None:
             return None if self.permits(literal) else "blocked_address"
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
+            addresses = _parse(await _resolve(host, port))
         except (socket.gaierror, UnicodeError):
             return "dns_error"
-        addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
         if not addresses:
             return "dns_error"
         if all(self.permits(a) for a in addresses):
@@ -98,6 +95,11 @@ Resolve = Callable[[str, int], Awaitable[list[str]]]
 async def _resolve(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
+
+
+def _parse(resolved: list[str]) -> list[IPAddress]:
+    """Resolved addresses, each once, in the resolver's order (without IPv6 zone ids)."""
+    return list(dict.fromkeys(ipaddress.ip_address(a.split("%")[0]) for a in resolved))
 
 
 class AddressRefusedError(httpcore.ConnectError):
@@ -132,7 +134,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
             resolved = await self._resolve(host.strip("[]"), port)
         except (OSError, UnicodeError) as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses = list(dict.fromkeys(ipaddress.ip_address(a.split("%")[0]) for a in resolved))
+        addresses = _parse(resolved)
         refused = [a for a in addresses if not self._permits(a)]
         if not addresses or refused:
             raise AddressRefusedError(f"{host} resolves to {refused or 'nothing'}: refused")

@@ -113,13 +113,10 @@ class AddressPolicy:
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
+            addresses = _parse(await _resolve(host, port))
         except OSError as exc:
             return f"cannot resolve {host}: {exc}"
-        for info in infos:
-            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        for address in addresses:
             if not self.permits(address):
                 return f"{host} resolves to {address}, which webhooks may not reach"
         return None
@@ -131,6 +128,11 @@ Resolve = Callable[[str, int], Awaitable[list[str]]]
 async def _resolve(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
+
+
+def _parse(resolved: list[str]) -> list[IPAddress]:
+    """Resolved addresses, each once, in the resolver's order (without IPv6 zone ids)."""
+    return list(dict.fromkeys(ipaddress.ip_address(a.split("%")[0]) for a in resolved))
 
 
 class PinnedBackend(httpcore.AsyncNetworkBackend):
@@ -160,7 +162,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
             resolved = await self._resolve(host.strip("[]"), port)
         except (OSError, UnicodeError) as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses = list(dict.fromkeys(ipaddress.ip_address(a.split("%")[0]) for a in resolved))
+        addresses = _parse(resolved)
         refused = [a for a in addresses if not self._permits(a)]
         if not addresses or refused:
             raise httpcore.ConnectError(f"{host} resolves to {refused or 'nothing'}: refused")
