@@ -169,7 +169,7 @@ def reduce_job(
 
     ``retention`` sets ``expires_at`` of a finished job (pass the same value for every message
     of a job)."""
-    doc = _new_document(message) if document is None else _copy(document)
+    doc = _new_document(message) if document is None else normalized(document)
     key = _key(message)
     doc["last_activity_at"] = _max_time(doc["last_activity_at"], message.occurred_at)
     doc["attempt"] = max(doc["attempt"], message.attempt)
@@ -213,11 +213,8 @@ def reduce_job(
 
 
 def normalized(document: JobDocument) -> JobDocument:
-    """``document`` with every field the reducer keeps (absent ones at their defaults)."""
-    return _copy(document)
-
-
-def _copy(document: JobDocument) -> JobDocument:
+    """A copy of ``document`` with every field the reducer keeps (absent ones at their
+    defaults)."""
     doc = {**_DEFAULTS, **document}
     doc["counters"] = {**empty_counters(), **(document.get("counters") or {})}
     return doc
