@@ -24,7 +24,8 @@ CHANGES_EXCHANGE: Final = "crawl.changes"
 
 
 class JobChanged(BaseModel):
-    """A job's document was written (not sent for writes of its pages or logs alone)."""
+    """A job's document was written (not sent for writes of its pages or logs alone, nor for
+    writes that change nothing a reader sees)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 

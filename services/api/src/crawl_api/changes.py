@@ -2,12 +2,13 @@
 
 FerretDB has no change streams, and a long poll that re-reads the job every
 ``poll_interval`` answers on average half an interval late. The status service publishes a
-small notice on the ``crawl.changes`` fanout exchange after every write of a job's
-projection; each API process consumes them on an exclusive, auto-delete queue of its own
-and wakes the requests waiting on that job. Notices are hints: one can be lost (a broker
-restart, this queue overflowing), so waiters keep a slower database poll as a safety net
-(``changes_poll_interval``, or ``poll_interval`` while the feed is down) and always read the
-job document itself.
+notice on the ``crawl.changes`` fanout exchange after every write of a job document that a
+reader can see, carrying the document as written; each API process consumes them on an
+exclusive, auto-delete queue of its own, hands the document to its listeners (the recently
+read documents, ``crawl_api.recent``) and wakes the requests waiting on that job. Notices
+can be lost (a broker restart, this queue overflowing), so waiters keep a slower database
+poll as a safety net (``changes_poll_interval``, or ``poll_interval`` while the feed is
+down).
 """
 
 from __future__ import annotations

@@ -122,8 +122,9 @@ def _add_change_notices(
         "address": CHANGES_EXCHANGE,
         "description": (
             f"Transient hints on the `{CHANGES_EXCHANGE}` fanout exchange (no envelope, never "
-            "persisted, may be lost): a job's projection was written. API processes bind an "
-            "exclusive queue each and wake long polls on that job."
+            "persisted, may be lost): a job's document was written, and here it is. API "
+            "processes bind an exclusive queue each, keep the document and wake long polls on "
+            "that job."
         ),
         "messages": {name: {"$ref": f"#/components/messages/{name}"}},
         "bindings": {
@@ -143,7 +144,7 @@ def _add_change_notices(
     operations[f"publish{name}"] = {
         "action": "send",
         "channel": {"$ref": f"#/channels/{name}"},
-        "summary": "Published by the status service after each write of a job's projection.",
+        "summary": "Published by the status service after each write of a job's document.",
         "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
     }
 
