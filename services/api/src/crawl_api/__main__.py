@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import uvicorn
 from litestar import Litestar
 
@@ -14,7 +16,9 @@ def app_from_environment() -> Litestar:
     """Factory for worker processes: each reads the settings and builds its own app."""
     settings = ApiSettings()
     configure_logging("api", settings.log_level, settings.log_json)
-    return create_app(settings)
+    app = create_app(settings)
+    tune_gc()
+    return app
 
 
 def main() -> None:
@@ -32,14 +36,29 @@ def main() -> None:
             lifespan="on",
         )
         return
+    app = create_app(settings)
+    tune_gc()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
         access_log=False,
         lifespan="on",
     )
+
+
+def tune_gc() -> None:
+    """Call once the process has built its long-lived objects (modules, models, clients).
+
+    Those leave the cyclic collector's view (``gc.freeze``), and a young collection runs
+    every 50,000 net allocations instead of 700: with the defaults, collections that walk
+    objects which never die took about a tenth of the API's CPU under load
+    (``make bench-api``). Memory held by short-lived cycles grows by a few MB at most.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 if __name__ == "__main__":

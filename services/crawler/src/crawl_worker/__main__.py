@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Coroutine
 from typing import Any
 
@@ -15,6 +16,7 @@ def main() -> None:
     settings = WorkerSettings()
     configure_logging("crawler", settings.log_level, settings.log_json)
     app, _ = create_app(settings)
+    tune_gc()
     run(app.run())
 
 
@@ -26,6 +28,19 @@ def run(main: Coroutine[Any, Any, None]) -> None:
         asyncio.run(main)
         return
     uvloop.run(main)
+
+
+def tune_gc() -> None:
+    """Call once the process has built its long-lived objects (modules, models, clients).
+
+    Those leave the cyclic collector's view (``gc.freeze``), and a young collection runs
+    every 50,000 net allocations instead of 700: with the defaults, collections that walk
+    objects which never die took about a tenth of this service's CPU under load
+    (``make bench-api``). Memory held by short-lived cycles grows by a few MB at most.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 if __name__ == "__main__":
