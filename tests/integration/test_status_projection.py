@@ -191,3 +191,33 @@ async def test_a_recorded_jobs_command_is_marked_seen_without_a_change_notice(
     assert stored is not None
     assert (stored["version"], stored["status"]) == (2, "running")
     assert [n.version for n in notices] == [2]
+
+
+async def test_the_apis_record_is_remembered_as_a_read_returns_it(
+    mongo: AsyncMongoClient[dict[str, Any]], services: Services
+) -> None:
+    from crawl_api.recent import RecentJobs  # noqa: PLC0415
+    from crawl_api.store import JobStore  # noqa: PLC0415
+    from crawl_contracts import CrawlRequest, CrawlRequested  # noqa: PLC0415
+
+    db = mongo[services.database]
+    api = JobStore(db, RecentJobs(30))
+    command = CrawlRequested(
+        job_id="remembered-job", tenant="t", request=CrawlRequest(url="http://127.0.0.1:9/")
+    )
+    await api.record_pending(command)
+    remembered = api.recent.get("remembered-job")
+    stored = await db.crawls.find_one({"_id": "remembered-job"})
+    assert remembered is not None and stored is not None
+    assert remembered == stored  # millisecond times, time zone, every field
+    # A notice that arrives while the record is being written wins over the record.
+    late = CrawlRequested(
+        job_id="noticed-job", tenant="t", request=CrawlRequest(url="http://127.0.0.1:9/")
+    )
+    writing = asyncio.ensure_future(api.record_pending(late))
+    await asyncio.sleep(0)  # the insert is in flight
+    api.recent.noticed("noticed-job", {"_id": "noticed-job", "version": 2, "status": "running"})
+    await writing
+    assert api.recent.get("noticed-job") == {"_id": "noticed-job", "version": 2, "status": "running"}
+    await api.forget_pending("remembered-job")  # the undo forgets it too
+    assert api.recent.get("remembered-job") is None

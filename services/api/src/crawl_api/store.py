@@ -10,12 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bson import CodecOptions, decode, encode
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crawl_api.recent import RecentJobs
 from crawl_contracts import CrawlRequested, JobStatus
 
 __all__ = ["JobStore"]
+
+_AS_STORED: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)  # as a read returns it
 
 _PAGE_LIST_FIELDS = {
     "_id": 1,
@@ -45,27 +48,31 @@ class JobStore:
 
     async def record_pending(self, command: CrawlRequested) -> None:
         """Insert the job's first document, shaped as the status service's reducer shapes it
-        from the same command (the reducer fills in the rest)."""
-        await self.crawls.insert_one(
-            {
-                "_id": command.job_id,
-                "tenant": command.tenant,
-                "request": command.request.model_dump(mode="json"),
-                "submitted_by": command.submitted_by,
-                "status": JobStatus.PENDING.value,
-                "counters": {
-                    "discovered": 0,
-                    "queued": 0,
-                    "in_flight": 0,
-                    "fetched": 0,
-                    "failed": 0,
-                    "skipped": 0,
-                },
-                "created_at": command.occurred_at,
-                "last_activity_at": command.occurred_at,
-                "version": 0,
-            }
-        )
+        from the same command (the reducer fills in the rest), and remember it as a read
+        would return it: a client's first poll after submitting is answered without a read
+        (until a change notice or the cache's time limit, as any read document)."""
+        document = {
+            "_id": command.job_id,
+            "tenant": command.tenant,
+            "request": command.request.model_dump(mode="json"),
+            "submitted_by": command.submitted_by,
+            "status": JobStatus.PENDING.value,
+            "counters": {
+                "discovered": 0,
+                "queued": 0,
+                "in_flight": 0,
+                "fetched": 0,
+                "failed": 0,
+                "skipped": 0,
+            },
+            "created_at": command.occurred_at,
+            "last_activity_at": command.occurred_at,
+            "version": 0,
+        }
+        token = self.recent.token()
+        await self.crawls.insert_one(document)
+        # The BSON round trip: millisecond times, as stored and read back.
+        self.recent.put(command.job_id, decode(encode(document), codec_options=_AS_STORED), token)
 
     async def forget_pending(self, job_id: str) -> None:
         """Undo ``record_pending`` when the command could not be published."""
