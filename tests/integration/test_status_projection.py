@@ -208,7 +208,8 @@ async def test_the_apis_record_is_remembered_as_a_read_returns_it(
     await api.record_pending(command)
     remembered = api.recent.get("remembered-job")
     stored = await db.crawls.find_one({"_id": "remembered-job"})
-    assert remembered is not None and stored is not None
+    assert remembered is not None
+    assert stored is not None
     assert remembered == stored  # millisecond times, time zone, every field
     # A notice that arrives while the record is being written wins over the record.
     late = CrawlRequested(
@@ -216,8 +217,9 @@ async def test_the_apis_record_is_remembered_as_a_read_returns_it(
     )
     writing = asyncio.ensure_future(api.record_pending(late))
     await asyncio.sleep(0)  # the insert is in flight
-    api.recent.noticed("noticed-job", {"_id": "noticed-job", "version": 2, "status": "running"})
+    noticed = {"_id": "noticed-job", "version": 2, "status": "running"}
+    api.recent.noticed("noticed-job", noticed)
     await writing
-    assert api.recent.get("noticed-job") == {"_id": "noticed-job", "version": 2, "status": "running"}
+    assert api.recent.get("noticed-job") == noticed
     await api.forget_pending("remembered-job")  # the undo forgets it too
     assert api.recent.get("remembered-job") is None
