@@ -213,13 +213,13 @@ async def test_the_apis_record_is_remembered_as_a_read_returns_it(
     assert remembered == stored  # millisecond times, time zone, every field
     # A notice that arrives while the record is being written wins over the record.
     late = CrawlRequested(
-        job_id="noticed-job", tenant="t", request=CrawlRequest(url="http://127.0.0.1:9/")
+        job_id="late-noticed-job", tenant="t", request=CrawlRequest(url="http://127.0.0.1:9/")
     )
     writing = asyncio.ensure_future(api.record_pending(late))
     await asyncio.sleep(0)  # the insert is in flight
-    noticed = {"_id": "noticed-job", "version": 2, "status": "running"}
-    api.recent.noticed("noticed-job", noticed)
+    noticed = {"_id": "late-noticed-job", "version": 2, "status": "running"}
+    api.recent.noticed("late-noticed-job", noticed)
     await writing
-    assert api.recent.get("noticed-job") == noticed
+    assert api.recent.get("late-noticed-job") == noticed
     await api.forget_pending("remembered-job")  # the undo forgets it too
     assert api.recent.get("remembered-job") is None
