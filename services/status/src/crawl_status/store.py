@@ -24,11 +24,11 @@ from functools import partial
 from typing import Any
 
 from bson import CodecOptions, decode, encode
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crawl_contracts import CrawlLogged, JobChanged, Message, PageRecorded
+from crawl_contracts import CrawlLogged, CrawlRequested, JobChanged, Message, PageRecorded
 from crawl_status.projection import (
     JobDocument,
     log_document,
@@ -176,6 +176,8 @@ class ProjectionStore:
         job_id = messages[0].job_id
         for attempt in range(_CAS_ATTEMPTS):
             current = self._known.pop(job_id, None) if attempt == 0 else None
+            if current is None and attempt == 0 and isinstance(messages[0], CrawlRequested):
+                current = await self._mark_seen(job_id)
             if current is None:
                 current = await self.crawls.find_one({"_id": job_id})
             if current is None:
@@ -206,6 +208,20 @@ class ProjectionStore:
                 await self._stamp_expiry(current, updated)
                 return version + 1, str(updated["status"]), stored if not unchanged else None
         raise ConcurrentUpdateError(f"job {job_id} kept changing")
+
+    async def _mark_seen(self, job_id: str) -> JobDocument | None:
+        """The API's record of a job (version 0) marked as seen by a projection (version 1),
+        in one round trip instead of a read and a write; None when there is no such record
+        (a command published straight to the broker, a redelivery).
+
+        The command's projection nearly always adds nothing to the API's record, which has
+        the reducer's shape; the caller reduces the batch over the document returned, which
+        carries version 1, and writes again only if that changed something."""
+        return await self.crawls.find_one_and_update(
+            {"_id": job_id, "version": 0},
+            {"$set": {"version": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
 
     def _remember(self, document: JobDocument) -> bytes:
         """Keep ``document`` exactly as a read would return it (the BSON round trip gives
