@@ -9,8 +9,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawl_contracts import Counters, CrawlCancelled, CrawlFailed, JobStatus
-from crawl_status.projection import page_document, reduce_job
+from crawl_contracts import Counters, CrawlCancelled, CrawlFailed, CrawlLogged, JobStatus
+from crawl_status.projection import (
+    lifecycle_log,
+    log_document,
+    ordering_number,
+    page_document,
+    reduce_job,
+)
 
 from .events import T0, history, resumed_history
 
@@ -160,3 +166,39 @@ def test_a_terminal_status_is_never_left_whatever_arrives_after_it(messages: lis
             finished = doc["status"]
         if finished is not None:
             assert doc["status"] == finished
+
+
+def test_lifecycle_events_stand_for_their_log_lines_keyed_by_their_own_order() -> None:
+    messages = history()
+    lines = [line for m in messages if (line := lifecycle_log(m)) is not None]
+    assert [(line["level"], line["message"]) for line in lines] == [
+        ("info", "crawl started on worker w1"),
+        ("info", "crawl finished (exhausted): 3 pages fetched"),
+    ]
+    started, completed = messages[1], messages[-1]
+    assert [line["order"] for line in lines] == [
+        ordering_number(started),
+        ordering_number(completed),
+    ]
+    logged = [log_document(m) for m in messages if isinstance(m, CrawlLogged)]
+    keys = [line["_id"] for line in lines + logged]
+    assert len(set(keys)) == len(keys), "no log line shares a key with another"
+    failed = CrawlFailed(
+        job_id="job-1",
+        tenant="acme",
+        occurred_at=T0,
+        seq=9,
+        attempt=2,
+        counters=Counters(),
+        error_code="stalled",
+        error="no heartbeat",
+    )
+    line = lifecycle_log(failed)
+    assert line is not None
+    assert (line["level"], line["message"]) == ("error", "crawl failed (stalled): no heartbeat")
+    assert line["_id"] == "job-1:000002:000000000009"
+    assert lifecycle_log(logged_message(messages)) is None
+
+
+def logged_message(messages: list[Any]) -> Any:
+    return next(m for m in messages if isinstance(m, CrawlLogged))

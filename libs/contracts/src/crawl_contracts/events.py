@@ -105,7 +105,9 @@ class CrawlProgressed(Envelope):
 
 
 class CrawlLogged(Envelope):
-    """One log line meant for the job's owner."""
+    """One log line meant for the job's owner, about something no other event says (an
+    extraction that failed, unreadable sitemaps). The lines for a crawl's start and end are
+    made by the status service from ``CrawlStarted`` and the terminal events."""
 
     type: Literal["CrawlLogged"] = "CrawlLogged"
     level: Literal["debug", "info", "warning", "error"] = "info"

@@ -162,7 +162,6 @@ class Crawl:
         # The first progress event comes one interval in: a crawl shorter than that is told
         # by its terminal event, which carries the same counters.
         self._last_progress = time.monotonic()
-        await self._log("info", f"crawl of {self.start_url} started")
         self._discover(self.start_url, 0)
         workers = [asyncio.create_task(self._work_all())]
         cancel_wait = asyncio.create_task(self._cancelled.wait())
@@ -180,7 +179,6 @@ class Crawl:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             log.exception("crawl.error")
-            await self._log("error", f"crawl failed: {exc!r}")
             return await self._terminal(
                 CrawlFailed, error_code="internal_error", error=repr(exc)[:1000]
             )
@@ -191,7 +189,6 @@ class Crawl:
             self._count.queued -= 1
             await self._record_skip(url, depth, "page_limit")
         reason = StopReason.PAGE_LIMIT if self._page_limited else StopReason.EXHAUSTED
-        await self._log("info", f"crawl finished ({reason.value}): {self._count.fetched} pages")
         return await self._terminal(CrawlCompleted, stop_reason=reason)
 
     # -- workers -------------------------------------------------------------------------
@@ -428,7 +425,6 @@ class Crawl:
             url, depth = self._frontier.popleft()
             self._count.queued -= 1
             await self._record_skip(url, depth, "cancelled")
-        await self._log("info", "crawl cancelled")
         return await self._terminal(CrawlCancelled)
 
     async def _terminal(self, cls: type[_E], **fields: Any) -> _E:

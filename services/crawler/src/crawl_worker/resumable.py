@@ -126,7 +126,6 @@ class ResumableCrawl(Crawl):
 
     async def cancel_unstarted(self) -> CrawlCancelled:
         """End a job whose cancel was heard before it started: one terminal event, no page."""
-        await self._log("info", "crawl cancelled before it started")
         return await self._terminal(CrawlCancelled)
 
     async def settled(self, within: float) -> bool:
@@ -251,7 +250,5 @@ class ResumableCrawl(Crawl):
                 depth=depth,
                 attempts=0,
             )
-        message = "stopped at its time limit" if self.timed_out else "cancelled"
-        await self._log("info", f"crawl {message}: {self._count.fetched} pages fetched")
         # A time limit is a normal end (CrawlCompleted) reached through the cancel path.
         return cast(CrawlCancelled, terminal)

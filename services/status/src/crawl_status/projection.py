@@ -43,6 +43,7 @@ from crawl_contracts import (
 __all__ = [
     "JobDocument",
     "empty_counters",
+    "lifecycle_log",
     "log_document",
     "normalized",
     "ordering_number",
@@ -258,6 +259,38 @@ def log_document(message: CrawlLogged) -> dict[str, Any]:
         "order": ordering_number(message),
         "level": message.level,
         "message": message.message,
+        "at": message.occurred_at,
+    }
+
+
+def lifecycle_log(message: Message) -> dict[str, Any] | None:
+    """The log line a lifecycle event stands for, or None.
+
+    Crawlers send no log message for what an event already says (a crawl started, finished,
+    failed or was cancelled): the line is made here, keyed by the event's own ordering key,
+    which no other log line or page has. One message fewer per event on the broker, and the
+    line cannot go missing while the event arrives (or arrive without it)."""
+    match message:
+        case CrawlStarted():
+            what = "started" if message.attempt == 1 else f"resumed (attempt {message.attempt})"
+            level, text = "info", f"crawl {what} on worker {message.worker_id}"
+        case CrawlCompleted():
+            fetched = message.counters.fetched
+            level = "info"
+            text = f"crawl finished ({message.stop_reason.value}): {fetched} pages fetched"
+        case CrawlFailed():
+            level, text = "error", f"crawl failed ({message.error_code}): {message.error}"
+        case CrawlCancelled():
+            level, text = "info", f"crawl cancelled: {message.counters.fetched} pages fetched"
+        case _:
+            return None
+    return {
+        "_id": f"{message.job_id}:{message.attempt:06d}:{message.seq:012d}",
+        "job_id": message.job_id,
+        "tenant": message.tenant,
+        "order": ordering_number(message),
+        "level": level,
+        "message": text[:1000],
         "at": message.occurred_at,
     }
 

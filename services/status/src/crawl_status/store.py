@@ -31,6 +31,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from crawl_contracts import CrawlLogged, CrawlRequested, JobChanged, Message, PageRecorded
 from crawl_status.projection import (
     JobDocument,
+    lifecycle_log,
     log_document,
     normalized,
     page_document,
@@ -134,6 +135,7 @@ class ProjectionStore:
         """Store one batch; the job document's change (for the change notice), or None."""
         pages = [page_document(m) for m in messages if isinstance(m, PageRecorded)]
         logs = [log_document(m) for m in messages if isinstance(m, CrawlLogged)]
+        logs += [line for m in messages if (line := lifecycle_log(m)) is not None]
         # Pages and logs are independent of each other: written at once, each together with
         # those of the other jobs' batches that are being stored at the same moment.
         writes = []
