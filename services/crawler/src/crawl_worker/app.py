@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import structlog
 from faststream import AckPolicy, FastStream
-from faststream.rabbit import Channel, RabbitBroker, RabbitMessage
+from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit.message import RabbitMessage  # the class, not the annotation
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
@@ -111,7 +112,12 @@ class CrawlerService:
             title="crawler.requests",
             description="Crawl and resume commands: each claims a job's lease, then is acked.",
         )
-        async def on_requested(message: RabbitMessage) -> None:
+        async def on_requested() -> None:
+            # The message comes from the context rather than a `message: RabbitMessage`
+            # parameter: FastStream resolves such a parameter on a worker thread, one thread
+            # hop per command before its claim.
+            message = self.broker.context.get_local("message")
+            assert isinstance(message, RabbitMessage)
             await self.handle_request(message)
 
         @self.broker.subscriber(
