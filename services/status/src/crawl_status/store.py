@@ -28,7 +28,16 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crawl_contracts import CrawlLogged, CrawlRequested, JobChanged, Message, PageRecorded
+from crawl_contracts import (
+    CrawlCancelled,
+    CrawlCompleted,
+    CrawlFailed,
+    CrawlLogged,
+    CrawlRequested,
+    JobChanged,
+    Message,
+    PageRecorded,
+)
 from crawl_status.projection import (
     JobDocument,
     lifecycle_log,
@@ -42,6 +51,7 @@ from crawl_status.projection import (
 __all__ = ["ConcurrentUpdateError", "ProjectionStore", "StoreError"]
 
 _CAS_ATTEMPTS = 100
+_TERMINAL = (CrawlCompleted, CrawlFailed, CrawlCancelled)
 _DUPLICATE_KEY = 11000
 _KNOWN_JOBS = 10_000  # job documents remembered as last written (least recently used go)
 _AS_STORED: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)
@@ -78,6 +88,8 @@ class ProjectionStore:
         # Per job: messages waiting for the job's drain task, in the order they arrived here.
         self._waiting: dict[str, list[tuple[Message, asyncio.Future[None]]]] = {}
         self._drains: set[asyncio.Task[None]] = set()
+        # Per job with a drain waiting on page and log writes: set when a message arrives.
+        self._arrivals: dict[str, asyncio.Event] = {}
         # The job documents this store wrote last, as the server returns them: the next batch
         # of a job starts from here instead of reading the document back. A stale entry (another
         # replica wrote since) fails the compare-and-set and the document is read again.
@@ -99,8 +111,11 @@ class ProjectionStore:
         One job's messages are applied by one drain task at a time, in arrival order, in
         batches (group commit): the pages and logs that arrived meanwhile go in with one
         ``insert_many`` each, then the job document is reduced over the whole batch and written
-        once. Pages are stored before the job document of the same batch, so a terminal
-        status is never visible before the pages published ahead of it.
+        once. A batch of pages and logs alone does not hold up the next batch; a write of the
+        job document that ends the job waits for every page and log write of the job before
+        it, so a terminal status is never visible before the pages published ahead of it.
+        (Other writes of the job document go at the same time as their batch's pages and
+        logs: a reader may see a status or counters a moment before the lines beside them.)
         """
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiting = self._waiting.get(message.job_id)
@@ -111,28 +126,64 @@ class ProjectionStore:
             task.add_done_callback(self._drains.discard)
         else:
             waiting.append((message, done))
+            arrived = self._arrivals.get(message.job_id)
+            if arrived is not None:
+                arrived.set()
         await done
 
     async def _drain(self, job_id: str) -> None:
-        while batch := self._waiting.get(job_id):
+        # This job's page and log writes still in flight, of batches that change nothing
+        # else: the next batch starts at once, and a job-document write waits for them.
+        children: list[asyncio.Future[None]] = []
+        while True:
+            batch = self._waiting.get(job_id)
+            if not batch:
+                if not children:
+                    break
+                # Until those writes end or another message of the job arrives.
+                arrived = self._arrivals.setdefault(job_id, asyncio.Event())
+                arrived.clear()
+                waiting: asyncio.Future[Any] = asyncio.ensure_future(arrived.wait())
+                await asyncio.wait([*children, waiting], return_when=asyncio.FIRST_COMPLETED)
+                waiting.cancel()
+                children = [write for write in children if not write.done()]
+                continue
             self._waiting[job_id] = []
+            messages = [message for message, _ in batch]
+            written = asyncio.ensure_future(self._write_children(messages))
+            touching = [m for m in messages if touches_job(m)]
+            if not touching:  # pages or logs alone: nobody waits on those through notices
+                written.add_done_callback(partial(_settle_batch, batch))
+                children.append(written)
+                continue
             try:
-                change = await self._apply_batch([message for message, _ in batch])
+                if any(isinstance(m, _TERMINAL) for m in touching):
+                    # Written once every page and log that arrived before it (or with it) is
+                    # stored: a terminal status is never visible before them.
+                    await asyncio.wait([*children, written])
+                    children = []
+                    written.result()
+                    change = await self._job_change(touching)
+                else:  # a status or counters: at the same time as the batch's lines
+                    job = asyncio.ensure_future(self._job_change(touching))
+                    await asyncio.wait([written, job])
+                    change = job.result()
+                    if change is not None and self._on_change is not None:
+                        self._on_change(change)  # written: readers hear of it in any case
+                    change = None
+                    written.result()
             except Exception as exc:  # each message's handler decides (nack, redelivery)
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
+                _settle_batch(batch, exc)
             else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+                _settle_batch(batch)
                 if change is not None and self._on_change is not None:
                     self._on_change(change)
         # No await between the empty check above and this: nothing can slip in unseen.
         self._waiting.pop(job_id, None)
+        self._arrivals.pop(job_id, None)
 
-    async def _apply_batch(self, messages: list[Message]) -> JobChanged | None:
-        """Store one batch; the job document's change (for the change notice), or None."""
+    async def _write_children(self, messages: list[Message]) -> None:
+        """Store a batch's pages and logs (the job document's own lines included)."""
         pages = [page_document(m) for m in messages if isinstance(m, PageRecorded)]
         logs = [log_document(m) for m in messages if isinstance(m, CrawlLogged)]
         logs += [line for m in messages if (line := lifecycle_log(m)) is not None]
@@ -146,15 +197,17 @@ class ProjectionStore:
         for outcome in await asyncio.gather(*writes, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
-        touching = [m for m in messages if touches_job(m)]
-        written = await self._reduce_into_job(touching) if touching else None
-        if written is None:  # pages or logs alone: nobody waits on those through notices
+
+    async def _job_change(self, touching: list[Message]) -> JobChanged | None:
+        """Fold messages into the job document; its change (for the change notice), or None."""
+        written = await self._reduce_into_job(touching)
+        if written is None:
             return None
         version, status, stored = written
         if stored is None:  # the same to every reader: nobody to wake
             return None
         return JobChanged(
-            job_id=messages[0].job_id,
+            job_id=touching[0].job_id,
             version=version,
             status=status,
             document=base64.b64encode(stored).decode(),
@@ -332,6 +385,25 @@ class GroupCommit:
             for _, done in self._queued:
                 done.cancel()
             self._queued = []
+
+
+def _settle_batch(
+    batch: list[tuple[Message, asyncio.Future[None]]],
+    outcome: asyncio.Future[None] | BaseException | None = None,
+) -> None:
+    """Resolve each message's future: with ``outcome``'s error, if it has one."""
+    error: BaseException | None
+    if isinstance(outcome, asyncio.Future):
+        error = asyncio.CancelledError() if outcome.cancelled() else outcome.exception()
+    else:
+        error = outcome
+    for _, done in batch:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
 
 
 def _settle(
