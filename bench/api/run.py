@@ -596,20 +596,26 @@ def main() -> None:
         print("scrapyd job p50", statistics.median(sd_latency), "rate", sd_rate, flush=True)
 
     p50 = statistics.median(ours_latency) * 1000
+    celery_p50 = statistics.median(celery_latency) * 1000
+    sd_p50 = statistics.median(sd_latency) * 1000
     figures["job_latency_p50_vs_celery"] = figure(
         p50,
-        statistics.median(celery_latency) * 1000,
+        celery_p50,
         "ms",
         "Celery (RabbitMQ, rpc://, 2 prefork workers)",
         "lower",
+        target="ours < peer",
+        met=p50 < celery_p50,
         jobs=LATENCY_JOBS,
     )
     figures["job_latency_p50_vs_scrapyd"] = figure(
         p50,
-        statistics.median(sd_latency) * 1000,
+        sd_p50,
         "ms",
         "Scrapyd one-page spider",
         "lower",
+        target="ours <= peer / 10",
+        met=p50 * 10 <= sd_p50,
         jobs=LATENCY_JOBS,
         peer_jobs=len(sd_latency),
     )
@@ -619,11 +625,20 @@ def main() -> None:
         "jobs/s",
         "Celery (RabbitMQ, rpc://, 2 prefork workers)",
         "higher",
+        target="ours > peer",
+        met=ours_rate > celery_rate,
         jobs=BURST_JOBS,
         rounds=[[round(a, 1), round(b, 1)] for a, b in zip(ours_rates, celery_rates, strict=True)],
     )
     figures["jobs_per_second_vs_scrapyd"] = figure(
-        ours_rate, sd_rate, "jobs/s", "Scrapyd one-page spider", "higher", jobs=BURST_JOBS
+        ours_rate,
+        sd_rate,
+        "jobs/s",
+        "Scrapyd one-page spider",
+        "higher",
+        target="ours >= 10 x peer",
+        met=ours_rate >= 10 * sd_rate,
+        jobs=BURST_JOBS,
     )
     from pymongo import MongoClient  # noqa: PLC0415
 
