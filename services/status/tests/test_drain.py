@@ -86,3 +86,24 @@ async def test_pages_alone_do_not_hold_up_the_next_batch_but_hold_up_the_job_doc
     journal = db.journal
     assert journal.index("crawl_pages insert done") < journal.index("crawls written completed")
     assert db["crawls"].docs[completed.job_id]["status"] == "completed"
+
+
+async def test_the_line_an_ending_stands_for_is_written_beside_the_ending() -> None:
+    db = Database()
+    store = ProjectionStore(db)  # type: ignore[arg-type]
+    store.stamp_children = False
+    messages = history()
+    for message in messages[:2]:  # requested, started
+        await store.apply(message)
+    completed = messages[-1]
+    logs_gate = asyncio.Event()
+    db["crawl_logs"].gate = logs_gate
+    del db.journal[:]
+    ending = asyncio.create_task(store.apply(completed))
+    await asyncio.sleep(0.01)
+    assert sorted(db.journal) == ["crawl_logs insert started", "crawls written completed"]
+    assert not ending.done(), "acknowledged only once its line is stored too"
+    logs_gate.set()
+    await ending
+    line = db["crawl_logs"].docs[f"{completed.job_id}:000001:{completed.seq:012d}"]
+    assert line["message"] == "crawl finished (exhausted): 3 pages fetched"

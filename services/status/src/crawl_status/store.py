@@ -113,7 +113,8 @@ class ProjectionStore:
         ``insert_many`` each, then the job document is reduced over the whole batch and written
         once. A batch of pages and logs alone does not hold up the next batch; a write of the
         job document that ends the job waits for every page and log write of the job before
-        it, so a terminal status is never visible before the pages published ahead of it.
+        it, so a terminal status is never visible before the pages published ahead of it (the
+        log line the ending event itself stands for is written at the same time as it).
         (Other writes of the job document go at the same time as their batch's pages and
         logs: a reader may see a status or counters a moment before the lines beside them.)
         """
@@ -150,28 +151,28 @@ class ProjectionStore:
                 continue
             self._waiting[job_id] = []
             messages = [message for message, _ in batch]
-            written = asyncio.ensure_future(self._write_children(messages))
+            ending = [m for m in messages if isinstance(m, _TERMINAL)]
+            # The line an ending event stands for is not one the ending waits for: it goes
+            # with the job document's write (below).
+            written = asyncio.ensure_future(self._write_children(messages, lines=not ending))
             touching = [m for m in messages if touches_job(m)]
             if not touching:  # pages or logs alone: nobody waits on those through notices
                 written.add_done_callback(partial(_settle_batch, batch))
                 children.append(written)
                 continue
             try:
-                if any(isinstance(m, _TERMINAL) for m in touching):
+                if ending:
                     # Written once every page and log that arrived before it (or with it) is
                     # stored: a terminal status is never visible before them.
                     await asyncio.wait([*children, written])
                     children = []
                     written.result()
-                    change = await self._job_change(touching)
+                    lines = [line for m in messages if (line := lifecycle_log(m)) is not None]
+                    change = await self._job_change_with(
+                        touching, self._log_writes.write(lines) if lines else asyncio.sleep(0)
+                    )
                 else:  # a status or counters: at the same time as the batch's lines
-                    job = asyncio.ensure_future(self._job_change(touching))
-                    await asyncio.wait([written, job])
-                    change = job.result()
-                    if change is not None and self._on_change is not None:
-                        self._on_change(change)  # written: readers hear of it in any case
-                    change = None
-                    written.result()
+                    change = await self._job_change_with(touching, written)
             except Exception as exc:  # each message's handler decides (nack, redelivery)
                 _settle_batch(batch, exc)
             else:
@@ -182,11 +183,13 @@ class ProjectionStore:
         self._waiting.pop(job_id, None)
         self._arrivals.pop(job_id, None)
 
-    async def _write_children(self, messages: list[Message]) -> None:
-        """Store a batch's pages and logs (the job document's own lines included)."""
+    async def _write_children(self, messages: list[Message], *, lines: bool = True) -> None:
+        """Store a batch's pages and logs (with the lines its lifecycle events stand for,
+        unless ``lines`` is false)."""
         pages = [page_document(m) for m in messages if isinstance(m, PageRecorded)]
         logs = [log_document(m) for m in messages if isinstance(m, CrawlLogged)]
-        logs += [line for m in messages if (line := lifecycle_log(m)) is not None]
+        if lines:
+            logs += [line for m in messages if (line := lifecycle_log(m)) is not None]
         # Pages and logs are independent of each other: written at once, each together with
         # those of the other jobs' batches that are being stored at the same moment.
         writes = []
@@ -197,6 +200,23 @@ class ProjectionStore:
         for outcome in await asyncio.gather(*writes, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
+
+    async def _job_change_with(
+        self, touching: list[Message], beside: Awaitable[None]
+    ) -> JobChanged | None:
+        """``_job_change`` at the same time as ``beside`` (a batch's lines). Readers hear
+        of a job document written even when ``beside`` fails (the batch then fails, to be
+        redelivered; writing it again changes nothing, so no second notice would come)."""
+        writing = asyncio.ensure_future(beside)
+        job = asyncio.ensure_future(self._job_change(touching))
+        await asyncio.wait([writing, job])
+        failed = writing.exception()
+        change = job.result()
+        if failed is not None:
+            if change is not None and self._on_change is not None:
+                self._on_change(change)
+            raise failed
+        return change
 
     async def _job_change(self, touching: list[Message]) -> JobChanged | None:
         """Fold messages into the job document; its change (for the change notice), or None."""
