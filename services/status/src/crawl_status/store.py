@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -412,24 +412,16 @@ def _settle_batch(
     outcome: asyncio.Future[None] | BaseException | None = None,
 ) -> None:
     """Resolve each message's future: with ``outcome``'s error, if it has one."""
-    error: BaseException | None
     if isinstance(outcome, asyncio.Future):
-        error = asyncio.CancelledError() if outcome.cancelled() else outcome.exception()
-    else:
-        error = outcome
-    for _, done in batch:
-        if done.done():
-            continue
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
+        outcome = asyncio.CancelledError() if outcome.cancelled() else outcome.exception()
+    _settle(batch, outcome)
 
 
 def _settle(
-    group: list[tuple[list[dict[str, Any]], asyncio.Future[None]]],
+    group: Sequence[tuple[object, asyncio.Future[None]]],
     error: BaseException | None = None,
 ) -> None:
+    """Resolve each caller's future (those not resolved yet): with ``error``, if given."""
     for _, done in group:
         if done.done():
             continue
