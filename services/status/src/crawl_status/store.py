@@ -158,6 +158,7 @@ class ProjectionStore:
             touching = [m for m in messages if touches_job(m)]
             if not touching:  # pages or logs alone: nobody waits on those through notices
                 written.add_done_callback(partial(_settle_batch, batch))
+                children = [write for write in children if not write.done()]
                 children.append(written)
                 continue
             try:
