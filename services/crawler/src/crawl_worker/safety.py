@@ -6,23 +6,26 @@ resolved addresses of every host, and the fetcher repeats it on every redirect h
 URL gets its recorded reason). The connection itself is made by :class:`PinnedBackend`,
 which resolves the host again, checks those addresses and connects to the one it checked:
 a name that answers a public address to the check and a private one to the connect (DNS
-rebinding) still reaches nothing it may not.
+rebinding) still reaches nothing it may not. That connection mechanism is shared with the
+status service's webhook deliveries (``crawl_netguard``); the rules are the crawler's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
 
-import httpcore
-import httpx
+from crawl_netguard import (
+    AddressRefusedError,
+    IPAddress,
+    PinnedBackend,
+    parse,
+    pinned_transport,
+    resolve,
+)
 
 __all__ = ["AddressGuard", "AddressRefusedError", "PinnedBackend", "pinned_transport"]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _METADATA = (ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"))
 
 
@@ -79,7 +82,7 @@ class AddressGuard:
         if literal is not None:
             return None if self.permits(literal) else "blocked_address"
         try:
-            addresses = _parse(await _resolve(host, port))
+            addresses = parse(await resolve(host, port))
         except (socket.gaierror, UnicodeError):
             return "dns_error"
         if not addresses:
@@ -87,87 +90,3 @@ class AddressGuard:
         if all(self.permits(a) for a in addresses):
             return None
         return "blocked_address"
-
-
-Resolve = Callable[[str, int], Awaitable[list[str]]]
-
-
-async def _resolve(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
-def _parse(resolved: list[str]) -> list[IPAddress]:
-    """Resolved addresses, each once, in the resolver's order (without IPv6 zone ids)."""
-    return list(dict.fromkeys(ipaddress.ip_address(a.split("%")[0]) for a in resolved))
-
-
-class AddressRefusedError(httpcore.ConnectError):
-    """The host resolved to an address the policy refuses (at connect time)."""
-
-
-class PinnedBackend(httpcore.AsyncNetworkBackend):
-    """Connects only to resolved addresses that ``permits`` admits, by address: the name is
-    resolved once per connection and the checked address is the one connected to. TLS still
-    verifies (and sends as SNI) the host name, which httpcore passes separately."""
-
-    def __init__(
-        self,
-        permits: Callable[[IPAddress], bool],
-        *,
-        resolve: Resolve = _resolve,
-        inner: httpcore.AsyncNetworkBackend | None = None,
-    ) -> None:
-        self._permits = permits
-        self._resolve = resolve
-        self._inner = inner or httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            resolved = await self._resolve(host.strip("[]"), port)
-        except (OSError, UnicodeError) as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses = _parse(resolved)
-        refused = [a for a in addresses if not self._permits(a)]
-        if not addresses or refused:
-            raise AddressRefusedError(f"{host} resolves to {refused or 'nothing'}: refused")
-        for address in addresses[:-1]:  # each checked address in turn, like a plain connect
-            try:
-                return await self._inner.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout):
-                continue
-        return await self._inner.connect_tcp(
-            str(addresses[-1]), port, timeout, local_address, socket_options
-        )
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise AddressRefusedError("unix sockets are never connected to")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def pinned_transport(
-    permits: Callable[[IPAddress], bool], *, resolve: Resolve = _resolve, **options: Any
-) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose connections go through :class:`PinnedBackend`."""
-    transport = httpx.AsyncHTTPTransport(**options)
-    pool = transport._pool  # httpx builds the pool; only its network backend is swapped
-    if not hasattr(pool, "_network_backend"):  # pragma: no cover - guards an httpx upgrade
-        raise RuntimeError("httpx/httpcore changed: cannot pin connections to checked addresses")
-    pool._network_backend = PinnedBackend(permits, resolve=resolve)
-    return transport

@@ -27,15 +27,12 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import socket
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore
 import httpx
 import structlog
 from pymongo import ASCENDING
@@ -53,6 +50,7 @@ from crawl_contracts import (
     WebhookEvent,
 )
 from crawl_contracts.envelope import utcnow
+from crawl_netguard import IPAddress, PinnedBackend, Resolve, parse, pinned_transport, resolve
 from crawl_status.settings import StatusSettings
 
 __all__ = [
@@ -74,7 +72,6 @@ _EVENTS: dict[type[Any], WebhookEvent] = {
     CrawlCancelled: WebhookEvent.CANCELLED,
 }
 _METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix: IPv4 in the last 32 bits
 _LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # operator-chosen layout: never public
 
@@ -113,7 +110,7 @@ class AddressPolicy:
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            addresses = _parse(await _resolve(host, port))
+            addresses = parse(await resolve(host, port))
         except OSError as exc:
             return f"cannot resolve {host}: {exc}"
         for address in addresses:
@@ -122,85 +119,16 @@ class AddressPolicy:
         return None
 
 
-Resolve = Callable[[str, int], Awaitable[list[str]]]
-
-
-async def _resolve(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
-
-
-def _parse(resolved: list[str]) -> list[IPAddress]:
-    """Resolved addresses, each once, in the resolver's order (without IPv6 zone ids)."""
-    return list(dict.fromkeys(ipaddress.ip_address(a.split("%")[0]) for a in resolved))
-
-
-class PinnedBackend(httpcore.AsyncNetworkBackend):
-    """Connects only to resolved addresses that ``permits`` admits, by address (the checked
-    one); TLS still verifies and sends as SNI the host name, which httpcore passes apart."""
-
-    def __init__(
-        self,
-        permits: Callable[[IPAddress], bool],
-        *,
-        resolve: Resolve = _resolve,
-        inner: httpcore.AsyncNetworkBackend | None = None,
-    ) -> None:
-        self._permits = permits
-        self._resolve = resolve
-        self._inner = inner or httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            resolved = await self._resolve(host.strip("[]"), port)
-        except (OSError, UnicodeError) as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses = _parse(resolved)
-        refused = [a for a in addresses if not self._permits(a)]
-        if not addresses or refused:
-            raise httpcore.ConnectError(f"{host} resolves to {refused or 'nothing'}: refused")
-        for address in addresses[:-1]:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout):
-                continue
-        return await self._inner.connect_tcp(
-            str(addresses[-1]), port, timeout, local_address, socket_options
-        )
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are never connected to")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
 def webhook_client(
-    policy: AddressPolicy, *, timeout: float, resolve: Resolve = _resolve
+    policy: AddressPolicy, *, timeout: float, resolve: Resolve = resolve
 ) -> httpx.AsyncClient:
     """The HTTP client of deliveries: no redirects, no proxies from the environment, and
     every connection made through :class:`PinnedBackend` under ``policy``."""
-    transport = httpx.AsyncHTTPTransport()
-    pool = transport._pool  # httpx builds the pool; only its network backend is swapped
-    if not hasattr(pool, "_network_backend"):  # pragma: no cover - guards an httpx upgrade
-        raise RuntimeError("httpx/httpcore changed: cannot pin connections to checked addresses")
-    pool._network_backend = PinnedBackend(policy.permits, resolve=resolve)
     return httpx.AsyncClient(
-        transport=transport, timeout=timeout, follow_redirects=False, trust_env=False
+        transport=pinned_transport(policy.permits, resolve=resolve),
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
     )
 
 
