@@ -234,9 +234,6 @@ class ProjectionStore:
             document=base64.b64encode(stored).decode(),
         )
 
-    async def get_job(self, job_id: str) -> JobDocument | None:
-        return await self.crawls.find_one({"_id": job_id})
-
     def _fold(self, document: JobDocument | None, messages: list[Message]) -> JobDocument:
         for message in messages:
             document = reduce_job(document, message, retention=self._retention)
