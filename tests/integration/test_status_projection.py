@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from faststream.rabbit import RabbitBroker
 from pymongo import AsyncMongoClient
+from pymongo.errors import DuplicateKeyError
 
 from crawl_contracts import routing
 from crawl_status.app import StatusService
@@ -159,7 +160,7 @@ async def test_each_change_notice_carries_the_document_exactly_as_written(
     assert sent["status"] == last.status == "completed"
 
 
-async def test_a_recorded_jobs_command_is_marked_seen_without_a_change_notice(
+async def test_a_recorded_jobs_command_is_projected_without_a_write_or_a_notice(
     mongo: AsyncMongoClient[dict[str, Any]], services: Services
 ) -> None:
     from crawl_api.store import JobStore  # noqa: PLC0415
@@ -171,27 +172,34 @@ async def test_a_recorded_jobs_command_is_marked_seen_without_a_change_notice(
         job_id="recorded-job", tenant="t", request=CrawlRequest(url="http://127.0.0.1:9/")
     )
     api = JobStore(db)
-    await api.record_pending(command)  # as the API records it
+    await api.record_pending(command)  # as the API records it, once the broker confirmed it
+    recorded = await db.crawls.find_one({"_id": "recorded-job"})
+    assert recorded is not None
+    assert recorded["version"] == 1
     notices: list[Any] = []
     store = ProjectionStore(db, on_change=notices.append)
     await store.apply(command)
-    stored = await db.crawls.find_one({"_id": "recorded-job"})
-    assert stored is not None
-    assert stored["version"] == 1  # seen: the API's undo (version 0 only) leaves it alone
+    assert await db.crawls.find_one({"_id": "recorded-job"}) == recorded, "nothing to write"
     assert notices == [], "nothing a reader sees changed"
-    await api.forget_pending("recorded-job")  # e.g. the API lost the broker's confirm
-    assert await db.crawls.find_one({"_id": "recorded-job"}) is not None
-    await store.apply(command)  # a duplicate: nothing written
+    await ProjectionStore(db).apply(command)  # a duplicate, on a store that knows nothing
     stored = await db.crawls.find_one({"_id": "recorded-job"})
     assert stored is not None
     assert stored["version"] == 1
+    # The status service may project the command before the API records it: the API's insert
+    # then finds the document there, and the caller's 202 stands (see the submit path).
+    first = CrawlRequested(
+        job_id="projected-first", tenant="t", request=CrawlRequest(url="http://127.0.0.1:9/")
+    )
+    await store.apply(first)
+    with pytest.raises(DuplicateKeyError):
+        await api.record_pending(first)
     started = history(job_id="recorded-job")[1]
     assert started.type == "CrawlStarted"
     await store.apply(started)
     stored = await db.crawls.find_one({"_id": "recorded-job"})
     assert stored is not None
     assert (stored["version"], stored["status"]) == (2, "running")
-    assert [n.version for n in notices] == [2]
+    assert [(n.job_id, n.version) for n in notices] == [("projected-first", 1), ("recorded-job", 2)]
 
 
 async def test_the_apis_record_is_remembered_as_a_read_returns_it(
@@ -222,5 +230,3 @@ async def test_the_apis_record_is_remembered_as_a_read_returns_it(
     api.recent.noticed("late-noticed-job", noticed)
     await writing
     assert api.recent.get("late-noticed-job") == noticed
-    await api.forget_pending("remembered-job")  # the undo forgets it too
-    assert api.recent.get("remembered-job") is None

@@ -70,31 +70,6 @@ async def test_silent_jobs_are_resumed_cancelled_or_failed_once_each(
     assert [m for m in published if m.job_id in ours] == []  # each attempt is handled once
 
 
-async def test_a_pending_job_whose_command_never_reached_the_broker_is_published_again(
-    mongo: AsyncMongoClient[dict[str, Any]], services: Services
-) -> None:
-    db = mongo[services.database]
-    now = utcnow()
-    # Version 0: the API's record, whose command no projection has seen.
-    orphan = {**job("pending", 0), "created_at": now - timedelta(seconds=120), "version": 0}
-    queued = {**job("pending", 0), "created_at": now - timedelta(seconds=120), "version": 1}
-    recent = {**job("pending", 0), "created_at": now - timedelta(seconds=5), "version": 0}
-    await db.crawls.insert_many([orphan, queued, recent])
-    published: list[Envelope] = []
-
-    async def publish(message: Envelope) -> None:
-        published.append(message)
-
-    detector = StallDetector(db, publish, stall_after=30, max_attempts=3, orphan_after=60)
-    await detector.scan(now)
-    ours = {orphan["_id"], queued["_id"], recent["_id"]}
-    relayed = [m for m in published if m.job_id in ours]
-    assert [(m.type, m.job_id) for m in relayed] == [("CrawlRequested", orphan["_id"])]
-    assert relayed[0].request.url == REQUEST["url"]  # type: ignore[attr-defined]
-    await detector.scan(now)
-    assert len([m for m in published if m.job_id in ours]) == 1
-
-
 async def test_the_sweeper_deletes_expired_jobs_with_their_pages_and_logs_only(
     mongo: AsyncMongoClient[dict[str, Any]], services: Services
 ) -> None:

@@ -1,5 +1,5 @@
-"""The submit path's failure handling: the record and the publish run at once, and the
-answer follows the broker (fakes: no database, no broker)."""
+"""The submit path's failure handling: the job is recorded only once the broker confirmed its
+command, and the answer follows the broker (fakes: no database, no broker)."""
 
 from __future__ import annotations
 
@@ -22,31 +22,30 @@ PRINCIPAL = Principal(user="u", tenant="t")
 REQUEST = CrawlRequest(url="http://127.0.0.1:9/")
 
 
-class Jobs:
-    def __init__(self, error: Exception | None = None) -> None:
-        self.error = error
-        self.recorded: list[str] = []
-        self.forgotten: list[str] = []
-
-    async def record_pending(self, command: Any) -> None:
-        await asyncio.sleep(0.01)  # slower than the publish: the undo must wait for it
-        if self.error is not None:
-            raise self.error
-        self.recorded.append(command.job_id)
-
-    async def forget_pending(self, job_id: str) -> None:
-        self.forgotten.append(job_id)
-
-
 class Publisher:
     def __init__(self, fail: bool = False) -> None:
         self.fail = fail
         self.published: list[str] = []
 
     async def publish(self, command: Any) -> None:
+        await asyncio.sleep(0.01)  # the confirm takes a moment
         if self.fail:
             raise PublishError("not confirmed")
         self.published.append(command.job_id)
+
+
+class Jobs:
+    def __init__(self, publisher: Publisher, error: Exception | None = None) -> None:
+        self.publisher = publisher
+        self.error = error
+        self.recorded: list[str] = []
+
+    async def record_pending(self, command: Any) -> None:
+        # Only a command the broker confirmed is recorded.
+        assert command.job_id in self.publisher.published
+        if self.error is not None:
+            raise self.error
+        self.recorded.append(command.job_id)
 
 
 def submitter(jobs: Jobs, publisher: Publisher) -> Submitter:
@@ -60,12 +59,19 @@ def submitter(jobs: Jobs, publisher: Publisher) -> Submitter:
     )
 
 
-async def test_a_refused_publish_undoes_the_record_after_it_landed() -> None:
-    jobs, publisher = Jobs(), Publisher(fail=True)
+async def test_a_refused_publish_records_nothing() -> None:
+    publisher = Publisher(fail=True)
+    jobs = Jobs(publisher)
     with pytest.raises(ServiceUnavailable):
         await submitter(jobs, publisher).submit(PRINCIPAL, REQUEST)
-    assert len(jobs.recorded) == 1
-    assert jobs.forgotten == jobs.recorded
+    assert jobs.recorded == []
+
+
+async def test_a_confirmed_command_is_recorded_before_the_answer() -> None:
+    publisher = Publisher()
+    jobs = Jobs(publisher)
+    submitted = await submitter(jobs, publisher).submit(PRINCIPAL, REQUEST)
+    assert publisher.published == jobs.recorded == [submitted.job_id]
 
 
 @pytest.mark.parametrize(
@@ -75,7 +81,7 @@ async def test_a_refused_publish_undoes_the_record_after_it_landed() -> None:
 async def test_a_confirmed_command_is_accepted_whatever_became_of_its_record(
     error: Exception,
 ) -> None:
-    jobs, publisher = Jobs(error), Publisher()
+    publisher = Publisher()
+    jobs = Jobs(publisher, error)
     submitted = await submitter(jobs, publisher).submit(PRINCIPAL, REQUEST)
     assert publisher.published == [submitted.job_id]
-    assert jobs.forgotten == []

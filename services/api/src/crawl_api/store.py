@@ -1,8 +1,8 @@
 """The API's only module that talks to MongoDB.
 
-The API writes nothing to the projection but the initial ``pending`` document (so a job is
-readable the instant its id is returned) and removes it again if the broker refuses the
-command. Everything else is read-only.
+The API writes nothing to the projection but the initial ``pending`` document, once the broker
+confirmed the job's command (so a job is readable the instant its id is returned). Everything
+else is read-only.
 """
 
 from __future__ import annotations
@@ -50,7 +50,11 @@ class JobStore:
         """Insert the job's first document, shaped as the status service's reducer shapes it
         from the same command (the reducer fills in the rest), and remember it as a read
         would return it: a client's first poll after submitting is answered without a read
-        (until a change notice or the cache's time limit, as any read document)."""
+        (until a change notice or the cache's time limit, as any read document).
+
+        Called once the broker confirmed the command, so the record is the command's first
+        projection (version 1): the status service, which projects the same command, finds
+        nothing to change. ``DuplicateKeyError`` means it was there first."""
         document = {
             "_id": command.job_id,
             "tenant": command.tenant,
@@ -67,18 +71,12 @@ class JobStore:
             },
             "created_at": command.occurred_at,
             "last_activity_at": command.occurred_at,
-            "version": 0,
+            "version": 1,
         }
         token = self.recent.token()
         await self.crawls.insert_one(document)
         # The BSON round trip: millisecond times, as stored and read back.
         self.recent.put(command.job_id, decode(encode(document), codec_options=_AS_STORED), token)
-
-    async def forget_pending(self, job_id: str) -> None:
-        """Undo ``record_pending`` when the command could not be published."""
-        self.recent.drop(job_id)
-        await self.crawls.delete_one({"_id": job_id, "version": 0})
-        self.recent.drop(job_id)
 
     async def get(self, job_id: str, tenant: str) -> dict[str, Any] | None:
         """The job document as stored now (and remembered in ``recent``)."""

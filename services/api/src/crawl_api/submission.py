@@ -1,18 +1,17 @@
 """Submitting a crawl: the one path behind ``POST /api/v1/crawls`` and the seed's start route.
 
-Order matters: the tenant's cap is checked, the idempotency key (if any) claimed, then the
-job is recorded as ``pending`` and its command published with confirms, both at once (one
-round trip of latency, not two). The answer waits for both, so the job is readable the instant
-its id is returned. If the broker refuses, the record and the claim are undone and the caller
-gets a 503: nothing half-submitted stays behind. If only the record fails, the command the
-broker holds still makes the job (the status service creates its document from the command),
-so the caller gets its 202.
+Order matters: the tenant's cap is checked, the idempotency key (if any) claimed, the job's
+command published with confirms, and only then the job recorded as ``pending``. The answer
+waits for both, so the job is readable the instant its id is returned, and a record always
+stands for a command the broker holds: nothing is recorded that would have to be undone or
+relayed later. If the broker refuses, the claim is released and the caller gets a 503. If only
+the record fails, the command still makes the job (the status service creates its document
+from the command), so the caller gets its 202.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -138,24 +137,18 @@ class Submitter:
             submitted_by=principal.user,
             correlation_id=correlation_id,
         )
-        record = asyncio.ensure_future(self._jobs.record_pending(command))
         count, at = self._counts.get(principal.tenant, (0, time.monotonic()))
         self._counts[principal.tenant] = (count + 1, at)
         try:
             await self._publisher.publish(command)
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                await record  # then undo it
-            await self._jobs.forget_pending(job_id)
-            if not isinstance(exc, PublishError):
-                raise
+        except PublishError as exc:
             log.warning("crawl.publish_failed", job_id=job_id, error=str(exc))
             raise ServiceUnavailable(
                 "the message broker did not accept the job; nothing was recorded, retry later",
                 headers={"Retry-After": "5"},
             ) from exc
         try:
-            await record
+            await self._jobs.record_pending(command)
         except DuplicateKeyError:
             pass  # the status service projected the command first
         except Exception as exc:  # the status service makes the document from the command

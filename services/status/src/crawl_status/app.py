@@ -69,7 +69,6 @@ class StatusService:
             self.publish,
             stall_after=settings.stall_after,
             max_attempts=settings.max_attempts,
-            orphan_after=settings.orphan_after,
         )
         self.retention = Retention(database)
         self.dead_letters = DeadLetterRecorder(database, self.publish)

@@ -43,14 +43,6 @@ class StatusSettings(BaseSettings):
         ge=1,
         description="Attempts a job gets (the first plus resumes) before a stall fails it",
     )
-    orphan_after: float = Field(
-        default=600.0,
-        gt=0,
-        description=(
-            "Seconds after which a pending job whose command no projection has seen has it "
-            "published again from the stored request"
-        ),
-    )
     retention: float = Field(
         default=7 * 24 * 3600.0,
         gt=0,

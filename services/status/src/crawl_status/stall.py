@@ -11,12 +11,6 @@ attempt the detector publishes, once:
   crawler claims and resumes from the checkpoint; or, once ``max_attempts`` are used up,
   ``CrawlFailed`` with ``error_code="stalled"``.
 
-A job whose ``CrawlRequested`` no projection has seen (its document is still the API's
-record, at version 0) ``orphan_after`` seconds after it was recorded (the API stopped
-between recording and publishing it) has its command published again from the stored
-request: no job stays ``pending`` for ever. Should the original command merely be late, the
-crawler's claim drops the duplicate.
-
 "Once" is kept by a mark per (job, attempt) in ``crawl_stall_marks``, written after the
 messages were confirmed: a detector that dies in between publishes them again, which is
 harmless (the projection is idempotent and a resume's attempt can be claimed only once), and
@@ -42,7 +36,6 @@ from crawl_contracts import (
     CrawlCancelled,
     CrawlFailed,
     CrawlRequest,
-    CrawlRequested,
     CrawlResumeRequested,
     CrawlStalled,
     Envelope,
@@ -69,14 +62,12 @@ class StallDetector:
         *,
         stall_after: float,
         max_attempts: int,
-        orphan_after: float = 600.0,
     ) -> None:
         self.crawls = database["crawls"]
         self.marks = database["crawl_stall_marks"]
         self._publish = publish
         self.stall_after = timedelta(seconds=stall_after)
         self.max_attempts = max_attempts
-        self.orphan_after = timedelta(seconds=orphan_after)
 
     async def scan(self, now: datetime, *, batch: int = 500) -> int:
         """Handle every silent job found; returns how many were handled."""
@@ -87,35 +78,7 @@ class StallDetector:
         async for doc in cursor:
             if await self._handle(doc, now):
                 handled += 1
-        orphans = self.crawls.find(
-            {
-                "status": JobStatus.PENDING.value,
-                "version": 0,  # the API's record: no projection saw the command
-                "created_at": {"$lt": now - self.orphan_after},
-            }
-        ).limit(batch)
-        async for doc in orphans:
-            if await self._relay(doc, now):
-                handled += 1
         return handled
-
-    async def _relay(self, doc: dict[str, Any], now: datetime) -> bool:
-        mark = f"{doc['_id']}:relay"
-        if not doc.get("request") or await self.marks.find_one({"_id": mark}) is not None:
-            return False
-        log.warning("job.orphaned", job_id=doc["_id"])
-        await self._publish(
-            CrawlRequested(
-                job_id=doc["_id"],
-                tenant=doc["tenant"],
-                request=CrawlRequest(**doc["request"]),
-                submitted_by=doc.get("submitted_by"),
-                occurred_at=doc.get("created_at") or now,
-            )
-        )
-        with contextlib.suppress(DuplicateKeyError):
-            await self.marks.insert_one({"_id": mark, "job_id": doc["_id"], "at": now})
-        return True
 
     async def _handle(self, doc: dict[str, Any], now: datetime) -> bool:
         job_id, attempt = doc["_id"], int(doc.get("attempt", 1))

@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any
 
 from bson import CodecOptions, decode, encode
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -33,7 +33,6 @@ from crawl_contracts import (
     CrawlCompleted,
     CrawlFailed,
     CrawlLogged,
-    CrawlRequested,
     JobChanged,
     Message,
     PageRecorded,
@@ -249,8 +248,6 @@ class ProjectionStore:
         job_id = messages[0].job_id
         for attempt in range(_CAS_ATTEMPTS):
             current = self._known.pop(job_id, None) if attempt == 0 else None
-            if current is None and attempt == 0 and isinstance(messages[0], CrawlRequested):
-                current = await self._mark_seen(job_id)
             if current is None:
                 current = await self.crawls.find_one({"_id": job_id})
             if current is None:
@@ -264,13 +261,10 @@ class ProjectionStore:
                 return 1, str(created["status"]), stored
             version = current.pop("version", 0)
             updated = self._fold(current, messages)
-            # Compared as stored (millisecond times; absent fields are their defaults).
-            # Version 0 is the API's record of a job whose command no projection has seen:
-            # that first projection is written even when it adds nothing (version 1 tells
-            # the API's undo and the orphan relay that the command reached the broker), but
-            # it changes nothing a reader sees, so no change notice is sent for it.
-            unchanged = _as_stored(updated) == normalized(current)
-            if unchanged and version > 0:
+            # Compared as stored (millisecond times; absent fields are their defaults). The
+            # API's record of a job is its command's projection already (it is written once
+            # the broker confirmed the command): projecting the command there changes nothing.
+            if _as_stored(updated) == normalized(current):
                 self._remember({**current, "version": version})
                 return None  # duplicates or events that change nothing
             result = await self.crawls.replace_one(
@@ -279,22 +273,8 @@ class ProjectionStore:
             if result.matched_count == 1:
                 stored = self._remember({**updated, "version": version + 1})
                 await self._stamp_expiry(current, updated)
-                return version + 1, str(updated["status"]), stored if not unchanged else None
+                return version + 1, str(updated["status"]), stored
         raise ConcurrentUpdateError(f"job {job_id} kept changing")
-
-    async def _mark_seen(self, job_id: str) -> JobDocument | None:
-        """The API's record of a job (version 0) marked as seen by a projection (version 1),
-        in one round trip instead of a read and a write; None when there is no such record
-        (a command published straight to the broker, a redelivery).
-
-        The command's projection nearly always adds nothing to the API's record, which has
-        the reducer's shape; the caller reduces the batch over the document returned, which
-        carries version 1, and writes again only if that changed something."""
-        return await self.crawls.find_one_and_update(
-            {"_id": job_id, "version": 0},
-            {"$set": {"version": 1}},
-            return_document=ReturnDocument.AFTER,
-        )
 
     def _remember(self, document: JobDocument) -> bytes:
         """Keep ``document`` exactly as a read would return it (the BSON round trip gives
