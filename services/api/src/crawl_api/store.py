@@ -7,18 +7,22 @@ else is read-only.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
 from bson import CodecOptions, decode, encode
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from crawl_api.recent import RecentJobs
 from crawl_contracts import CrawlRequested, JobStatus
 
-__all__ = ["JobStore"]
+__all__ = ["JobStore", "RecordWriter"]
 
 _AS_STORED: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)  # as a read returns it
+_DUPLICATE_KEY = 11000
 
 _PAGE_LIST_FIELDS = {
     "_id": 1,
@@ -45,6 +49,7 @@ class JobStore:
         self.crawls = database["crawls"]
         self.page_docs = database["crawl_pages"]
         self.recent = recent or RecentJobs(0)  # documents served again until they change
+        self._records = RecordWriter(self.crawls)
 
     async def record_pending(self, command: CrawlRequested) -> None:
         """Insert the job's first document, shaped as the status service's reducer shapes it
@@ -74,7 +79,7 @@ class JobStore:
             "version": 1,
         }
         token = self.recent.token()
-        await self.crawls.insert_one(document)
+        await self._records.insert(document)
         # The BSON round trip: millisecond times, as stored and read back.
         self.recent.put(command.job_id, decode(encode(document), codec_options=_AS_STORED), token)
 
@@ -96,3 +101,78 @@ class JobStore:
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class RecordWriter:
+    """Inserts documents, those of concurrent callers together: callers that arrive while
+    an insert is in flight go out in the next one, as one unordered ``insert_many`` (no
+    timer: a lone caller's insert leaves at once). Under a burst of submissions that is one
+    round trip and one database transaction for many records instead of one each.
+
+    Each caller gets its own document's outcome: ``DuplicateKeyError`` if its ``_id`` was
+    taken, ``WriteError`` for another refusal of that document, and any other failure of
+    the whole insert as it was raised."""
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        self._collection = collection
+        self._queued: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def insert(self, document: dict[str, Any]) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((document, done))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        try:
+            while self._queued:
+                group, self._queued = self._queued, []
+                live = [(doc, done) for doc, done in group if not done.cancelled()]
+                if not live:
+                    continue
+                try:
+                    await self._collection.insert_many([doc for doc, _ in live], ordered=False)
+                except BulkWriteError as exc:
+                    for (_, done), error in zip(live, _outcomes(exc, len(live)), strict=True):
+                        _resolve(done, error)
+                except Exception as exc:
+                    for _, done in live:
+                        _resolve(done, exc)
+                else:
+                    for _, done in live:
+                        _resolve(done)
+        finally:
+            # No await between the empty check above and this: no caller is left waiting
+            # (unless the writer itself was cancelled: then so is every queued caller).
+            self._writer = None
+            for _, done in self._queued:
+                done.cancel()
+            self._queued = []
+
+
+def _outcomes(exc: BulkWriteError, count: int) -> list[BaseException | None]:
+    """Each document's outcome in an unordered ``insert_many`` that raised ``exc``."""
+    if exc.details.get("writeConcernErrors"):
+        return [exc] * count
+    refused = {int(e["index"]): e for e in exc.details.get("writeErrors", [])}
+    outcomes: list[BaseException | None] = []
+    for index in range(count):
+        error = refused.get(index)
+        if error is None:
+            outcomes.append(None)
+        elif error.get("code") == _DUPLICATE_KEY:
+            outcomes.append(DuplicateKeyError(error.get("errmsg", ""), _DUPLICATE_KEY, error))
+        else:
+            outcomes.append(WriteError(error.get("errmsg", ""), error.get("code"), error))
+    return outcomes
+
+
+def _resolve(done: asyncio.Future[None], error: BaseException | None = None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
