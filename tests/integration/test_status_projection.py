@@ -230,3 +230,18 @@ async def test_the_apis_record_is_remembered_as_a_read_returns_it(
     api.recent.noticed("late-noticed-job", noticed)
     await writing
     assert api.recent.get("late-noticed-job") == noticed
+
+
+async def test_every_job_document_the_projection_writes_is_passed_on(
+    mongo: AsyncMongoClient[dict[str, Any]], services: Services
+) -> None:
+    from crawl_status.store import ProjectionStore  # noqa: PLC0415
+
+    db = mongo[services.database]
+    seen: list[dict[str, Any]] = []
+    store = ProjectionStore(db, on_document=seen.append)
+    requested, started = history(job_id="followed-job")[:2]
+    await store.apply(requested)
+    await store.apply(started)
+    assert [d["status"] for d in seen] == ["pending", "running"]
+    assert seen[-1] == await db.crawls.find_one({"_id": "followed-job"})  # as stored

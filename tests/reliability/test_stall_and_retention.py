@@ -70,6 +70,44 @@ async def test_silent_jobs_are_resumed_cancelled_or_failed_once_each(
     assert [m for m in published if m.job_id in ours] == []  # each attempt is handled once
 
 
+async def test_between_full_scans_only_the_jobs_this_replica_projected_are_read(
+    mongo: AsyncMongoClient[dict[str, Any]], services: Services
+) -> None:
+    db = mongo[services.database]
+    published: list[Envelope] = []
+
+    async def publish(message: Envelope) -> None:
+        published.append(message)
+
+    clock = [0.0]
+    detector = StallDetector(
+        db, publish, stall_after=30, max_attempts=3, full_scan_every=60, clock=lambda: clock[0]
+    )
+    before = job("running", 60)
+    await db.crawls.insert_one(before)
+    await detector.scan(utcnow())  # the first scan reads the whole collection
+    assert before["_id"] in {m.job_id for m in published}
+
+    elsewhere, projected, finished = job("running", 60), job("running", 60), job("running", 60)
+    await db.crawls.insert_many([elsewhere, projected, finished])
+    detector.note(projected)  # written by this replica's projection
+    detector.note(finished)
+    await db.crawls.update_one({"_id": finished["_id"]}, {"$set": {"status": "completed"}})
+    published.clear()
+    clock[0] = 30.0
+    await detector.scan(utcnow())
+    said = {m.job_id for m in published}
+    assert projected["_id"] in said, "a job followed in memory is checked at every scan"
+    assert finished["_id"] not in said, "each candidate is read again: it finished meanwhile"
+    assert elsewhere["_id"] not in said, "no full scan before full_scan_every"
+
+    detector.note({**projected, "status": "completed"})  # its end, as projected
+    published.clear()
+    clock[0] = 61.0
+    await detector.scan(utcnow())
+    assert elsewhere["_id"] in {m.job_id for m in published}, "the next full scan finds it"
+
+
 async def test_the_sweeper_deletes_expired_jobs_with_their_pages_and_logs_only(
     mongo: AsyncMongoClient[dict[str, Any]], services: Services
 ) -> None:

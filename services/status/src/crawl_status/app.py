@@ -59,16 +59,18 @@ class StatusService:
         )
         database = self.mongo[settings.mongodb_database]
         self.changes = ChangeNotifier(settings.rabbitmq_url)
-        self.store = ProjectionStore(
-            database,
-            retention=timedelta(seconds=settings.retention),
-            on_change=self.changes.notify,
-        )
         self.stalls = StallDetector(
             database,
             self.publish,
             stall_after=settings.stall_after,
             max_attempts=settings.max_attempts,
+            full_scan_every=settings.stall_full_scan_interval,
+        )
+        self.store = ProjectionStore(
+            database,
+            retention=timedelta(seconds=settings.retention),
+            on_change=self.changes.notify,
+            on_document=self.stalls.note,
         )
         self.retention = Retention(database)
         self.dead_letters = DeadLetterRecorder(database, self.publish)

@@ -11,6 +11,14 @@ attempt the detector publishes, once:
   crawler claims and resumes from the checkpoint; or, once ``max_attempts`` are used up,
   ``CrawlFailed`` with ``error_code="stalled"``.
 
+Where silent jobs are looked for: the jobs this replica projected are followed in memory
+(every job document it writes is passed to :meth:`StallDetector.note`), so a scan reads only
+the documents of jobs that look silent, each by ``_id``. Every ``full_scan_every`` seconds,
+and at the first scan, the whole ``crawls`` collection is queried instead, for the jobs other
+replicas (or this one before a restart) projected. That query is a scan of every job document
+on a server that cannot use the ``status`` index for it (FerretDB v1 reads and decodes each
+one): once a minute rather than every few seconds, it stays affordable as history grows.
+
 "Once" is kept by a mark per (job, attempt) in ``crawl_stall_marks``, written after the
 messages were confirmed: a detector that dies in between publishes them again, which is
 harmless (the projection is idempotent and a resume's attempt can be claimed only once), and
@@ -23,7 +31,8 @@ uses (:data:`STATUS_SEQ`), so its decision outranks a late word from a presumed-
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,23 +71,58 @@ class StallDetector:
         *,
         stall_after: float,
         max_attempts: int,
+        full_scan_every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.crawls = database["crawls"]
         self.marks = database["crawl_stall_marks"]
         self._publish = publish
         self.stall_after = timedelta(seconds=stall_after)
         self.max_attempts = max_attempts
+        self.full_scan_every = full_scan_every
+        self._clock = clock
+        self._next_full_scan: float | None = None  # None: the next scan is a full one
+        # Jobs this replica last wrote in a watched status: job id -> last activity.
+        self._watched: dict[str, datetime] = {}
+
+    def note(self, document: Mapping[str, Any]) -> None:
+        """A job document as this replica wrote (or found) it."""
+        job_id = str(document["_id"])
+        last_activity = document.get("last_activity_at")
+        if document.get("status") in _WATCHED and last_activity is not None:
+            self._watched[job_id] = last_activity
+        else:
+            self._watched.pop(job_id, None)
 
     async def scan(self, now: datetime, *, batch: int = 500) -> int:
         """Handle every silent job found; returns how many were handled."""
-        cursor = self.crawls.find(
-            {"status": {"$in": _WATCHED}, "last_activity_at": {"$lt": now - self.stall_after}}
-        ).limit(batch)
         handled = 0
-        async for doc in cursor:
+        async for doc in self._silent(now - self.stall_after, batch):
             if await self._handle(doc, now):
                 handled += 1
         return handled
+
+    async def _silent(self, before: datetime, batch: int) -> AsyncIterator[dict[str, Any]]:
+        """Watched jobs whose last activity is older than ``before``: from the whole
+        collection when a full scan is due, else from the jobs followed in memory (each read
+        again, as stored now)."""
+        if self._next_full_scan is None or self._clock() >= self._next_full_scan:
+            self._next_full_scan = self._clock() + self.full_scan_every
+            cursor = self.crawls.find(
+                {"status": {"$in": _WATCHED}, "last_activity_at": {"$lt": before}}
+            ).limit(batch)
+            async for doc in cursor:
+                yield doc
+            return
+        candidates = [job for job, at in self._watched.items() if at < before][:batch]
+        for job_id in candidates:
+            found = await self.crawls.find_one({"_id": job_id})
+            if found is None:
+                self._watched.pop(job_id, None)
+                continue
+            self.note(found)  # another replica may have written it since
+            if found.get("status") in _WATCHED and found["last_activity_at"] < before:
+                yield found
 
     async def _handle(self, doc: dict[str, Any], now: datetime) -> bool:
         job_id, attempt = doc["_id"], int(doc.get("attempt", 1))

@@ -73,10 +73,12 @@ class ProjectionStore:
         *,
         retention: timedelta | None = None,
         on_change: Callable[[JobChanged], None] | None = None,
+        on_document: Callable[[JobDocument], None] | None = None,
     ) -> None:
         self._db = database
         self._retention = retention
         self._on_change = on_change
+        self._on_document = on_document  # every job document written or found, as stored
         # Copy a finished job's ``expires_at`` onto its pages and logs, for TTL indexes. Off
         # where the server has none: the retention sweep deletes children by job id, and the
         # copy is a scan of both collections per finished job there.
@@ -281,9 +283,11 @@ class ProjectionStore:
         millisecond datetimes, as stored), so starting from it equals starting from a read;
         returns its BSON."""
         stored = encode(document)
-        self._known[document["_id"]] = decode(stored, codec_options=_AS_STORED)
+        known = self._known[document["_id"]] = decode(stored, codec_options=_AS_STORED)
         if len(self._known) > _KNOWN_JOBS:
             self._known.popitem(last=False)
+        if self._on_document is not None:
+            self._on_document(known)
         return stored
 
     async def _stamp_expiry(self, before: JobDocument | None, after: JobDocument) -> None:
