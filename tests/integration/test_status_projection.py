@@ -245,3 +245,29 @@ async def test_every_job_document_the_projection_writes_is_passed_on(
     await store.apply(started)
     assert [d["status"] for d in seen] == ["pending", "running"]
     assert seen[-1] == await db.crawls.find_one({"_id": "followed-job"})  # as stored
+
+
+async def test_query_indexes_exist_where_the_server_uses_them(
+    mongo: AsyncMongoClient[dict[str, Any]], services: Services
+) -> None:
+    from crawl_api.reads import ReadStore  # noqa: PLC0415
+    from crawl_mongo import server_traits  # noqa: PLC0415
+    from crawl_status.retention import Retention  # noqa: PLC0415
+    from crawl_status.store import ProjectionStore  # noqa: PLC0415
+
+    db = mongo[f"{services.database}_indexes"]
+    try:
+        await ProjectionStore(db).ensure_indexes()
+        await Retention(db).start()
+        await ReadStore(db).ensure_indexes()
+        traits = await server_traits(db)
+        crawls = set(await db.crawls.index_information())
+        pages = set(await db.crawl_pages.index_information())
+        if traits.query_indexes:  # MongoDB: every query has its index
+            assert {"tenant_1_created_at_-1", "status_1"} <= crawls
+            assert "job_id_1_order_1" in pages
+        else:  # FerretDB v1 reads by `_id` only: other indexes would only slow writes
+            assert crawls | pages <= {"_id_"}
+        assert ("expires_at_ttl" in crawls) == traits.ttl_indexes
+    finally:
+        await mongo.drop_database(db.name)

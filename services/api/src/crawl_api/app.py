@@ -35,6 +35,7 @@ from crawl_api.seed import AssistantCrawlController
 from crawl_api.settings import ApiSettings
 from crawl_api.store import JobStore
 from crawl_api.submission import Submitter
+from crawl_mongo import create_query_index, server_traits
 
 __all__ = ["create_app"]
 
@@ -97,7 +98,11 @@ def create_app(settings: ApiSettings) -> Litestar:
             cap_refresh=settings.running_count_refresh_seconds,
         )
         await app.state.reads.ensure_indexes()
-        await app.state.runs.create_index([("assistant_id", 1), ("created_at", -1)])
+        await create_query_index(
+            app.state.runs,
+            [("assistant_id", 1), ("created_at", -1)],
+            await server_traits(app.state.runs.database),
+        )
         try:
             yield
         finally:

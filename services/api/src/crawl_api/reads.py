@@ -18,6 +18,8 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from crawl_mongo import create_query_index, server_traits
+
 __all__ = [
     "PAGE_FIELDS",
     "BadCursorError",
@@ -95,8 +97,14 @@ class ReadStore:
         self.deliveries = database["webhook_deliveries"]
 
     async def ensure_indexes(self) -> None:
-        await self.crawls.create_index([("tenant", ASCENDING), ("created_at", DESCENDING)])
-        await self.deliveries.create_index([("job_id", ASCENDING), ("created_at", ASCENDING)])
+        """The query indexes, where the server uses them (``crawl_mongo``)."""
+        traits = await server_traits(self.crawls.database)
+        await create_query_index(
+            self.crawls, [("tenant", ASCENDING), ("created_at", DESCENDING)], traits
+        )
+        await create_query_index(
+            self.deliveries, [("job_id", ASCENDING), ("created_at", ASCENDING)], traits
+        )
 
     async def history(
         self, tenant: str, where: HistoryFilter, *, after: tuple[datetime, str] | None, limit: int

@@ -29,6 +29,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from crawl_contracts import TERMINAL_STATUSES, JobStatus
 from crawl_contracts.envelope import utcnow
+from crawl_mongo import create_query_index, server_traits
 
 __all__ = ["Claim", "ClaimState", "LeaseStore"]
 
@@ -63,8 +64,9 @@ class LeaseStore:
         self.lease = timedelta(seconds=lease_seconds)
 
     async def ensure_indexes(self) -> None:
-        """Nothing beyond ``_id`` is queried on the hot path; kept as the start-up hook."""
-        await self.leases.create_index("finished")
+        """Nothing beyond ``_id`` is queried on the hot path; ``finished`` serves operators'
+        queries, where the server uses such indexes (``crawl_mongo``)."""
+        await create_query_index(self.leases, "finished", await server_traits(self.leases.database))
 
     async def claim(self, job_id: str, attempt: int, max_duration: float) -> Claim:
         """Take ``attempt`` of ``job_id``; the deadline is set by the first attempt only."""

@@ -25,6 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from crawl_contracts import TERMINAL_STATUSES, CrawlFailed, Envelope, routing
+from crawl_mongo import create_query_index, server_traits
 from crawl_status.stall import STATUS_SEQ
 
 __all__ = ["DeadLetterRecorder", "dead_letter", "death_reason"]
@@ -96,7 +97,7 @@ class DeadLetterRecorder:
         self._publish = publish
 
     async def ensure_indexes(self) -> None:
-        await self.records.create_index("job_id")
+        await create_query_index(self.records, "job_id", await server_traits(self.records.database))
 
     async def record(
         self, body: bytes, headers: dict[str, Any], message_id: str | None, now: datetime

@@ -17,18 +17,13 @@ import structlog
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-__all__ = ["Retention", "server_has_ttl"]
+from crawl_mongo import create_query_index, server_traits
+
+__all__ = ["Retention"]
 
 log = structlog.get_logger("crawl_status.retention")
 
 _CHILDREN = ("crawl_pages", "crawl_logs", "crawl_dead_letters", "crawl_stall_marks")
-
-
-async def server_has_ttl(database: AsyncDatabase[dict[str, Any]]) -> bool:
-    """Whether the server deletes documents by TTL index. FerretDB v1 accepts the index
-    option but never deletes, so it is recognised by name rather than by trying."""
-    info = await database.client.admin.command("buildInfo")
-    return "ferretdbVersion" not in info and "ferretdb" not in str(info.get("version", ""))
 
 
 class Retention:
@@ -39,14 +34,19 @@ class Retention:
         self.ttl = False
 
     async def start(self) -> None:
-        self.ttl = await server_has_ttl(self._db)
+        # FerretDB v1 accepts the TTL option but never deletes: recognised by name
+        # (``crawl_mongo``) rather than by trying.
+        traits = await server_traits(self._db)
+        self.ttl = traits.ttl_indexes
         for name in ("crawls", *_CHILDREN):
             if self.ttl:
                 await self._db[name].create_index(
                     [("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl"
                 )
-            else:
-                await self._db[name].create_index([("expires_at", ASCENDING)], name="expires_at")
+            else:  # for the sweep's query
+                await create_query_index(
+                    self._db[name], [("expires_at", ASCENDING)], traits, name="expires_at"
+                )
         log.info("retention.ready", ttl_indexes=self.ttl)
 
     async def sweep(self, now: datetime, *, batch: int = 200) -> int:

@@ -37,6 +37,7 @@ from crawl_contracts import (
     Message,
     PageRecorded,
 )
+from crawl_mongo import create_query_index, server_traits
 from crawl_status.projection import (
     JobDocument,
     lifecycle_log,
@@ -99,11 +100,15 @@ class ProjectionStore:
         self._log_writes = GroupCommit(partial(self._insert_many_once, self.logs))
 
     async def ensure_indexes(self) -> None:
-        """Indexes both MongoDB 7 and FerretDB v1 support."""
-        await self.crawls.create_index([("tenant", ASCENDING), ("created_at", DESCENDING)])
-        await self.crawls.create_index([("status", ASCENDING)])
-        await self.pages.create_index([("job_id", ASCENDING), ("order", ASCENDING)])
-        await self.logs.create_index([("job_id", ASCENDING), ("order", ASCENDING)])
+        """The query indexes, where the server uses them (``crawl_mongo``)."""
+        traits = await server_traits(self._db)
+        for collection, keys in (
+            (self.crawls, [("tenant", ASCENDING), ("created_at", DESCENDING)]),
+            (self.crawls, [("status", ASCENDING)]),
+            (self.pages, [("job_id", ASCENDING), ("order", ASCENDING)]),
+            (self.logs, [("job_id", ASCENDING), ("order", ASCENDING)]),
+        ):
+            await create_query_index(collection, keys, traits)
 
     async def apply(self, message: Message) -> None:
         """Project one message; returns once it is stored. Idempotent: applying it again

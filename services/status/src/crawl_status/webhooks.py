@@ -50,6 +50,7 @@ from crawl_contracts import (
     WebhookEvent,
 )
 from crawl_contracts.envelope import utcnow
+from crawl_mongo import create_query_index, server_traits
 from crawl_netguard import IPAddress, PinnedBackend, Resolve, parse, pinned_transport, resolve
 from crawl_status.settings import StatusSettings
 
@@ -141,8 +142,12 @@ class WebhookOutbox:
         self._specs: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
 
     async def ensure_indexes(self) -> None:
-        await self.deliveries.create_index([("state", ASCENDING), ("next_attempt_at", ASCENDING)])
-        await self.deliveries.create_index([("job_id", ASCENDING), ("created_at", ASCENDING)])
+        traits = await server_traits(self.deliveries.database)
+        for keys in (
+            [("state", ASCENDING), ("next_attempt_at", ASCENDING)],
+            [("job_id", ASCENDING), ("created_at", ASCENDING)],
+        ):
+            await create_query_index(self.deliveries, keys, traits)
 
     async def _spec(self, job_id: str) -> dict[str, Any] | None:
         if job_id in self._specs:
