@@ -22,7 +22,7 @@ from crawl_contracts import CrawlRequested, JobStatus
 __all__ = ["JobStore", "RecordWriter"]
 
 _AS_STORED: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)  # as a read returns it
-_DUPLICATE_KEY = 11000
+_DUPLICATE_KEY_CODES = (11000, 11001, 12582)  # as pymongo recognises duplicate keys
 
 _PAGE_LIST_FIELDS = {
     "_id": 1,
@@ -110,8 +110,9 @@ class RecordWriter:
     round trip and one database transaction for many records instead of one each.
 
     Each caller gets its own document's outcome: ``DuplicateKeyError`` if its ``_id`` was
-    taken, ``WriteError`` for another refusal of that document, and any other failure of
-    the whole insert as it was raised."""
+    taken, ``WriteError`` for another refusal of that document. When the whole insert fails
+    otherwise, each caller's document is inserted again on its own, so only a caller whose
+    document is what failed gets the error."""
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
         self._collection = collection
@@ -133,16 +134,11 @@ class RecordWriter:
                 if not live:
                     continue
                 try:
-                    await self._collection.insert_many([doc for doc, _ in live], ordered=False)
-                except BulkWriteError as exc:
-                    for (_, done), error in zip(live, _outcomes(exc, len(live)), strict=True):
-                        _resolve(done, error)
-                except Exception as exc:
+                    await self._insert(live)
+                except BaseException:  # cancelled: so are the callers of the insert in flight
                     for _, done in live:
-                        _resolve(done, exc)
-                else:
-                    for _, done in live:
-                        _resolve(done)
+                        done.cancel()
+                    raise
         finally:
             # No await between the empty check above and this: no caller is left waiting
             # (unless the writer itself was cancelled: then so is every queued caller).
@@ -151,19 +147,34 @@ class RecordWriter:
                 done.cancel()
             self._queued = []
 
+    async def _insert(self, live: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+        try:
+            await self._collection.insert_many([doc for doc, _ in live], ordered=False)
+        except BulkWriteError as exc:
+            for (_, done), error in zip(live, _outcomes(exc, len(live)), strict=True):
+                _resolve(done, error)
+        except Exception as exc:
+            if len(live) == 1:
+                _resolve(live[0][1], exc)
+                return
+            for one in live:  # each alone: the others do not fail with one bad document
+                await self._insert([one])
+        else:
+            for _, done in live:
+                _resolve(done)
+
 
 def _outcomes(exc: BulkWriteError, count: int) -> list[BaseException | None]:
     """Each document's outcome in an unordered ``insert_many`` that raised ``exc``."""
-    if exc.details.get("writeConcernErrors"):
-        return [exc] * count
     refused = {int(e["index"]): e for e in exc.details.get("writeErrors", [])}
     outcomes: list[BaseException | None] = []
     for index in range(count):
         error = refused.get(index)
         if error is None:
-            outcomes.append(None)
-        elif error.get("code") == _DUPLICATE_KEY:
-            outcomes.append(DuplicateKeyError(error.get("errmsg", ""), _DUPLICATE_KEY, error))
+            # Written, unless the write concern was not met: then its fate is unknown.
+            outcomes.append(exc if exc.details.get("writeConcernErrors") else None)
+        elif error.get("code") in _DUPLICATE_KEY_CODES:
+            outcomes.append(DuplicateKeyError(error.get("errmsg", ""), error.get("code"), error))
         else:
             outcomes.append(WriteError(error.get("errmsg", ""), error.get("code"), error))
     return outcomes
