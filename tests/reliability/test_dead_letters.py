@@ -113,3 +113,16 @@ async def test_garbage_on_each_work_queue_is_dead_lettered_with_a_reason_and_wor
     assert against_job is not None
     assert against_job["queue"] == routing.CRAWLER_REQUESTS_QUEUE
     assert "request.url" in against_job["reason"]
+    # No document of that job existed (nothing recorded it): the failure makes one, so a
+    # client that published the command sees why it went nowhere.
+    crawls = mongo[services.database].crawls
+
+    async def failed() -> bool:
+        doc = await crawls.find_one({"_id": bad_job})
+        return doc is not None and doc["status"] == "failed"
+
+    await eventually(failed, within=30)
+    doc = await crawls.find_one({"_id": bad_job})
+    assert doc is not None
+    assert doc["tenant"] == "e2e"
+    assert doc["error"]["code"] == "dead_lettered"

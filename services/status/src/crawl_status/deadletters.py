@@ -126,14 +126,19 @@ class DeadLetterRecorder:
             or queue != routing.CRAWLER_REQUESTS_QUEUE  # elsewhere the crawler still has it
         ):
             return
-        job = await self.crawls.find_one({"_id": job_id})
-        if job is None or job.get("status") in TERMINAL_STATUSES:
+        # No document yet is no reason to stop: the API records a job once the broker
+        # confirmed its command, which can be after a crawler refused it. The failure then
+        # creates the document (the API's record finds it there, the command's projection
+        # adds the request).
+        job = await self.crawls.find_one({"_id": job_id}) or {}
+        tenant = job.get("tenant") or fields.get("tenant")
+        if not isinstance(tenant, str) or job.get("status") in TERMINAL_STATUSES:
             return
         attempt = fields.get("attempt")
         await self._publish(
             CrawlFailed(
                 job_id=job_id,
-                tenant=str(job.get("tenant") or fields.get("tenant") or "unknown"),
+                tenant=tenant,
                 attempt=max(int(job.get("attempt", 1)), attempt if isinstance(attempt, int) else 1),
                 seq=STATUS_SEQ,
                 error_code="dead_lettered",
