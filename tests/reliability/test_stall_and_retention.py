@@ -49,7 +49,8 @@ async def test_silent_jobs_are_resumed_cancelled_or_failed_once_each(
     async def publish(message: Envelope) -> None:
         published.append(message)
 
-    detector = StallDetector(db, publish, stall_after=30, max_attempts=3)
+    # Every scan a full one: the second below must find the same jobs to prove the marks.
+    detector = StallDetector(db, publish, stall_after=30, max_attempts=3, full_scan_every=0)
     await detector.scan(utcnow())
 
     ours = {silent["_id"], fresh["_id"], stopping["_id"], worn_out["_id"]}
@@ -106,6 +107,19 @@ async def test_between_full_scans_only_the_jobs_this_replica_projected_are_read(
     clock[0] = 61.0
     await detector.scan(utcnow())
     assert elsewhere["_id"] in {m.job_id for m in published}, "the next full scan finds it"
+
+    # After a restart, the first full scan follows every watched job, silent or not yet: one
+    # that falls silent later is found without waiting for the next full scan.
+    restarted = StallDetector(
+        db, publish, stall_after=30, max_attempts=3, full_scan_every=60, clock=lambda: 0.0
+    )
+    young = job("running", 1)
+    await db.crawls.insert_one(young)
+    published.clear()
+    await restarted.scan(utcnow())
+    assert young["_id"] not in {m.job_id for m in published}
+    await restarted.scan(utcnow() + timedelta(seconds=60))  # a minute on: silent
+    assert young["_id"] in {m.job_id for m in published}
 
 
 async def test_the_sweeper_deletes_expired_jobs_with_their_pages_and_logs_only(

@@ -11,11 +11,12 @@ attempt the detector publishes, once:
   crawler claims and resumes from the checkpoint; or, once ``max_attempts`` are used up,
   ``CrawlFailed`` with ``error_code="stalled"``.
 
-Where silent jobs are looked for: the jobs this replica projected are followed in memory
-(every job document it writes is passed to :meth:`StallDetector.note`), so a scan reads only
-the documents of jobs that look silent, each by ``_id``. Every ``full_scan_every`` seconds,
-and at the first scan, the whole ``crawls`` collection is queried instead, for the jobs other
-replicas (or this one before a restart) projected. That query is a scan of every job document
+Where silent jobs are looked for: the watched jobs are followed in memory (every job document
+this replica writes is passed to :meth:`StallDetector.note`), so a scan reads only the
+documents of jobs that look silent, each by ``_id``. At the first scan and every
+``full_scan_every`` seconds, the whole ``crawls`` collection is queried for watched jobs
+instead, and each one found is followed from then on: those other replicas project, and
+those this one projected before a restart. That query is a scan of every job document
 on a server that cannot use the ``status`` index for it (FerretDB v1 reads and decodes each
 one): once a minute rather than every few seconds, it stays affordable as history grows.
 
@@ -104,14 +105,16 @@ class StallDetector:
 
     async def _silent(self, before: datetime, batch: int) -> AsyncIterator[dict[str, Any]]:
         """Watched jobs whose last activity is older than ``before``: from the whole
-        collection when a full scan is due, else from the jobs followed in memory (each read
-        again, as stored now)."""
+        collection when a full scan is due (every watched job found there is followed from
+        then on, wherever it was projected), else from the jobs followed in memory (each
+        read again, as stored now)."""
         if self._next_full_scan is None or self._clock() >= self._next_full_scan:
-            self._next_full_scan = self._clock() + self.full_scan_every
-            cursor = self.crawls.find(
-                {"status": {"$in": _WATCHED}, "last_activity_at": {"$lt": before}}
-            ).limit(batch)
-            async for doc in cursor:
+            watched = await self.crawls.find({"status": {"$in": _WATCHED}}).to_list()
+            self._next_full_scan = self._clock() + self.full_scan_every  # once it succeeded
+            for doc in watched:
+                self.note(doc)
+            silent = [doc for doc in watched if doc["last_activity_at"] < before]
+            for doc in silent[:batch]:
                 yield doc
             return
         candidates = [job for job, at in self._watched.items() if at < before][:batch]
