@@ -163,10 +163,10 @@ def test_the_etag_follows_the_representation_not_the_document_version() -> None:
         "counters": {},
         "created_at": now,
         "last_activity_at": now,
-        "version": 0,
+        "version": 1,
     }
-    projected = {**recorded, "counters_key": [1, 2], "version": 1}  # bookkeeping only
-    started = {**projected, "status": "running", "started_at": now, "version": 2}
+    projected = {**recorded, "counters_key": [1, 2], "version": 2}  # bookkeeping only
+    started = {**projected, "status": "running", "started_at": now, "version": 3}
     assert etag_of(projected) == etag_of(recorded)
     assert etag_of(started) != etag_of(projected)
     assert etag_of(started).startswith('W/"')

@@ -231,8 +231,6 @@ class ProjectionStore:
         if written is None:
             return None
         version, status, stored = written
-        if stored is None:  # the same to every reader: nobody to wake
-            return None
         return JobChanged(
             job_id=touching[0].job_id,
             version=version,
@@ -246,12 +244,9 @@ class ProjectionStore:
         assert document is not None
         return document
 
-    async def _reduce_into_job(
-        self, messages: list[Message]
-    ) -> tuple[int, str, bytes | None] | None:
+    async def _reduce_into_job(self, messages: list[Message]) -> tuple[int, str, bytes] | None:
         """Fold ``messages`` into the job document; its new (version, status, BSON as
-        written, or None if no reader could see a difference), or None when nothing was
-        written."""
+        written), or None when nothing was written (nothing changed)."""
         job_id = messages[0].job_id
         for attempt in range(_CAS_ATTEMPTS):
             current = self._known.pop(job_id, None) if attempt == 0 else None
