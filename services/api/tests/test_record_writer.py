@@ -67,8 +67,9 @@ async def test_a_cancelled_writer_leaves_no_caller_waiting() -> None:
     await asyncio.sleep(0.01)
     queued = asyncio.ensure_future(writer.insert({"_id": "b"}))
     await asyncio.sleep(0.01)
-    assert writer._writer is not None
-    writer._writer.cancel()
+    task = writer._group._writer
+    assert task is not None
+    task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(in_flight, 1)
     with pytest.raises(asyncio.CancelledError):

@@ -15,6 +15,8 @@ protocol with two differences that matter here:
 So an index that only speeds up queries is created where the server uses it for queries, and
 dropped where it does not (:func:`create_query_index`); indexes that are constraints
 (unique) are created everywhere.
+
+Writes of concurrent callers merged into one round trip: ``crawl_mongo.groupcommit``.
 """
 
 from __future__ import annotations

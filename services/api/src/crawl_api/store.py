@@ -7,7 +7,6 @@ else is read-only.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +17,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from crawl_api.recent import RecentJobs
 from crawl_contracts import CrawlRequested, JobStatus
+from crawl_mongo.groupcommit import GroupCommit, Outcomes
 
 __all__ = ["JobStore", "RecordWriter"]
 
@@ -104,10 +104,10 @@ def iso(value: datetime | None) -> str | None:
 
 
 class RecordWriter:
-    """Inserts documents, those of concurrent callers together: callers that arrive while
-    an insert is in flight go out in the next one, as one unordered ``insert_many`` (no
-    timer: a lone caller's insert leaves at once). Under a burst of submissions that is one
-    round trip and one database transaction for many records instead of one each.
+    """Inserts documents, those of concurrent callers together (``GroupCommit``: callers that
+    arrive while an insert is in flight go out in the next one, as one unordered
+    ``insert_many``; a lone caller's insert leaves at once). Under a burst of submissions that
+    is one round trip and one database transaction for many records instead of one each.
 
     Each caller gets its own document's outcome: ``DuplicateKeyError`` if its ``_id`` was
     taken, ``WriteError`` for another refusal of that document. When the whole insert fails
@@ -116,52 +116,17 @@ class RecordWriter:
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
         self._collection = collection
-        self._queued: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._group = GroupCommit(self._insert_all)
 
     async def insert(self, document: dict[str, Any]) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queued.append((document, done))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._drain())
-        await done
+        await self._group.write([document])
 
-    async def _drain(self) -> None:
+    async def _insert_all(self, documents: list[dict[str, Any]]) -> Outcomes:
         try:
-            while self._queued:
-                group, self._queued = self._queued, []
-                live = [(doc, done) for doc, done in group if not done.cancelled()]
-                if not live:
-                    continue
-                try:
-                    await self._insert(live)
-                except BaseException:  # cancelled: so are the callers of the insert in flight
-                    for _, done in live:
-                        done.cancel()
-                    raise
-        finally:
-            # No await between the empty check above and this: no caller is left waiting
-            # (unless the writer itself was cancelled: then so is every queued caller).
-            self._writer = None
-            for _, done in self._queued:
-                done.cancel()
-            self._queued = []
-
-    async def _insert(self, live: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
-        try:
-            await self._collection.insert_many([doc for doc, _ in live], ordered=False)
+            await self._collection.insert_many(documents, ordered=False)
         except BulkWriteError as exc:
-            for (_, done), error in zip(live, _outcomes(exc, len(live)), strict=True):
-                _resolve(done, error)
-        except Exception as exc:
-            if len(live) == 1:
-                _resolve(live[0][1], exc)
-                return
-            for one in live:  # each alone: the others do not fail with one bad document
-                await self._insert([one])
-        else:
-            for _, done in live:
-                _resolve(done)
+            return _outcomes(exc, len(documents))
+        return None
 
 
 def _outcomes(exc: BulkWriteError, count: int) -> list[BaseException | None]:
@@ -178,12 +143,3 @@ def _outcomes(exc: BulkWriteError, count: int) -> list[BaseException | None]:
         else:
             outcomes.append(WriteError(error.get("errmsg", ""), error.get("code"), error))
     return outcomes
-
-
-def _resolve(done: asyncio.Future[None], error: BaseException | None = None) -> None:
-    if done.done():
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)

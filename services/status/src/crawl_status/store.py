@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -38,6 +38,7 @@ from crawl_contracts import (
     PageRecorded,
 )
 from crawl_mongo import create_query_index, server_traits
+from crawl_mongo.groupcommit import GroupCommit, settle
 from crawl_status.projection import (
     JobDocument,
     lifecycle_log,
@@ -338,57 +339,6 @@ class ProjectionStore:
             _duplicates(exc)  # redelivered ones are fine; anything else raises
 
 
-class GroupCommit:
-    """Merges concurrent writes into one: callers that arrive while a write is in flight go
-    out together in the next one (none waits for a timer). When a merged write fails, each
-    caller's documents are written again on their own, so only the caller whose documents
-    fail gets the error (its messages are redelivered; writing them again is idempotent)."""
-
-    def __init__(self, write: Callable[[list[dict[str, Any]]], Awaitable[None]]) -> None:
-        self._write = write
-        self._queued: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def write(self, documents: list[dict[str, Any]]) -> None:
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queued.append((documents, done))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._drain())
-        await done
-
-    async def _drain(self) -> None:
-        try:
-            while self._queued:
-                group, self._queued = self._queued, []
-                try:
-                    await self._write([doc for documents, _ in group for doc in documents])
-                except Exception as failed:
-                    if len(group) == 1:
-                        _settle(group, failed)
-                        continue
-                    # One caller's documents may be what failed: each caller alone, so the
-                    # others' batches (other jobs) do not fail with it.
-                    for one in group:
-                        try:
-                            await self._write(one[0])
-                        except Exception as exc:
-                            _settle([one], exc)
-                        else:
-                            _settle([one])
-                except BaseException as exc:
-                    _settle(group, exc)
-                    raise
-                else:
-                    _settle(group)
-        finally:
-            # No await between the empty check above and this: no caller is left waiting
-            # (unless the writer itself was cancelled: then so is every queued caller).
-            self._writer = None
-            for _, done in self._queued:
-                done.cancel()
-            self._queued = []
-
-
 def _settle_batch(
     batch: list[tuple[Message, asyncio.Future[None]]],
     outcome: asyncio.Future[None] | BaseException | None = None,
@@ -396,21 +346,7 @@ def _settle_batch(
     """Resolve each message's future: with ``outcome``'s error, if it has one."""
     if isinstance(outcome, asyncio.Future):
         outcome = asyncio.CancelledError() if outcome.cancelled() else outcome.exception()
-    _settle(batch, outcome)
-
-
-def _settle(
-    group: Sequence[tuple[object, asyncio.Future[None]]],
-    error: BaseException | None = None,
-) -> None:
-    """Resolve each caller's future (those not resolved yet): with ``error``, if given."""
-    for _, done in group:
-        if done.done():
-            continue
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
+    settle(batch, outcome)
 
 
 def _as_stored(document: JobDocument) -> JobDocument:

@@ -1,4 +1,4 @@
-"""Group commit of the projection's page and log inserts (no database: a fake write)."""
+"""Group commit of concurrent writes (no database: a fake write)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from crawl_status.store import GroupCommit
+from crawl_mongo.groupcommit import GroupCommit
 
 
 class Writes:
