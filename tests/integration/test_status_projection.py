@@ -232,45 +232,30 @@ async def test_the_apis_record_is_remembered_as_a_read_returns_it(
     assert api.recent.get("late-noticed-job") == noticed
 
 
-async def test_every_job_document_the_projection_writes_is_passed_on(
-    mongo: AsyncMongoClient[dict[str, Any]], services: Services
-) -> None:
-    from crawl_status.store import ProjectionStore  # noqa: PLC0415
-
-    db = mongo[services.database]
-    seen: list[dict[str, Any]] = []
-    store = ProjectionStore(db, on_document=seen.append)
-    requested, started = history(job_id="followed-job")[:2]
-    await store.apply(requested)
-    await store.apply(started)
-    assert [d["status"] for d in seen] == ["pending", "running"]
-    assert seen[-1] == await db.crawls.find_one({"_id": "followed-job"})  # as stored
-
-
 async def test_query_indexes_exist_where_the_server_uses_them(
     mongo: AsyncMongoClient[dict[str, Any]], services: Services
 ) -> None:
-    from crawl_api.reads import ReadStore  # noqa: PLC0415
-    from crawl_mongo import index_name, server_traits  # noqa: PLC0415
-    from crawl_status.retention import Retention  # noqa: PLC0415
-    from crawl_status.store import ProjectionStore  # noqa: PLC0415
+    from crawl_mongo import index_name  # noqa: PLC0415
+    from crawl_schema import ensure_indexes, names  # noqa: PLC0415
+    from crawl_schema.indexes import QUERY_INDEXES  # noqa: PLC0415
 
     db = mongo[f"{services.database}_indexes"]
     try:
-        # A database made before: it has the index already, under the server's own name.
+        # A database made before: it has an index that no query uses any more.
         keys = [("status", 1)]
         assert await db.crawls.create_index(keys) == index_name(keys) == "status_1"
-        await ProjectionStore(db).ensure_indexes()
-        await Retention(db).start()
-        await ReadStore(db).ensure_indexes()
-        traits = await server_traits(db)
+        traits = await ensure_indexes(db, names.CRAWLS, names.PAGES)
         crawls = set(await db.crawls.index_information())
         pages = set(await db.crawl_pages.index_information())
-        if traits.query_indexes:  # MongoDB: every query has its index
-            assert {"tenant_1_created_at_-1", "status_1"} <= crawls
-            assert "job_id_1_order_1" in pages
-        else:  # FerretDB v1 reads by `_id` only: other indexes would only slow writes
-            assert crawls | pages <= {"_id_"}, "the old database's index is dropped too"
+        if traits.query_indexes:  # every query has its index
+            wanted = {
+                index_name([(key, 1) for key in index])
+                for index in QUERY_INDEXES[names.CRAWLS] + QUERY_INDEXES[names.PAGES]
+                if not (traits.ttl_indexes and index == ("expires_at",))
+            }
+            assert wanted <= crawls | pages
+        else:  # a server that reads by `_id` only: other indexes would only slow writes
+            assert crawls | pages <= {"_id_"}
         assert ("expires_at_ttl" in crawls) == traits.ttl_indexes
     finally:
         await mongo.drop_database(db.name)

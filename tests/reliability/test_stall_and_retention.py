@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
 
-from crawl_contracts import Envelope
+from crawl_contracts import STATUS_SEQ, Envelope
 from crawl_contracts.envelope import utcnow
+from crawl_schema import names
 from crawl_status.retention import Retention
-from crawl_status.stall import STATUS_SEQ, StallDetector
+from crawl_status.stall import StallDetector
 from tests.conftest import Services
 
 pytestmark = pytest.mark.integration
@@ -49,8 +51,7 @@ async def test_silent_jobs_are_resumed_cancelled_or_failed_once_each(
     async def publish(message: Envelope) -> None:
         published.append(message)
 
-    # Every scan a full one: the second below must find the same jobs to prove the marks.
-    detector = StallDetector(db, publish, stall_after=30, max_attempts=3, full_scan_every=0)
+    detector = StallDetector(db, publish, stall_after=30, max_attempts=3)
     await detector.scan(utcnow())
 
     ours = {silent["_id"], fresh["_id"], stopping["_id"], worn_out["_id"]}
@@ -71,7 +72,7 @@ async def test_silent_jobs_are_resumed_cancelled_or_failed_once_each(
     assert [m for m in published if m.job_id in ours] == []  # each attempt is handled once
 
 
-async def test_between_full_scans_only_the_jobs_this_replica_projected_are_read(
+async def test_every_scan_finds_the_jobs_silent_by_then_whoever_projected_them(
     mongo: AsyncMongoClient[dict[str, Any]], services: Services
 ) -> None:
     db = mongo[services.database]
@@ -80,54 +81,23 @@ async def test_between_full_scans_only_the_jobs_this_replica_projected_are_read(
     async def publish(message: Envelope) -> None:
         published.append(message)
 
-    clock = [0.0]
-    detector = StallDetector(
-        db, publish, stall_after=30, max_attempts=3, full_scan_every=60, clock=lambda: clock[0]
-    )
-    before = job("running", 60)
-    await db.crawls.insert_one(before)
-    await detector.scan(utcnow())  # the first scan reads the whole collection
-    assert before["_id"] in {m.job_id for m in published}
-
-    elsewhere, projected, finished = job("running", 60), job("running", 60), job("running", 60)
-    await db.crawls.insert_many([elsewhere, projected, finished])
-    detector.note(projected)  # written by this replica's projection
-    detector.note(finished)
+    detector = StallDetector(db, publish, stall_after=30, max_attempts=3)
+    young, finished = job("running", 1), job("running", 60)
+    await db.crawls.insert_many([young, finished])
     await db.crawls.update_one({"_id": finished["_id"]}, {"$set": {"status": "completed"}})
-    published.clear()
-    clock[0] = 30.0
     await detector.scan(utcnow())
     said = {m.job_id for m in published}
-    assert projected["_id"] in said, "a job followed in memory is checked at every scan"
-    assert finished["_id"] not in said, "each candidate is read again: it finished meanwhile"
-    assert elsewhere["_id"] not in said, "no full scan before full_scan_every"
-
-    detector.note({**projected, "status": "completed"})  # its end, as projected
-    published.clear()
-    clock[0] = 61.0
-    await detector.scan(utcnow())
-    assert elsewhere["_id"] in {m.job_id for m in published}, "the next full scan finds it"
-
-    # After a restart, the first full scan follows every watched job, silent or not yet: one
-    # that falls silent later is found without waiting for the next full scan.
-    restarted = StallDetector(
-        db, publish, stall_after=30, max_attempts=3, full_scan_every=60, clock=lambda: 0.0
-    )
-    young = job("running", 1)
-    await db.crawls.insert_one(young)
-    published.clear()
-    await restarted.scan(utcnow())
-    assert young["_id"] not in {m.job_id for m in published}
-    await restarted.scan(utcnow() + timedelta(seconds=60))  # a minute on: silent
+    assert young["_id"] not in said, "not silent yet"
+    assert finished["_id"] not in said, "finished: nobody has to speak for it"
+    await detector.scan(utcnow() + timedelta(seconds=60))  # a minute on: silent
     assert young["_id"] in {m.job_id for m in published}
 
 
-async def test_the_sweeper_deletes_expired_jobs_with_their_pages_and_logs_only(
+async def test_the_sweeper_deletes_expired_jobs_with_all_they_left_only(
     mongo: AsyncMongoClient[dict[str, Any]], services: Services
 ) -> None:
     db = mongo[services.database]
     retention = Retention(db)
-    await retention.start()
     now = utcnow()
     old, kept = f"old-{uuid.uuid4().hex[:8]}", f"kept-{uuid.uuid4().hex[:8]}"
     await db.crawls.insert_many(
@@ -136,12 +106,32 @@ async def test_the_sweeper_deletes_expired_jobs_with_their_pages_and_logs_only(
             {"_id": kept, "status": "completed", "expires_at": now + timedelta(days=1)},
         ]
     )
+    children: dict[str, Callable[[str, int], dict[str, Any]]] = {
+        names.PAGES: lambda j, i: {"_id": f"{j}:p{i:05d}", "job_id": j},
+        names.LOGS: lambda j, i: {"_id": f"{j}:{i:06d}:000000000001", "job_id": j},
+        names.WEBHOOK_DELIVERIES: lambda j, i: {"_id": f"{j}:m{i}", "job_id": j},
+        names.DEAD_LETTERS: lambda j, i: {"_id": f"q:{j}:{i}", "job_id": j},
+        names.STALL_MARKS: lambda j, i: {"_id": f"{j}:{i:06d}", "job_id": j},
+        names.CRAWLER_STATE: lambda j, i: {"_id": f"{j}:000001:{i:08d}", "job_id": j},
+    }
     for job_id in (old, kept):
-        await db.crawl_pages.insert_one({"_id": f"{job_id}:p", "job_id": job_id})
-        await db.crawl_logs.insert_one({"_id": f"{job_id}:l", "job_id": job_id})
+        # More pages than one delete command takes: the sweep goes on until none is left.
+        await db[names.PAGES].insert_many([children[names.PAGES](job_id, i) for i in range(2_500)])
+        for name, make in children.items():
+            if name != names.PAGES:
+                await db[name].insert_many([make(job_id, i) for i in range(3)])
+        await db[names.CRAWLER_LEASES].insert_one({"_id": job_id, "attempt": 1})
+    await db[names.IDEMPOTENCY_KEYS].insert_many(
+        [
+            {"_id": "acme:gone", "job_id": old, "expires_at": now - timedelta(seconds=1)},
+            {"_id": "acme:kept", "job_id": kept, "expires_at": now + timedelta(hours=1)},
+        ]
+    )
 
-    await retention.sweep(now)
+    assert await retention.sweep(now) == 1
 
-    for collection in (db.crawls, db.crawl_pages, db.crawl_logs):
-        assert await collection.count_documents({"_id": {"$regex": f"^{old}"}}) == 0
-        assert await collection.count_documents({"_id": {"$regex": f"^{kept}"}}) == 1
+    for name in (names.CRAWLS, *children, names.CRAWLER_LEASES):
+        left = {str(d["_id"]) async for d in db[name].find({}, {"_id": 1})}
+        assert not any(key.startswith(old) or f":{old}:" in key for key in left), name
+        assert any(key.startswith(kept) or f":{kept}:" in key for key in left), name
+    assert {d["_id"] async for d in db[names.IDEMPOTENCY_KEYS].find()} == {"acme:kept"}

@@ -13,7 +13,6 @@ from crawl_contracts import Counters, CrawlCancelled, CrawlFailed, CrawlLogged, 
 from crawl_status.projection import (
     lifecycle_log,
     log_document,
-    ordering_number,
     page_document,
     reduce_job,
 )
@@ -177,8 +176,8 @@ def test_lifecycle_events_stand_for_their_log_lines_keyed_by_their_own_order() -
     ]
     started, completed = messages[1], messages[-1]
     assert [line["order"] for line in lines] == [
-        ordering_number(started),
-        ordering_number(completed),
+        started.ordering_key.number,
+        completed.ordering_key.number,
     ]
     logged = [log_document(m) for m in messages if isinstance(m, CrawlLogged)]
     keys = [line["_id"] for line in lines + logged]

@@ -6,7 +6,7 @@ and never on each other.
 
 from crawl_contracts.changes import CHANGES_EXCHANGE, JobChanged
 from crawl_contracts.commands import CrawlCancelRequested, CrawlRequested, CrawlResumeRequested
-from crawl_contracts.envelope import Envelope, OrderingKey
+from crawl_contracts.envelope import ORDER_RADIX, STATUS_SEQ, Envelope, OrderingKey
 from crawl_contracts.events import (
     CrawlCancelled,
     CrawlCompleted,
@@ -41,6 +41,8 @@ from crawl_contracts.registry import (
 __all__ = [
     "CHANGES_EXCHANGE",
     "MESSAGE_TYPES",
+    "ORDER_RADIX",
+    "STATUS_SEQ",
     "TERMINAL_STATUSES",
     "Counters",
     "CrawlCancelRequested",

@@ -13,7 +13,15 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Envelope", "OrderingKey", "new_id", "utcnow"]
+__all__ = ["ORDER_RADIX", "STATUS_SEQ", "Envelope", "OrderingKey", "new_id", "utcnow"]
+
+ORDER_RADIX = 10**12
+"""An ordering key as one integer is ``attempt * ORDER_RADIX + seq``: sequence numbers of one
+attempt stay below it."""
+STATUS_SEQ = 10**11
+"""The sequence number of the messages the status service decides for a job's attempt (a
+stall, a resume, a failure): above any a crawler uses, so the decision outranks a late word
+from a presumed-dead worker, and below ``ORDER_RADIX``."""
 
 
 def utcnow() -> datetime:
@@ -32,6 +40,16 @@ class OrderingKey(NamedTuple):
 
     attempt: int
     seq: int
+
+    @property
+    def number(self) -> int:
+        """The key as one sortable integer (the ordering number)."""
+        return self.attempt * ORDER_RADIX + self.seq
+
+    @classmethod
+    def of_number(cls, number: int) -> OrderingKey:
+        attempt, seq = divmod(number, ORDER_RADIX)
+        return cls(attempt, seq)
 
 
 class Envelope(BaseModel):

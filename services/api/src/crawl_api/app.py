@@ -35,11 +35,21 @@ from crawl_api.seed import AssistantCrawlController
 from crawl_api.settings import ApiSettings
 from crawl_api.store import JobStore
 from crawl_api.submission import Submitter
-from crawl_mongo import create_query_index, server_traits
+from crawl_schema import ensure_indexes, names
 
 __all__ = ["create_app"]
 
 log = structlog.get_logger("crawl_api")
+
+# The collections the API reads or writes, whose indexes it makes sure of at start (the status
+# service does the same for those it writes: whichever starts first creates them).
+_READ_OR_WRITTEN = (
+    names.CRAWLS,
+    names.PAGES,
+    names.WEBHOOK_DELIVERIES,
+    names.IDEMPOTENCY_KEYS,
+    names.ASSISTANT_RUNS,
+)
 
 
 @get("/health/live", summary="The process answers", tags=["health"])
@@ -85,9 +95,9 @@ def create_app(settings: ApiSettings) -> Litestar:
         app.state.publisher = publisher
         database = mongo[settings.mongodb_database]
         app.state.reads = ReadStore(database)
-        app.state.runs = database["assistant_runs"]
+        app.state.runs = database[names.ASSISTANT_RUNS]
+        await ensure_indexes(database, *_READ_OR_WRITTEN)
         keys = IdempotencyStore(database, timedelta(seconds=settings.idempotency_key_seconds))
-        await keys.ensure_indexes()
         app.state.submitter = Submitter(
             app.state.store,
             app.state.reads,
@@ -96,12 +106,6 @@ def create_app(settings: ApiSettings) -> Litestar:
             max_running=settings.max_running_jobs_per_tenant,
             retry_after=settings.retry_after_seconds,
             cap_refresh=settings.running_count_refresh_seconds,
-        )
-        await app.state.reads.ensure_indexes()
-        await create_query_index(
-            app.state.runs,
-            [("assistant_id", 1), ("created_at", -1)],
-            await server_traits(app.state.runs.database),
         )
         try:
             yield

@@ -325,22 +325,22 @@ class CrawlController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
     ) -> CrawlList:
         reads: ReadStore = state.reads
-        after: tuple[datetime, str] | None = None
+        before: str | None = None
         if cursor is not None:
             try:
-                at, last_id = decode_cursor(cursor, 2)
-                after = (datetime.fromisoformat(str(at)), str(last_id))
-            except (BadCursorError, ValueError) as exc:
+                (before,) = decode_cursor(cursor, 1)
+            except BadCursorError as exc:
                 raise BadRequest("the cursor is not one this API handed out") from exc
+            if not isinstance(before, str):
+                raise BadRequest("the cursor is not one this API handed out")
         where = HistoryFilter(
             statuses=tuple(s.value for s in status or ()),
             host=host,
             created_after=_parse_time("created_after", created_after),
             created_before=_parse_time("created_before", created_before),
         )
-        docs = await reads.history(principal.tenant, where, after=after, limit=limit)
+        docs = await reads.history(principal.tenant, where, before=before, limit=limit)
         next_cursor = None
-        if len(docs) == limit and docs[-1].get("created_at") is not None:
-            last = docs[-1]
-            next_cursor = encode_cursor(last["created_at"].isoformat(), last["_id"])
+        if len(docs) == limit and docs[-1].get("list_key") is not None:
+            next_cursor = encode_cursor(docs[-1]["list_key"])
         return CrawlList(items=[job_view(d) for d in docs], next_cursor=next_cursor)

@@ -18,7 +18,7 @@ up within that window still goes out first, and the cursor never moves past it. 
 reordering than that window could skip an item; the setting trades latency for margin.
 
 The database is polled (FerretDB has no change streams): one read of the small job document,
-then range scans of pages and logs past the cursor on their indexes.
+then the pages and logs past the cursor, each read on an index (``crawl_schema.queries``).
 """
 
 from __future__ import annotations
@@ -39,13 +39,12 @@ from crawl_api.auth import Principal
 from crawl_api.crawls import BadRequest, job_or_404, job_view
 from crawl_api.reads import PAGE_FIELDS, ReadStore
 from crawl_api.store import JobStore, iso
-from crawl_contracts import TERMINAL_STATUSES, JobStatus
+from crawl_contracts import TERMINAL_STATUSES, JobStatus, OrderingKey
 
 __all__ = ["EventCursor", "EventsController"]
 
 _BATCH = 500
 _PAGE_EVENT_FIELDS = tuple(f for f in PAGE_FIELDS if f != "markdown")
-_ORDER_BASE = 10**12
 _INFINITY = 10**30
 _TERMINAL_KEY = _INFINITY  # first sighting of the terminal status, in ``first_seen``
 _Item = tuple[int, str, Any]
@@ -76,7 +75,7 @@ class EventCursor:
 
 def _key_order(key: Any) -> int | None:
     if isinstance(key, list | tuple) and len(key) == 2:
-        return int(key[0]) * _ORDER_BASE + int(key[1])
+        return OrderingKey(int(key[0]), int(key[1])).number
     return None
 
 
@@ -113,7 +112,7 @@ class _Stream:
         visible or on their way (held back, or beyond this batch)."""
         after = self.cursor.order
         pages = await self.reads.page_list(
-            self.job_id, after=None, limit=_BATCH, fields=_PAGE_EVENT_FIELDS, min_order=after
+            self.job_id, after=after, limit=_BATCH, fields=_PAGE_EVENT_FIELDS
         )
         logs = await self.reads.log_list(self.job_id, after=after or None, limit=_BATCH)
         found: list[_Item] = [

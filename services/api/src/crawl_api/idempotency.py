@@ -7,8 +7,8 @@ key by mistake); the fingerprint is a hash of the canonical JSON of the request.
 
 A key is remembered for ``ttl`` (24 hours by default, as payment APIs do): after that the
 same key starts a new job. A TTL index removes expired records where the server has TTL
-indexes (MongoDB); elsewhere (FerretDB v1) an expired record is replaced when its key is
-used again.
+indexes (MongoDB); elsewhere (FerretDB) the status service's retention sweep does, and an
+expired record met before the sweep is replaced when its key is used again.
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from crawl_api.errors import Unprocessable
+from crawl_schema import names
+from crawl_schema.keys import idempotency_id
 
 __all__ = ["Claim", "IdempotencyKeyReused", "IdempotencyStore", "fingerprint"]
 
 MAX_KEY_LENGTH = 255
-_NOT_IMPLEMENTED = 238  # a server error code
 
 
 class IdempotencyKeyReused(Unprocessable):
@@ -53,22 +54,11 @@ class IdempotencyStore:
     def __init__(
         self, database: AsyncDatabase[dict[str, Any]], ttl: timedelta = timedelta(hours=24)
     ) -> None:
-        self.records = database["idempotency_keys"]
+        self.records = database[names.IDEMPOTENCY_KEYS]
         self._ttl = ttl
 
-    async def ensure_indexes(self) -> None:
-        """The TTL index, where the server has TTL indexes (FerretDB v1 answers
-        NotImplemented: expired records are then replaced when their key comes back)."""
-        try:
-            await self.records.create_index(
-                [("expires_at", 1)], expireAfterSeconds=0, name="expires_at_ttl"
-            )
-        except OperationFailure as exc:
-            if exc.code != _NOT_IMPLEMENTED:
-                raise
-
     async def claim(self, tenant: str, key: str, digest: str, job_id: str, now: datetime) -> Claim:
-        record_id = f"{tenant}:{key}"
+        record_id = idempotency_id(tenant, key)
         try:
             await self.records.insert_one(
                 {
@@ -97,4 +87,4 @@ class IdempotencyStore:
 
     async def release(self, tenant: str, key: str, job_id: str) -> None:
         """Forget a claim whose job could not be submitted, so a retry may succeed."""
-        await self.records.delete_one({"_id": f"{tenant}:{key}", "job_id": job_id})
+        await self.records.delete_one({"_id": idempotency_id(tenant, key), "job_id": job_id})

@@ -1,9 +1,12 @@
 """Prometheus metrics of the API: ``GET /metrics`` and a request-counting middleware.
 
 Request counts and latencies are observed by ``MetricsMiddleware`` (labelled by route
-template, never by raw path, so job ids do not explode the label space). Jobs by status and
-page totals are read from the projection at scrape time: they describe the fleet, not this
-process, and stay correct with any number of API replicas.
+template, never by raw path, so job ids do not explode the label space). Unfinished jobs by
+status are counted in the projection at scrape time, on its ``status`` index: they describe
+the fleet, not this process, and stay correct with any number of API replicas. Finished jobs
+and pages are not counted here (a count of them would read the whole history at every
+scrape): the status service's counters ``status_events_projected_total`` and
+``status_pages_projected_total`` give their rates.
 
 The endpoint exposes aggregates over every tenant and nothing else, so it is served without a
 token, like a health probe; keep it on an internal network.
@@ -12,7 +15,6 @@ token, like a health probe; keep it on an internal network.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from litestar import Response, get
 from litestar.datastructures import State
@@ -21,7 +23,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
-from crawl_contracts import JobStatus
+from crawl_schema import names
+from crawl_schema.queries import UNFINISHED
 
 __all__ = ["REGISTRY", "MetricsMiddleware", "metrics"]
 
@@ -43,17 +46,10 @@ REQUEST_SECONDS = Histogram(
 )
 JOBS = Gauge(
     "crawl_jobs",
-    "Crawl jobs in the projection, by status (read from MongoDB at scrape time).",
+    "Unfinished crawl jobs in the projection, by status (read from MongoDB at scrape time).",
     ["status"],
     registry=REGISTRY,
 )
-PAGES = Gauge(
-    "crawl_pages",
-    "Pages of every job by outcome: the sum of the jobs' counters at scrape time.",
-    ["outcome"],
-    registry=REGISTRY,
-)
-_OUTCOMES = ("fetched", "failed", "skipped")
 
 
 class MetricsMiddleware:
@@ -84,19 +80,9 @@ class MetricsMiddleware:
 
 
 async def _refresh(state: State) -> None:
-    crawls = state.mongo[state.settings.mongodb_database]["crawls"]
-    by_status = dict.fromkeys((s.value for s in JobStatus), 0)
-    pages = dict.fromkeys(_OUTCOMES, 0)
-    # Summed here, not with $group: FerretDB v1 sums nested paths as 0.
-    async for doc in crawls.find({}, {"status": 1, "counters": 1}):
-        by_status[str(doc.get("status"))] = by_status.get(str(doc.get("status")), 0) + 1
-        counters: dict[str, Any] = doc.get("counters") or {}
-        for outcome in _OUTCOMES:
-            pages[outcome] += int(counters.get(outcome, 0))
-    for status, count in by_status.items():
-        JOBS.labels(status=status).set(count)
-    for outcome, count in pages.items():
-        PAGES.labels(outcome=outcome).set(count)
+    crawls = state.mongo[state.settings.mongodb_database][names.CRAWLS]
+    for status in UNFINISHED:
+        JOBS.labels(status=status).set(await crawls.count_documents({"status": status}))
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["health"], include_in_schema=False)

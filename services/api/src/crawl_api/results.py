@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from crawl_api.auth import Principal
 from crawl_api.crawls import BadRequest, job_or_404
-from crawl_api.reads import PAGE_FIELDS, ReadStore
+from crawl_api.reads import PAGE_FIELDS, BadCursorError, ReadStore, decode_cursor, encode_cursor
 from crawl_api.store import iso
 from crawl_contracts import Outcome
 
@@ -74,6 +74,19 @@ def _fields(raw: str) -> tuple[str, ...]:
     return ("url", *(f for f in chosen if f != "url"))
 
 
+def _page_cursor(cursor: str, job_id: str) -> int:
+    """The ordering number a page cursor continues after (it names its crawl)."""
+    try:
+        crawl, order = decode_cursor(cursor, 2)
+    except BadCursorError as exc:
+        raise BadRequest(str(exc), parameter="cursor") from exc
+    if crawl != job_id:
+        raise BadRequest("the cursor belongs to another crawl", parameter="cursor")
+    if not isinstance(order, int) or isinstance(order, bool):
+        raise BadRequest("the cursor is not one this API handed out", parameter="cursor")
+    return order
+
+
 def page_item(doc: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     return {f: doc.get(f) for f in fields}
 
@@ -104,16 +117,15 @@ class ResultsController(Controller):
         reads: ReadStore = state.reads
         await job_or_404(state.store, job_id, principal)
         chosen = _fields(fields)
-        if cursor is not None and not cursor.startswith(f"{job_id}:"):
-            raise BadRequest("the cursor belongs to another crawl", parameter="cursor")
+        after = _page_cursor(cursor, job_id) if cursor is not None else None
         docs = await reads.page_list(
             job_id,
-            after=cursor,
+            after=after,
             limit=limit,
             outcome=outcome.value if outcome else None,
             fields=chosen,
         )
-        next_cursor = docs[-1]["_id"] if len(docs) == limit else None
+        next_cursor = encode_cursor(job_id, docs[-1]["order"]) if len(docs) == limit else None
         return PageList(items=[page_item(d, chosen) for d in docs], next_cursor=next_cursor)
 
     @get(
@@ -134,7 +146,7 @@ class ResultsController(Controller):
         chosen = _fields(fields)
 
         async def lines() -> AsyncIterator[bytes]:
-            async for doc in reads.all_pages(job_id):
+            async for doc in reads.all_pages(job_id, chosen):
                 yield json.dumps(page_item(doc, chosen), default=str).encode() + b"\n"
 
         return Stream(lines(), media_type="application/jsonl")

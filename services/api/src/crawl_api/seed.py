@@ -9,13 +9,13 @@ original names, mapped from ours: ``Pending``, ``Processing``, ``Completed``, ``
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, MediaType, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 from pydantic import BaseModel, ConfigDict, Field, RootModel
-from pymongo import DESCENDING
 
 from crawl_api.auth import Principal
 from crawl_api.cancel import publish_cancel
@@ -26,6 +26,7 @@ from crawl_api.store import iso
 from crawl_api.submission import Submitter
 from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus
 from crawl_contracts.envelope import utcnow
+from crawl_schema.queries import assistant_runs
 
 __all__ = ["AssistantCrawlController", "seed_status"]
 
@@ -142,25 +143,24 @@ class AssistantCrawlController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     ) -> list[WebCrawlRun]:
         _assistant(state, assistant_id, principal)
-        found = (
-            state.runs.find({"assistant_id": assistant_id, "tenant": principal.tenant})
-            .sort("created_at", DESCENDING)
-            .limit(limit)
-        )
-        return [await _run_view(state, run) async for run in found]
+        query = assistant_runs(principal.tenant, assistant_id)
+        runs = await state.runs.find(query.filter).sort(query.sort).limit(limit).to_list()
+        jobs = await _jobs(state, principal.tenant, runs)  # one read for all their jobs
+        return [_run_view(run, jobs) for run in runs]
 
     @get("/history/{run_id:str}", summary="One run of the assistant")
     async def run(
         self, assistant_id: str, run_id: str, principal: Principal, state: State
     ) -> WebCrawlRun:
-        return await _run_view(state, await _run(state, assistant_id, run_id, principal))
+        run = await _run(state, assistant_id, run_id, principal)
+        return _run_view(run, await _jobs(state, principal.tenant, [run]))
 
     @post("/history/{run_id:str}/cancel", status_code=202, summary="Cancel a run")
     async def cancel(
         self, assistant_id: str, run_id: str, principal: Principal, state: State
     ) -> WebCrawlRun:
         run = await _run(state, assistant_id, run_id, principal)
-        view = await _run_view(state, run)
+        view = _run_view(run, await _jobs(state, principal.tenant, [run]))
         unfinished = [u for u in view.urls if u.status in ("Pending", "Processing")]
         if not unfinished:
             raise Conflict(f"run {run_id} has already finished ({view.status})")
@@ -190,12 +190,18 @@ async def _run(
     return run
 
 
-async def _run_view(state: State, run: dict[str, Any]) -> WebCrawlRun:
+async def _jobs(state: State, tenant: str, runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The job documents of ``runs``, by id (one read on the ``_id`` index)."""
+    ids = [job["job_id"] for run in runs for job in run["jobs"]]
+    if not ids:
+        return {}
+    found = state.store.crawls.find({"_id": {"$in": ids}, "tenant": tenant})
+    return {doc["_id"]: doc async for doc in found}
+
+
+def _run_view(run: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> WebCrawlRun:
     ids = [j["job_id"] for j in run["jobs"]]
-    docs = {
-        d["_id"]: d
-        async for d in state.store.crawls.find({"_id": {"$in": ids}, "tenant": run["tenant"]})
-    }
+    docs = {job_id: jobs[job_id] for job_id in ids if job_id in jobs}
     urls = []
     for job in run["jobs"]:
         doc = docs.get(job["job_id"]) or {"status": "pending", "counters": {}}
@@ -211,8 +217,8 @@ async def _run_view(state: State, run: dict[str, Any]) -> WebCrawlRun:
             )
         )
     found = list(docs.values())
-    finished = [d.get("finished_at") for d in found if d.get("finished_at")]
-    activity = [d.get("last_activity_at") for d in found if d.get("last_activity_at")]
+    finished: list[datetime] = [d["finished_at"] for d in found if d.get("finished_at")]
+    activity: list[datetime] = [d["last_activity_at"] for d in found if d.get("last_activity_at")]
     status = seed_status([str(docs[i]["status"]) if i in docs else "pending" for i in ids])
     return WebCrawlRun(
         id=run["_id"],

@@ -16,66 +16,41 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from crawl_api.recent import RecentJobs
-from crawl_contracts import CrawlRequested, JobStatus
+from crawl_contracts import CrawlRequested
 from crawl_mongo.groupcommit import GroupCommit, Outcomes
+from crawl_schema import names, new_job_document
 
 __all__ = ["JobStore", "RecordWriter"]
 
 _AS_STORED: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)  # as a read returns it
 _DUPLICATE_KEY_CODES = (11000, 11001, 12582)  # as pymongo recognises duplicate keys
 
-_PAGE_LIST_FIELDS = {
-    "_id": 1,
-    "url": 1,
-    "outcome": 1,
-    "reason": 1,
-    "http_status": 1,
-    "depth": 1,
-    "attempts": 1,
-    "title": 1,
-    "language": 1,
-    "description": 1,
-    "content_hash": 1,
-    "final_url": 1,
-    "content_type": 1,
-    "markdown": 1,
-}
-
 
 class JobStore:
     def __init__(
         self, database: AsyncDatabase[dict[str, Any]], recent: RecentJobs | None = None
     ) -> None:
-        self.crawls = database["crawls"]
-        self.page_docs = database["crawl_pages"]
+        self.crawls = database[names.CRAWLS]
         self.recent = recent or RecentJobs(0)  # documents served again until they change
         self._records = RecordWriter(self.crawls)
 
     async def record_pending(self, command: CrawlRequested) -> None:
-        """Insert the job's first document, shaped as the status service's reducer shapes it
-        from the same command (the reducer fills in the rest), and remember it as a read
-        would return it: a client's first poll after submitting is answered without a read
-        (until a change notice or the cache's time limit, as any read document).
+        """Insert the job's first document, as the status service's reducer makes it from the
+        same command (both build it with ``crawl_schema.new_job_document``), and remember it
+        as a read would return it: a client's first poll after submitting is answered without
+        a read (until a change notice or the cache's time limit, as any read document).
 
         Called once the broker confirmed the command, so the record is the command's first
         projection (version 1): the status service, which projects the same command, finds
         nothing to change. ``DuplicateKeyError`` means it was there first."""
         document = {
-            "_id": command.job_id,
-            "tenant": command.tenant,
-            "request": command.request.model_dump(mode="json"),
-            "submitted_by": command.submitted_by,
-            "status": JobStatus.PENDING.value,
-            "counters": {
-                "discovered": 0,
-                "queued": 0,
-                "in_flight": 0,
-                "fetched": 0,
-                "failed": 0,
-                "skipped": 0,
-            },
-            "created_at": command.occurred_at,
-            "last_activity_at": command.occurred_at,
+            **new_job_document(
+                command.job_id,
+                command.tenant,
+                request=command.request.model_dump(mode="json"),
+                submitted_by=command.submitted_by,
+                created_at=command.occurred_at,
+            ),
             "version": 1,
         }
         token = self.recent.token()
@@ -90,13 +65,6 @@ class JobStore:
         if doc is not None:
             self.recent.put(job_id, doc, token)  # notes its version even when not kept
         return doc
-
-    async def pages(self, job_id: str, *, after: str | None, limit: int) -> list[dict[str, Any]]:
-        """Pages of one job in ``_id`` order (a per-job range scan on the ``_id`` index)."""
-        lower = {"$gt": after} if after else {"$gte": f"{job_id}:"}
-        query = {"_id": {**lower, "$lt": f"{job_id};"}}  # ';' sorts right after ':'
-        cursor = self.page_docs.find(query, _PAGE_LIST_FIELDS).sort("_id", 1).limit(limit)
-        return [doc async for doc in cursor]
 
 
 def iso(value: datetime | None) -> str | None:

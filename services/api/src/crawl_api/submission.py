@@ -25,13 +25,12 @@ from crawl_api.idempotency import IdempotencyKeyReused, IdempotencyStore, finger
 from crawl_api.publisher import CommandPublisher, PublishError
 from crawl_api.reads import ReadStore
 from crawl_api.store import JobStore
-from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, CrawlRequested, JobStatus
+from crawl_contracts import CrawlRequest, CrawlRequested
 from crawl_contracts.envelope import utcnow
 
-__all__ = ["UNFINISHED", "Submitted", "Submitter"]
+__all__ = ["Submitted", "Submitter"]
 
 log = structlog.get_logger("crawl_api")
-UNFINISHED = [s.value for s in JobStatus if s not in TERMINAL_STATUSES]
 
 
 class _Published(asyncio.CancelledError):
@@ -104,7 +103,7 @@ class Submitter:
         now = time.monotonic()
         cached = self._counts.get(tenant)
         if fresh or cached is None or now - cached[1] >= self._cap_refresh:
-            count = await self._reads.count_unfinished(tenant, UNFINISHED)
+            count = await self._reads.count_unfinished(tenant)
             self._counts[tenant] = (count, now)
             return count
         return cached[0]

@@ -20,6 +20,7 @@ from pymongo import AsyncMongoClient
 
 from crawl_contracts import Envelope, UnknownMessageError, UrlsSkipped, parse_message, routing
 from crawl_contracts.envelope import utcnow
+from crawl_schema import ensure_indexes, names
 from crawl_status import observability
 from crawl_status.changes import ChangeNotifier
 from crawl_status.deadletters import DeadLetterRecorder, dead_letter
@@ -41,6 +42,17 @@ __all__ = ["StatusService", "create_app"]
 
 log = structlog.get_logger("crawl_status")
 
+# The collections this service writes (or sweeps), whose indexes it creates at start.
+_WRITTEN = (
+    names.CRAWLS,
+    names.PAGES,
+    names.LOGS,
+    names.WEBHOOK_DELIVERIES,
+    names.DEAD_LETTERS,
+    names.STALL_MARKS,
+    names.IDEMPOTENCY_KEYS,
+    names.CRAWLER_LEASES,
+)
 _IDLE_AFTER = 1.0  # seconds without a message after which the projection counts as caught up
 
 
@@ -57,20 +69,18 @@ class StatusService:
         self.mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             settings.mongodb_url, tz_aware=True, connect=False
         )
-        database = self.mongo[settings.mongodb_database]
+        self.database = database = self.mongo[settings.mongodb_database]
         self.changes = ChangeNotifier(settings.rabbitmq_url)
         self.stalls = StallDetector(
             database,
             self.publish,
             stall_after=settings.stall_after,
             max_attempts=settings.max_attempts,
-            full_scan_every=settings.stall_full_scan_interval,
         )
         self.store = ProjectionStore(
             database,
             retention=timedelta(seconds=settings.retention),
             on_change=self.changes.notify,
-            on_document=self.stalls.note,
         )
         self.retention = Retention(database)
         self.dead_letters = DeadLetterRecorder(database, self.publish)
@@ -158,14 +168,14 @@ class StatusService:
         )
 
     async def start_dependencies(self) -> None:
-        await self.store.ensure_indexes()
-        await self.dead_letters.ensure_indexes()
-        await self.retention.start()
-        self.store.stamp_children = self.retention.ttl
+        traits = await ensure_indexes(self.database, *_WRITTEN)
+        # FerretDB accepts TTL indexes but never deletes by them: recognised from buildInfo
+        # (``crawl_mongo``), and swept instead.
+        self.retention.ttl = self.store.stamp_children = traits.ttl_indexes
+        log.info("retention.ready", ttl_indexes=traits.ttl_indexes)
         await self.changes.start()
         await declare_dead_letters(self.broker, routing.STATUS_QUEUE)
         await bind_dead_letter_copies(self.broker)
-        await self.webhooks.ensure_indexes()
 
     def start_loops(self) -> None:
         """Stall detection always; retention sweeps where the server has no TTL indexes."""

@@ -24,9 +24,8 @@ from faststream.rabbit import RabbitBroker, RabbitMessage
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from crawl_contracts import TERMINAL_STATUSES, CrawlFailed, Envelope, routing
-from crawl_mongo import create_query_index, server_traits
-from crawl_status.stall import STATUS_SEQ
+from crawl_contracts import STATUS_SEQ, TERMINAL_STATUSES, CrawlFailed, Envelope, routing
+from crawl_schema import names
 
 __all__ = ["DeadLetterRecorder", "dead_letter", "death_reason"]
 
@@ -92,12 +91,9 @@ class DeadLetterRecorder:
         database: AsyncDatabase[dict[str, Any]],
         publish: Callable[[Envelope], Awaitable[None]],
     ) -> None:
-        self.records = database["crawl_dead_letters"]
-        self.crawls = database["crawls"]
+        self.records = database[names.DEAD_LETTERS]
+        self.crawls = database[names.CRAWLS]
         self._publish = publish
-
-    async def ensure_indexes(self) -> None:
-        await create_query_index(self.records, "job_id", await server_traits(self.records.database))
 
     async def record(
         self, body: bytes, headers: dict[str, Any], message_id: str | None, now: datetime

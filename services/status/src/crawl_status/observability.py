@@ -21,7 +21,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 from pymongo import AsyncMongoClient
 
-from crawl_contracts import JobStatus, Message, PageRecorded, routing
+from crawl_contracts import Message, PageRecorded, routing
+from crawl_schema import names
+from crawl_schema.queries import UNFINISHED
 from crawl_status.settings import StatusSettings
 
 __all__ = [
@@ -63,7 +65,8 @@ PROJECTION_LAG = Histogram(
 )
 JOBS = Gauge(
     "crawl_jobs",
-    "Crawl jobs in the projection, by status (read from MongoDB at scrape time).",
+    "Unfinished crawl jobs in the projection, by status (read from MongoDB at scrape time, "
+    "on the status index; finished jobs are counted by status_events_projected_total).",
     ["status"],
     registry=REGISTRY,
 )
@@ -202,7 +205,7 @@ def server_for(
     mongo: AsyncMongoClient[dict[str, Any]],
 ) -> ObservabilityServer:
     """The status service's server: ready while broker and database answer."""
-    crawls = mongo[settings.mongodb_database]["crawls"]
+    crawls = mongo[settings.mongodb_database][names.CRAWLS]
 
     async def broker_ready() -> bool:
         return bool(await broker.ping(timeout=2.0))
@@ -212,10 +215,8 @@ def server_for(
         return True
 
     async def refresh() -> None:
-        for status in JobStatus:
-            JOBS.labels(status=status.value).set(
-                await crawls.count_documents({"status": status.value})
-            )
+        for status in UNFINISHED:  # a count costs what it counts: finished jobs pile up
+            JOBS.labels(status=status).set(await crawls.count_documents({"status": status}))
         for queue in _DEAD_LETTER_QUEUES:
             declared = await broker.declare_queue(
                 RabbitQueue(queue, queue_type=QueueType.QUORUM, durable=True)

@@ -19,7 +19,6 @@ Rules:
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,53 +38,33 @@ from crawl_contracts import (
     Message,
     PageRecorded,
 )
+from crawl_schema import (
+    JOB_DEFAULTS,
+    JobDocument,
+    empty_counters,
+    job_list_fields,
+    log_line,
+    new_job_document,
+    page_record,
+)
 
 __all__ = [
     "JobDocument",
-    "empty_counters",
     "lifecycle_log",
     "log_document",
     "normalized",
-    "ordering_number",
     "page_document",
-    "page_id",
     "reduce_job",
     "touches_job",
 ]
 
-JobDocument = dict[str, Any]
-
-_COUNTER_FIELDS = ("discovered", "queued", "in_flight", "fetched", "failed", "skipped")
 _TERMINAL_STATUS = {
     "CrawlCompleted": JobStatus.COMPLETED,
     "CrawlFailed": JobStatus.FAILED,
     "CrawlCancelled": JobStatus.CANCELLED,
 }
-_DEFAULTS: JobDocument = {
-    "request": None,
-    "submitted_by": None,
-    "created_at": None,
-    "started_at": None,
-    "last_activity_at": None,
-    "finished_at": None,
-    "stop_reason": None,
-    "error": None,
-    "attempt": 1,
-    "worker_id": None,
-    "cancel_requested_at": None,
-    # Bookkeeping of the reducer: the ordering keys behind the current values.
-    "counters_key": None,
-    "terminal": None,
-    "started_key": None,
-    "stalled_attempt": None,
-    "expires_at": None,
-}
 # Tie-break between terminal events with the same ordering key (should never happen).
 _TERMINAL_RANK = {"CrawlCompleted": 0, "CrawlFailed": 1, "CrawlCancelled": 2}
-
-
-def empty_counters() -> dict[str, int]:
-    return dict.fromkeys(_COUNTER_FIELDS, 0)
 
 
 def touches_job(message: Message) -> bool:
@@ -94,7 +73,7 @@ def touches_job(message: Message) -> bool:
 
 
 def _key(message: Message) -> list[int]:
-    return [message.attempt, message.seq]
+    return list(message.ordering_key)
 
 
 def _min_time(a: datetime | None, b: datetime | None) -> datetime | None:
@@ -111,16 +90,6 @@ def _max_time(a: datetime | None, b: datetime | None) -> datetime | None:
     if b is None:
         return a
     return max(a, b)
-
-
-def _new_document(message: Message) -> JobDocument:
-    return {
-        "_id": message.job_id,
-        "tenant": message.tenant,
-        "status": JobStatus.PENDING.value,
-        "counters": empty_counters(),
-        **_DEFAULTS,
-    }
 
 
 def _status(doc: JobDocument) -> str:
@@ -170,7 +139,11 @@ def reduce_job(
 
     ``retention`` sets ``expires_at`` of a finished job (pass the same value for every message
     of a job)."""
-    doc = _new_document(message) if document is None else normalized(document)
+    doc = (
+        new_job_document(message.job_id, message.tenant)
+        if document is None
+        else normalized(document)
+    )
     key = _key(message)
     doc["last_activity_at"] = _max_time(doc["last_activity_at"], message.occurred_at)
     doc["attempt"] = max(doc["attempt"], message.attempt)
@@ -210,57 +183,42 @@ def reduce_job(
         terminal["occurred_at"] + retention if terminal and retention is not None else None
     )
     doc["status"] = _status(doc)
+    request = doc["request"]
+    doc.update(
+        job_list_fields(doc["_id"], request.get("url") if request else None, doc["created_at"])
+    )
     return doc
 
 
 def normalized(document: JobDocument) -> JobDocument:
     """A copy of ``document`` with every field the reducer keeps (absent ones at their
     defaults)."""
-    doc = {**_DEFAULTS, **document}
+    doc = {**JOB_DEFAULTS, **document}
     doc["counters"] = {**empty_counters(), **(document.get("counters") or {})}
     return doc
 
 
 def page_document(message: PageRecorded) -> dict[str, Any]:
-    """The ``crawl_pages`` document of one recorded URL (``_id`` = job id + URL key)."""
-    return {
-        "_id": page_id(message.job_id, message.url),
-        "job_id": message.job_id,
-        "tenant": message.tenant,
-        "order": ordering_number(message),
-        **message.model_dump(
-            mode="python",
-            include={
-                "url",
-                "outcome",
-                "reason",
-                "http_status",
-                "depth",
-                "attempts",
-                "final_url",
-                "content_type",
-                "title",
-                "language",
-                "description",
-                "markdown",
-                "content_hash",
-            },
-        ),
-        "recorded_at": message.occurred_at,
-    }
+    """The ``crawl_pages`` record of one recorded URL."""
+    return page_record(
+        message.job_id,
+        message.tenant,
+        message.ordering_key,
+        message.occurred_at,
+        message.model_dump(mode="python"),
+    )
 
 
 def log_document(message: CrawlLogged) -> dict[str, Any]:
     """The ``crawl_logs`` document of one log line, keyed by the producer's ordering key."""
-    return {
-        "_id": f"{message.job_id}:{message.attempt:06d}:{message.seq:012d}",
-        "job_id": message.job_id,
-        "tenant": message.tenant,
-        "order": ordering_number(message),
-        "level": message.level,
-        "message": message.message,
-        "at": message.occurred_at,
-    }
+    return log_line(
+        message.job_id,
+        message.tenant,
+        message.ordering_key,
+        level=message.level,
+        message=message.message,
+        at=message.occurred_at,
+    )
 
 
 def lifecycle_log(message: Message) -> dict[str, Any] | None:
@@ -284,22 +242,11 @@ def lifecycle_log(message: Message) -> dict[str, Any] | None:
             level, text = "info", f"crawl cancelled: {message.counters.fetched} pages fetched"
         case _:
             return None
-    return {
-        "_id": f"{message.job_id}:{message.attempt:06d}:{message.seq:012d}",
-        "job_id": message.job_id,
-        "tenant": message.tenant,
-        "order": ordering_number(message),
-        "level": level,
-        "message": text[:1000],
-        "at": message.occurred_at,
-    }
-
-
-def page_id(job_id: str, url: str) -> str:
-    """Composite key: per-job range scans use the ``_id`` index on every backend."""
-    return f"{job_id}:{hashlib.sha256(url.encode()).hexdigest()[:24]}"
-
-
-def ordering_number(message: Message) -> int:
-    """The ordering key as one sortable integer (attempt, then sequence number)."""
-    return message.attempt * 10**12 + message.seq
+    return log_line(
+        message.job_id,
+        message.tenant,
+        message.ordering_key,
+        level=level,
+        message=text[:1000],
+        at=message.occurred_at,
+    )

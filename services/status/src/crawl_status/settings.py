@@ -38,14 +38,6 @@ class StatusSettings(BaseSettings):
     stall_scan_interval: float = Field(
         default=5.0, gt=0, description="Seconds between scans for stalled jobs"
     )
-    stall_full_scan_interval: float = Field(
-        default=60.0,
-        gt=0,
-        description=(
-            "Seconds between stall scans that query every job document (the others check only "
-            "the jobs this replica projected, from memory)"
-        ),
-    )
     max_attempts: int = Field(
         default=3,
         ge=1,

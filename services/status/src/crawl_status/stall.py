@@ -11,14 +11,9 @@ attempt the detector publishes, once:
   crawler claims and resumes from the checkpoint; or, once ``max_attempts`` are used up,
   ``CrawlFailed`` with ``error_code="stalled"``.
 
-Where silent jobs are looked for: the watched jobs are followed in memory (every job document
-this replica writes is passed to :meth:`StallDetector.note`), so a scan reads only the
-documents of jobs that look silent, each by ``_id``. At the first scan and every
-``full_scan_every`` seconds, the whole ``crawls`` collection is queried for watched jobs
-instead, and each one found is followed from then on: those other replicas project, and
-those this one projected before a restart. That query is a scan of every job document
-on a server that cannot use the ``status`` index for it (FerretDB v1 reads and decodes each
-one): once a minute rather than every few seconds, it stays affordable as history grows.
+Silent jobs are found with one query on the ``status, last_activity_at`` index
+(:func:`crawl_schema.queries.silent_jobs`): a scan reads the silent jobs only, whatever the
+history kept, and sees the jobs every replica projects.
 
 "Once" is kept by a mark per (job, attempt) in ``crawl_stall_marks``, written after the
 messages were confirmed: a detector that dies in between publishes them again, which is
@@ -32,8 +27,7 @@ uses (:data:`STATUS_SEQ`), so its decision outranks a late word from a presumed-
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +36,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from crawl_contracts import (
+    STATUS_SEQ,
     Counters,
     CrawlCancelled,
     CrawlFailed,
@@ -51,13 +46,14 @@ from crawl_contracts import (
     Envelope,
     JobStatus,
 )
+from crawl_schema import names
+from crawl_schema.keys import stall_mark_id
+from crawl_schema.queries import silent_jobs
 
-__all__ = ["STATUS_SEQ", "StallDetector"]
+__all__ = ["StallDetector"]
 
 log = structlog.get_logger("crawl_status.stall")
 
-STATUS_SEQ = 10**11  # above any crawler's sequence numbers, below the ordering_number radix
-_WATCHED = [JobStatus.RUNNING.value, JobStatus.CANCELLING.value, JobStatus.STALLED.value]
 
 Publish = Callable[[Envelope], Awaitable[None]]
 
@@ -72,64 +68,25 @@ class StallDetector:
         *,
         stall_after: float,
         max_attempts: int,
-        full_scan_every: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.crawls = database["crawls"]
-        self.marks = database["crawl_stall_marks"]
+        self.crawls = database[names.CRAWLS]
+        self.marks = database[names.STALL_MARKS]
         self._publish = publish
         self.stall_after = timedelta(seconds=stall_after)
         self.max_attempts = max_attempts
-        self.full_scan_every = full_scan_every
-        self._clock = clock
-        self._next_full_scan: float | None = None  # None: the next scan is a full one
-        # Jobs this replica last wrote in a watched status: job id -> last activity.
-        self._watched: dict[str, datetime] = {}
-
-    def note(self, document: Mapping[str, Any]) -> None:
-        """A job document as this replica wrote (or found) it."""
-        job_id = str(document["_id"])
-        last_activity = document.get("last_activity_at")
-        if document.get("status") in _WATCHED and last_activity is not None:
-            self._watched[job_id] = last_activity
-        else:
-            self._watched.pop(job_id, None)
 
     async def scan(self, now: datetime, *, batch: int = 500) -> int:
-        """Handle every silent job found; returns how many were handled."""
+        """Handle every silent job found (at most ``batch``); returns how many were handled."""
         handled = 0
-        async for doc in self._silent(now - self.stall_after, batch):
+        silent = self.crawls.find(silent_jobs(now - self.stall_after)).limit(batch)
+        async for doc in silent:
             if await self._handle(doc, now):
                 handled += 1
         return handled
 
-    async def _silent(self, before: datetime, batch: int) -> AsyncIterator[dict[str, Any]]:
-        """Watched jobs whose last activity is older than ``before``: from the whole
-        collection when a full scan is due (every watched job found there is followed from
-        then on, wherever it was projected), else from the jobs followed in memory (each
-        read again, as stored now)."""
-        if self._next_full_scan is None or self._clock() >= self._next_full_scan:
-            watched = await self.crawls.find({"status": {"$in": _WATCHED}}).to_list()
-            self._next_full_scan = self._clock() + self.full_scan_every  # once it succeeded
-            for doc in watched:
-                self.note(doc)
-            silent = [doc for doc in watched if doc["last_activity_at"] < before]
-            for doc in silent[:batch]:
-                yield doc
-            return
-        candidates = [job for job, at in self._watched.items() if at < before][:batch]
-        for job_id in candidates:
-            found = await self.crawls.find_one({"_id": job_id})
-            if found is None:
-                self._watched.pop(job_id, None)
-                continue
-            self.note(found)  # another replica may have written it since
-            if found.get("status") in _WATCHED and found["last_activity_at"] < before:
-                yield found
-
     async def _handle(self, doc: dict[str, Any], now: datetime) -> bool:
         job_id, attempt = doc["_id"], int(doc.get("attempt", 1))
-        mark = f"{job_id}:{attempt}"
+        mark = stall_mark_id(job_id, attempt)
         if await self.marks.find_one({"_id": mark}) is not None:
             return False
         silent = (now - doc["last_activity_at"]).total_seconds()

@@ -24,7 +24,6 @@ from functools import partial
 from typing import Any
 
 from bson import CodecOptions, decode, encode
-from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -37,8 +36,9 @@ from crawl_contracts import (
     Message,
     PageRecorded,
 )
-from crawl_mongo import create_query_index, server_traits
 from crawl_mongo.groupcommit import GroupCommit, settle
+from crawl_schema import names
+from crawl_schema.keys import job_range
 from crawl_status.projection import (
     JobDocument,
     lifecycle_log,
@@ -75,19 +75,17 @@ class ProjectionStore:
         *,
         retention: timedelta | None = None,
         on_change: Callable[[JobChanged], None] | None = None,
-        on_document: Callable[[JobDocument], None] | None = None,
     ) -> None:
         self._db = database
         self._retention = retention
         self._on_change = on_change
-        self._on_document = on_document  # every job document written or found, as stored
         # Copy a finished job's ``expires_at`` onto its pages and logs, for TTL indexes. Off
         # where the server has none: the retention sweep deletes children by job id, and the
         # copy is a scan of both collections per finished job there.
         self.stamp_children = True
-        self.crawls = database["crawls"]
-        self.pages = database["crawl_pages"]
-        self.logs = database["crawl_logs"]
+        self.crawls = database[names.CRAWLS]
+        self.pages = database[names.PAGES]
+        self.logs = database[names.LOGS]
         # Per job: messages waiting for the job's drain task, in the order they arrived here.
         self._waiting: dict[str, list[tuple[Message, asyncio.Future[None]]]] = {}
         self._drains: set[asyncio.Task[None]] = set()
@@ -99,17 +97,6 @@ class ProjectionStore:
         self._known: OrderedDict[str, JobDocument] = OrderedDict()
         self._page_writes = GroupCommit(partial(self._insert_many_newer, self.pages))
         self._log_writes = GroupCommit(partial(self._insert_many_once, self.logs))
-
-    async def ensure_indexes(self) -> None:
-        """The query indexes, where the server uses them (``crawl_mongo``)."""
-        traits = await server_traits(self._db)
-        for collection, keys in (
-            (self.crawls, [("tenant", ASCENDING), ("created_at", DESCENDING)]),
-            (self.crawls, [("status", ASCENDING)]),
-            (self.pages, [("job_id", ASCENDING), ("order", ASCENDING)]),
-            (self.logs, [("job_id", ASCENDING), ("order", ASCENDING)]),
-        ):
-            await create_query_index(collection, keys, traits)
 
     async def apply(self, message: Message) -> None:
         """Project one message; returns once it is stored. Idempotent: applying it again
@@ -284,11 +271,9 @@ class ProjectionStore:
         millisecond datetimes, as stored), so starting from it equals starting from a read;
         returns its BSON."""
         stored = encode(document)
-        known = self._known[document["_id"]] = decode(stored, codec_options=_AS_STORED)
+        self._known[document["_id"]] = decode(stored, codec_options=_AS_STORED)
         if len(self._known) > _KNOWN_JOBS:
             self._known.popitem(last=False)
-        if self._on_document is not None:
-            self._on_document(known)
         return stored
 
     async def _stamp_expiry(self, before: JobDocument | None, after: JobDocument) -> None:
@@ -301,10 +286,9 @@ class ProjectionStore:
             or (before is not None and before.get("expires_at") == expires_at)
         ):
             return
-        for collection in (self.pages, self.logs):
-            await collection.update_many(
-                {"job_id": after["_id"]}, {"$set": {"expires_at": expires_at}}
-            )
+        stamp = {"$set": {"expires_at": expires_at}}
+        await self.pages.update_many({"job_id": after["_id"]}, stamp)
+        await self.logs.update_many({"_id": job_range(after["_id"])}, stamp)
 
     @staticmethod
     async def _upsert_newer(collection: Any, document: dict[str, Any]) -> None:

@@ -35,7 +35,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import structlog
-from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -50,8 +49,10 @@ from crawl_contracts import (
     WebhookEvent,
 )
 from crawl_contracts.envelope import utcnow
-from crawl_mongo import create_query_index, server_traits
 from crawl_netguard import IPAddress, PinnedBackend, Resolve, parse, pinned_transport, resolve
+from crawl_schema import names
+from crawl_schema.keys import delivery_id
+from crawl_schema.queries import due_deliveries
 from crawl_status.settings import StatusSettings
 
 __all__ = [
@@ -137,17 +138,9 @@ class WebhookOutbox:
     """Turns projected messages into pending deliveries for jobs that asked for them."""
 
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
-        self.crawls = database["crawls"]
-        self.deliveries = database["webhook_deliveries"]
+        self.crawls = database[names.CRAWLS]
+        self.deliveries = database[names.WEBHOOK_DELIVERIES]
         self._specs: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
-
-    async def ensure_indexes(self) -> None:
-        traits = await server_traits(self.deliveries.database)
-        for keys in (
-            [("state", ASCENDING), ("next_attempt_at", ASCENDING)],
-            [("job_id", ASCENDING), ("created_at", ASCENDING)],
-        ):
-            await create_query_index(self.deliveries, keys, traits)
 
     async def _spec(self, job_id: str) -> dict[str, Any] | None:
         if job_id in self._specs:
@@ -186,7 +179,7 @@ class WebhookOutbox:
         with contextlib.suppress(DuplicateKeyError):  # a redelivered message
             await self.deliveries.insert_one(
                 {
-                    "_id": f"{message.job_id}:{message.message_id}",
+                    "_id": delivery_id(message.job_id, message.message_id),
                     "webhook_id": f"msg_{message.message_id}",
                     "job_id": message.job_id,
                     "tenant": message.tenant,
@@ -224,7 +217,7 @@ class WebhookDispatcher:
         settings: StatusSettings,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.deliveries = database["webhook_deliveries"]
+        self.deliveries = database[names.WEBHOOK_DELIVERIES]
         self.settings = settings
         self.policy = AddressPolicy(settings.webhook_allowed_networks)
         self.client = client or webhook_client(self.policy, timeout=settings.webhook_timeout)
@@ -244,11 +237,8 @@ class WebhookDispatcher:
 
     async def dispatch_due(self) -> int:
         now = utcnow()
-        due = (
-            self.deliveries.find({"state": "pending", "next_attempt_at": {"$lte": now}})
-            .sort("next_attempt_at", ASCENDING)
-            .limit(50)
-        )
+        query = due_deliveries(now)
+        due = self.deliveries.find(query.filter).sort(query.sort).limit(50)
         claimed = []
         async for doc in due:
             lease = now + timedelta(seconds=self.settings.webhook_timeout + 5)

@@ -96,8 +96,9 @@ async def _run_fragment(
     cursor: str | None,
 ) -> str:
     job_id = str(run["_id"])
+    after = int(cursor) if cursor and cursor.isdigit() else None
     pages = await reads.page_list(
-        job_id, outcome=outcome, reason=reason, after=cursor, limit=_PAGE_SIZE
+        job_id, outcome=outcome, reason=reason, after=after, limit=_PAGE_SIZE
     )
     query = {k: v for k, v in (("outcome", outcome), ("reason", reason)) if v}
     return views.run_fragment(
@@ -105,7 +106,7 @@ async def _run_fragment(
         rates=await reads.rates(run),
         logs=await reads.log_tail(job_id),
         pages=pages,
-        next_cursor=str(pages[-1]["_id"]) if len(pages) == _PAGE_SIZE else None,
+        next_cursor=str(pages[-1]["order"]) if len(pages) == _PAGE_SIZE else None,
         query=query,
     )
 

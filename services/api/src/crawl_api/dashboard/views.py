@@ -335,9 +335,10 @@ def overview_fragment(overview: Overview, dead_letters: dict[str, int | None]) -
         for queue, count in dead_letters.items()
     )
     return f"""<div class="grid"><div class="card"><h2>Jobs by state</h2>
-<table><tbody>{states}</tbody></table></div>
+<table><tbody>{states}</tbody></table>
+<p><small>Finished jobs: those created in the last 24 hours.</small></p></div>
 <div class="card"><h2>Fleet</h2><dl class="counters">
-<div class="counter"><dt>Pages/s (last minute)</dt>
+<div class="counter"><dt>Pages/s of running jobs (last minute)</dt>
 <dd id="fleet-rate">{overview.fleet_pages_per_second:.1f}</dd></div>
 <div class="counter"><dt>Running jobs</dt><dd>{overview.running_jobs}</dd></div></dl></div>
 <div class="card"><h2>Dead letters</h2><table><tbody>{dead}</tbody></table></div></div>"""

@@ -1,0 +1,164 @@
+"""The documents of the crawl database: their fields, and the functions that build them.
+
+Every service builds a document through this module, so the API's first record of a job, the
+status service's projection of it and the crawler's reads agree on its shape.
+
+``crawls`` (:func:`new_job_document`): ``_id`` (job id), ``tenant``, ``status``, ``counters``
+(:data:`COUNTER_FIELDS`), ``request``, ``submitted_by``, timestamps (``created_at``,
+``started_at``, ``last_activity_at``, ``finished_at``, ``cancel_requested_at``,
+``expires_at``), ``stop_reason``, ``error``, ``attempt``, ``worker_id``, the reducer's
+bookkeeping (``counters_key``, ``terminal``, ``started_key``, ``stalled_attempt``), the keys
+the job list reads (``list_key``, ``host``) and ``version`` (compare-and-set).
+
+``crawl_pages`` (:func:`page_record`): one per URL of a job; ``order`` is the ordering number
+of the event that recorded it, so listing by ``order`` lists pages in the order they were
+recorded.
+
+``crawl_logs`` (:func:`log_line`): one per log line, ``_id`` from the producer's ordering key.
+
+``crawler_leases`` and ``crawler_state``: see :mod:`crawl_schema.state`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from crawl_contracts import JobStatus, OrderingKey
+from crawl_schema.keys import list_key, log_id, page_id, url_host
+
+__all__ = [
+    "COUNTER_FIELDS",
+    "JOB_DEFAULTS",
+    "OUTCOME_COUNTERS",
+    "JobDocument",
+    "LogLine",
+    "PageRecord",
+    "empty_counters",
+    "job_list_fields",
+    "log_line",
+    "new_job_document",
+    "page_record",
+]
+
+JobDocument = dict[str, Any]
+PageRecord = dict[str, Any]
+LogLine = dict[str, Any]
+
+COUNTER_FIELDS = ("discovered", "queued", "in_flight", "fetched", "failed", "skipped")
+"""A job's counters; they add up: ``discovered = queued + in_flight + fetched + failed +
+skipped``."""
+OUTCOME_COUNTERS = ("fetched", "failed", "skipped")
+"""The counters of URLs whose outcome is in the ledger (they never decrease)."""
+
+JOB_DEFAULTS: JobDocument = {
+    "request": None,
+    "submitted_by": None,
+    "created_at": None,
+    "started_at": None,
+    "last_activity_at": None,
+    "finished_at": None,
+    "stop_reason": None,
+    "error": None,
+    "attempt": 1,
+    "worker_id": None,
+    "cancel_requested_at": None,
+    # Bookkeeping of the projection's reducer: the ordering keys behind the current values.
+    "counters_key": None,
+    "terminal": None,
+    "started_key": None,
+    "stalled_attempt": None,
+    "expires_at": None,
+    # What the job list reads (``crawl_schema.queries``), derived from the two above.
+    "list_key": None,
+    "host": None,
+}
+"""Every field of a job document besides ``_id``, ``tenant``, ``status``, ``counters`` and
+``version``, at the value it has before anything set it."""
+
+
+def empty_counters() -> dict[str, int]:
+    return dict.fromkeys(COUNTER_FIELDS, 0)
+
+
+def job_list_fields(
+    job_id: str, request_url: str | None, created_at: datetime | None
+) -> JobDocument:
+    """The keys the job list reads, derived from the request and the creation time."""
+    return {
+        "list_key": list_key(created_at, job_id) if created_at is not None else None,
+        "host": url_host(request_url) if request_url else None,
+    }
+
+
+def new_job_document(
+    job_id: str,
+    tenant: str,
+    *,
+    request: dict[str, Any] | None = None,
+    submitted_by: str | None = None,
+    created_at: datetime | None = None,
+) -> JobDocument:
+    """A ``pending`` job document, as a job's command makes it (without ``version``)."""
+    return {
+        "_id": job_id,
+        "tenant": tenant,
+        "status": JobStatus.PENDING.value,
+        "counters": empty_counters(),
+        **JOB_DEFAULTS,
+        "request": request,
+        "submitted_by": submitted_by,
+        "created_at": created_at,
+        "last_activity_at": created_at,
+        **job_list_fields(job_id, request.get("url") if request else None, created_at),
+    }
+
+
+_PAGE_FIELDS = (
+    "url",
+    "outcome",
+    "reason",
+    "http_status",
+    "depth",
+    "attempts",
+    "final_url",
+    "content_type",
+    "title",
+    "language",
+    "description",
+    "markdown",
+    "content_hash",
+)
+
+
+def page_record(
+    job_id: str,
+    tenant: str,
+    key: OrderingKey,
+    recorded_at: datetime,
+    fields: dict[str, Any],
+) -> PageRecord:
+    """A URL's record in the ledger; ``fields`` are those of its ``PageRecorded`` event
+    (``url``, ``outcome``, ``reason``, …; others are ignored)."""
+    return {
+        "_id": page_id(job_id, fields["url"]),
+        "job_id": job_id,
+        "tenant": tenant,
+        "order": key.number,
+        **{name: fields.get(name) for name in _PAGE_FIELDS},
+        "recorded_at": recorded_at,
+    }
+
+
+def log_line(
+    job_id: str, tenant: str, key: OrderingKey, *, level: str, message: str, at: datetime
+) -> LogLine:
+    return {
+        "_id": log_id(job_id, key),
+        "job_id": job_id,
+        "tenant": tenant,
+        "order": key.number,
+        "level": level,
+        "message": message,
+        "at": at,
+    }

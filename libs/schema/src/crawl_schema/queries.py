@@ -1,0 +1,142 @@
+"""The reads of the crawl database, as filters and sorts that an index answers.
+
+Each query here is answered from one index of :mod:`crawl_schema.indexes` (or from the
+``_id`` index), on MongoDB as on the embedded FerretDB build: its cost grows with the
+documents it returns, never with what else is stored. Two rules keep it so on the FerretDB
+build, whose SQLite backend pushes a filter, a sort and the iteration's end down to SQLite
+only under these conditions (``deploy/ferretdb/patches``):
+
+- every field of a filter is either in the index or left out: conditions are equalities,
+  ranges and ``$in`` on scalars (strings, integers, dates); no ``$or``, no regular
+  expression;
+- every sort key is bounded by a condition of one type in the same filter (``order`` by an
+  integer bound, ``list_key`` by string bounds), which tells the server that the values it
+  sorts are all of that type.
+
+A query builder returns a :class:`Query`; ``collection.find(q.filter).sort(q.sort)``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from crawl_contracts import JobStatus
+from crawl_schema.keys import (
+    LIST_KEY_TOP,
+    job_range,
+    list_key_bound,
+    log_id_after,
+)
+
+__all__ = [
+    "UNFINISHED",
+    "WATCHED",
+    "Query",
+    "assistant_runs",
+    "due_deliveries",
+    "expired_jobs",
+    "job_deliveries",
+    "job_list",
+    "job_logs",
+    "job_pages",
+    "silent_jobs",
+    "tenant_unfinished",
+]
+
+WATCHED = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value, JobStatus.STALLED.value)
+"""The statuses of jobs a crawler should be speaking for (heartbeats)."""
+UNFINISHED = (JobStatus.PENDING.value, *WATCHED)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_ORDER = -1  # below every ordering number
+
+
+class Query(NamedTuple):
+    filter: dict[str, Any]
+    sort: list[tuple[str, int]]
+
+
+def job_pages(job_id: str, *, after: int | None = None, outcome: str | None = None) -> Query:
+    """A job's pages in the order they were recorded, after ordering number ``after``
+    (index ``job_id, order``, or ``job_id, outcome, order`` with ``outcome``)."""
+    query: dict[str, Any] = {"job_id": job_id}
+    if outcome is not None:
+        query["outcome"] = outcome
+    query["order"] = {"$gt": _NO_ORDER if after is None else after}
+    return Query(query, [("order", 1)])
+
+
+def job_logs(job_id: str, *, after: int | None = None, newest_first: bool = False) -> Query:
+    """A job's log lines in producer order (their ``_id``), after ordering number ``after``."""
+    bounds = job_range(job_id)
+    if after is not None:
+        bounds = {"$gt": log_id_after(job_id, after), "$lt": bounds["$lt"]}
+    return Query({"_id": bounds}, [("_id", -1 if newest_first else 1)])
+
+
+def job_list(
+    tenant: str,
+    *,
+    statuses: tuple[str, ...] = (),
+    host: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    before: str | None = None,
+) -> Query:
+    """A tenant's jobs, newest first (``list_key`` descending), created in
+    ``[created_after, created_before)`` and listed after the list key ``before`` (a cursor):
+    index ``tenant, list_key``, ``tenant, status, list_key`` or ``tenant, host, list_key``."""
+    query: dict[str, Any] = {"tenant": tenant}
+    if len(statuses) == 1:
+        query["status"] = statuses[0]
+    elif statuses:
+        query["status"] = {"$in": list(statuses)}
+    if host is not None:
+        query["host"] = host.rstrip(".").lower()
+    upper = LIST_KEY_TOP
+    if created_before is not None:
+        upper = min(upper, list_key_bound(created_before))
+    if before is not None:
+        upper = min(upper, before)
+    bounds: dict[str, str] = {"$lt": upper}
+    if created_after is not None:
+        bounds["$gte"] = list_key_bound(created_after)
+    query["list_key"] = bounds
+    return Query(query, [("list_key", -1)])
+
+
+def tenant_unfinished(tenant: str) -> dict[str, Any]:
+    """A tenant's jobs that have not finished (index ``tenant, status, list_key``)."""
+    return {"tenant": tenant, "status": {"$in": list(UNFINISHED)}}
+
+
+def silent_jobs(before: datetime) -> dict[str, Any]:
+    """Jobs a crawler should speak for whose last word is older than ``before`` (index
+    ``status, last_activity_at``)."""
+    return {"status": {"$in": list(WATCHED)}, "last_activity_at": {"$lt": before}}
+
+
+def expired_jobs(now: datetime) -> Query:
+    """Finished jobs past their retention, oldest first (index ``expires_at``)."""
+    return Query({"expires_at": {"$gte": _EPOCH, "$lt": now}}, [("expires_at", 1)])
+
+
+def job_deliveries(job_id: str) -> Query:
+    """A job's webhook deliveries in the order they were made (index ``job_id,
+    created_at``)."""
+    return Query({"job_id": job_id, "created_at": {"$gte": _EPOCH}}, [("created_at", 1)])
+
+
+def due_deliveries(now: datetime) -> Query:
+    """Webhook deliveries due for an attempt, the longest waiting first (index ``state,
+    next_attempt_at``)."""
+    return Query({"state": "pending", "next_attempt_at": {"$lte": now}}, [("next_attempt_at", 1)])
+
+
+def assistant_runs(tenant: str, assistant_id: str) -> Query:
+    """An assistant's runs (seed routes), newest first (index ``tenant, assistant_id,
+    created_at``)."""
+    return Query(
+        {"tenant": tenant, "assistant_id": assistant_id, "created_at": {"$gte": _EPOCH}},
+        [("created_at", -1)],
+    )

@@ -1,0 +1,68 @@
+"""The reads: each sort key is bounded by a value of one type in the same filter (what lets
+the embedded server answer the sort from its index), and the filters say what they mean."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from crawl_contracts import CrawlRequest, CrawlRequested
+from crawl_schema import new_job_document
+from crawl_schema import queries as q
+from crawl_schema.keys import LIST_KEY_TOP, list_key_bound
+
+T0 = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+
+
+def pinned(query: q.Query) -> bool:
+    for field, _ in query.sort:
+        condition = query.filter.get(field)
+        if not isinstance(condition, dict):
+            return False
+        kinds = {type(v) for v in condition.values()}
+        if len(kinds) != 1:
+            return False
+    return True
+
+
+def test_every_sorted_read_pins_its_sort_key() -> None:
+    reads = [
+        q.job_pages("j"),
+        q.job_pages("j", after=12, outcome="failed"),
+        q.job_logs("j"),
+        q.job_logs("j", after=10**12 + 3, newest_first=True),
+        q.job_list("acme"),
+        q.job_list("acme", statuses=("running", "pending"), host="Example.COM", before="x"),
+        q.job_list("acme", created_after=T0, created_before=T0),
+        q.expired_jobs(T0),
+        q.job_deliveries("j"),
+        q.due_deliveries(T0),
+        q.assistant_runs("acme", "a1"),
+    ]
+    assert all(pinned(r) for r in reads)
+
+
+def test_the_job_list_bounds_combine_the_cursor_and_the_creation_window() -> None:
+    later = datetime(2026, 12, 7, tzinfo=UTC)
+    query = q.job_list("acme", created_after=T0, created_before=later, before="1700000000000:z")
+    assert query.filter["list_key"] == {"$lt": "1700000000000:z", "$gte": list_key_bound(T0)}
+    assert q.job_list("acme").filter == {"tenant": "acme", "list_key": {"$lt": LIST_KEY_TOP}}
+    assert q.job_list("acme", statuses=("running",)).filter["status"] == "running"
+    assert q.job_list("acme", host="Docs.Example.com.").filter["host"] == "docs.example.com"
+    assert q.job_list("acme").sort == [("list_key", -1)]
+
+
+def test_a_new_job_is_in_its_tenants_list_and_under_its_host() -> None:
+    command = CrawlRequested(
+        job_id="job-1", tenant="acme", request=CrawlRequest(url="https://Docs.Example.com/x")
+    )
+    doc = new_job_document(
+        "job-1",
+        "acme",
+        request=command.request.model_dump(mode="json"),
+        created_at=command.occurred_at,
+    )
+    listed = q.job_list("acme", host="docs.example.com", created_after=command.occurred_at)
+    bounds = listed.filter["list_key"]
+    assert bounds["$gte"] <= doc["list_key"] < bounds["$lt"]
+    assert doc["host"] == listed.filter["host"]
+    assert doc["status"] == "pending"
