@@ -21,6 +21,11 @@ from crawl_mongo import ServerTraits, traits_of
             {"version": "7.0.42", "ferretdbVersion": "unknown"},
             ServerTraits(ttl_indexes=False, query_indexes=False),
         ),
+        # This project's build: queries are pushed down to its indexes.
+        (
+            {"version": "7.0.42", "ferretdbVersion": "unknown", "queryPushdown": "sqlite-v1"},
+            ServerTraits(ttl_indexes=False, query_indexes=True),
+        ),
         (
             {"version": "7.0.77", "ferretdbVersion": "v2.1.0"},
             ServerTraits(ttl_indexes=False, query_indexes=True),

@@ -5,12 +5,11 @@ The services run against MongoDB 7 and against FerretDB v1 (SQLite), which speak
 protocol with two differences that matter here:
 
 - it accepts TTL indexes and never deletes by them (expired jobs are swept instead);
-- it answers every query from the ``_id`` index alone: a filter or sort on any other field
-  reads and decodes the whole collection, whatever indexes exist. A secondary index there
-  serves no read and is paid for by every write of its collection: SQLite evaluates its JSON
-  expression on each row written (with the two indexes of the page records, an insert of a
-  3 KB page record took 0.25 ms of FerretDB's CPU instead of 0.19, medians of four
-  alternating runs of 2,400 records, FerretDB v1.24).
+- upstream, it answers every query from the ``_id`` index alone: a filter or sort on any
+  other field reads and decodes the whole collection, whatever indexes exist. The project's
+  build (``deploy/ferretdb/patches``) pushes filters and sorts down to SQLite expression
+  indexes and says so in ``buildInfo`` (``queryPushdown``); an upstream build does not, and
+  there a secondary index serves no read and is paid for by every write of its collection.
 
 So an index that only speeds up queries is created where the server uses it for queries, and
 dropped where it does not (:func:`create_query_index`); indexes that are constraints
@@ -44,11 +43,15 @@ def traits_of(build_info: dict[str, Any]) -> ServerTraits:
         ferretdb = "unknown"
     if not ferretdb:
         return ServerTraits(ttl_indexes=True, query_indexes=True)
-    # Any FerretDB: TTL indexes are not relied on. Version 1 narrows queries by `_id` only;
-    # later versions (on DocumentDB) use indexes. A build without its version file says
-    # "unknown": taken for version 1, the one this project builds.
+    # Any FerretDB: TTL indexes are not relied on. Version 1 narrows queries by `_id` only,
+    # unless it is this project's build (it pushes queries down to its indexes); later
+    # versions (on DocumentDB) use indexes. A build without its version file says "unknown":
+    # taken for version 1, the one this project builds.
     major = re.match(r"v?(\d+)\.", ferretdb)
-    return ServerTraits(ttl_indexes=False, query_indexes=bool(major and int(major[1]) >= 2))
+    pushdown = bool(build_info.get("queryPushdown"))
+    return ServerTraits(
+        ttl_indexes=False, query_indexes=pushdown or bool(major and int(major[1]) >= 2)
+    )
 
 
 async def server_traits(database: AsyncDatabase[Any]) -> ServerTraits:
