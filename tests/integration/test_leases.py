@@ -10,6 +10,10 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from crawl_contracts.envelope import utcnow
+from crawl_schema import names
+from crawl_schema.keys import url_hash
+from crawl_schema.state import StateDelta, state_pieces
 from crawl_worker.lease import ClaimState, LeaseStore
 from tests.conftest import Services
 
@@ -34,6 +38,12 @@ async def test_the_first_claim_sets_the_deadline_and_holds_the_attempt(
     assert stored is not None
     assert stored["deadline_at"] == first.deadline_at
     assert (await two.claim(job, 1, max_duration=600)).state is ClaimState.HELD
+    held = await two.claim(job, 2, max_duration=5)  # not while attempt 1's lease is alive
+    assert held.state is ClaimState.HELD
+    assert held.attempt == 1
+    await database["crawler_leases"].update_one(
+        {"_id": job}, {"$set": {"lease_until": utcnow() - timedelta(seconds=1)}}
+    )
     resumed = await two.claim(job, 2, max_duration=5)  # a later attempt keeps the deadline
     assert resumed.state is ClaimState.CLAIMED
     assert resumed.deadline_at == first.deadline_at
@@ -64,3 +74,53 @@ async def test_a_finished_job_is_not_claimed_and_stays_unclaimable(
     assert (await leases.claim(job, 1, max_duration=600)).state is ClaimState.DONE
     await database["crawls"].delete_one({"_id": job})  # e.g. removed by retention since
     assert (await leases.claim(job, 2, max_duration=600)).state is ClaimState.DONE
+
+
+async def test_committed_pieces_rebuild_the_state_and_nothing_else_counts(
+    mongo: AsyncMongoClient[dict[str, Any]], services: Services
+) -> None:
+    database = mongo[services.database]
+    one = LeaseStore(database, "worker-1", lease_seconds=30)
+    two = LeaseStore(database, "worker-2", lease_seconds=30)
+    job = str(uuid.uuid4())
+    claim = await one.claim(job, 1, max_duration=600)
+    assert claim.pieces == {}
+    first = StateDelta(
+        urls=["http://a/", "http://a/1", "http://a/2"],
+        depths=[0, 1, 1],
+        done=[url_hash("http://a/")],
+        seen=[url_hash("http://b/")],
+        hashes=["h0"],
+        counters={"discovered": 4, "queued": 2, "fetched": 1, "skipped": 1},
+    )
+    docs = state_pieces(job, 1, 0, first, utcnow())
+    lease = await one.commit(job, 1, docs, {1: len(docs)})
+    assert lease is not None
+    assert await one.commit(job, 1, docs, {1: len(docs)}) is not None, "a retry is harmless"
+    # Written but never named by the lease (its commit did not happen): never read.
+    stray = StateDelta(done=[url_hash("http://a/1")], counters={"fetched": 99})
+    await database[names.CRAWLER_STATE].insert_many(
+        state_pieces(job, 1, len(docs), stray, utcnow())
+    )
+
+    resumed = await two.claim(job, 2, max_duration=600)
+    assert resumed.state is ClaimState.HELD  # attempt 1's lease is alive
+    await database[names.CRAWLER_LEASES].update_one(
+        {"_id": job}, {"$set": {"lease_until": utcnow() - timedelta(seconds=1)}}
+    )
+    resumed = await two.claim(job, 2, max_duration=600)
+    assert resumed.state is ClaimState.CLAIMED
+    assert resumed.pieces == {1: len(docs)}
+    state = await two.load(job, resumed.pieces)
+    assert list(state.frontier) == [("http://a/1", 1), ("http://a/2", 1)]
+    assert state.seen == {
+        url_hash(u) for u in ("http://a/", "http://a/1", "http://a/2", "http://b/")
+    }
+    assert state.hashes == {"h0"}
+    assert state.counters["fetched"] == 1
+    # The attempt that lost the lease can commit nothing any more.
+    assert await one.commit(job, 1, [], {1: len(docs)}) is None
+    second = state_pieces(job, 2, 0, StateDelta(counters={"fetched": 2}), utcnow())
+    assert await two.commit(job, 2, second, {1: len(docs), 2: 1}) is not None
+    await two.finish(job, 2)
+    assert await database[names.CRAWLER_STATE].count_documents({"job_id": job}) == 0

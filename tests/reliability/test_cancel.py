@@ -39,7 +39,7 @@ ENV = {
     # database is slow, so the measured latency is the cancel path's own.
     "CRAWL_WORKER_CONCURRENCY": "1",
     "CRAWL_WORKER_HEARTBEAT_INTERVAL": "5",
-    "CRAWL_WORKER_PROGRESS_INTERVAL": "5",
+    "CRAWL_WORKER_CHECKPOINT_INTERVAL": "5",
     # Long enough that only a crawler, never the stall detector, ends these jobs.
     "CRAWL_STATUS_STALL_AFTER": "60",
 }

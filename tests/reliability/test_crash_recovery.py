@@ -32,7 +32,7 @@ ENV = {
     # Seconds, not minutes: a silent job is stalled ~4 s after the kill.
     "CRAWL_WORKER_HEARTBEAT_INTERVAL": "1",
     "CRAWL_WORKER_LEASE_SECONDS": "3",
-    "CRAWL_WORKER_PROGRESS_INTERVAL": "1",
+    "CRAWL_WORKER_CHECKPOINT_INTERVAL": "0.2",
     "CRAWL_STATUS_STALL_AFTER": "4",
     "CRAWL_STATUS_STALL_SCAN_INTERVAL": "0.5",
     "CRAWL_STATUS_MAX_ATTEMPTS": "3",

@@ -8,7 +8,13 @@ from typing import Any
 import httpx
 import pytest
 
-from crawl_contracts import CrawlProgressed, CrawlRequest, CrawlRequested, page_records
+from crawl_contracts import (
+    CrawlProgressed,
+    CrawlRequest,
+    CrawlRequested,
+    PageRecorded,
+    page_records,
+)
 from crawl_worker.crawl import Crawl, CrawlPorts
 from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
@@ -71,10 +77,16 @@ async def extract(body: bytes, url: str) -> Extracted:
     return extract_page(body, url)
 
 
-def make_crawl(max_pages: int = 100, max_depth: int = 2) -> tuple[Crawl, Sink]:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+def make_crawl(
+    max_pages: int = 100,
+    max_depth: int = 2,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    sink: Sink | None = None,
+) -> tuple[Crawl, Sink]:
+    client = httpx.AsyncClient(transport=transport or httpx.MockTransport(handler))
     fetcher = Fetcher(client, AddressGuard(["127.0.0.0/8"]), FetchLimits())
-    sink = Sink()
+    sink = sink or Sink()
     command = CrawlRequested(
         job_id="j",
         tenant="t",
@@ -136,14 +148,13 @@ async def test_page_limit_stops_the_crawl_and_records_the_rest_as_skipped() -> N
 
 
 async def test_cancel_stops_a_crawl_with_one_cancelled_event() -> None:
-    crawl, sink = make_crawl()
     release = asyncio.Event()
 
     async def slow(request: httpx.Request) -> httpx.Response:
         await release.wait()
         return handler(request)
 
-    crawl._ports.fetcher._client = httpx.AsyncClient(transport=httpx.MockTransport(slow))  # type: ignore[attr-defined]
+    crawl, sink = make_crawl(transport=httpx.MockTransport(slow))
     task = asyncio.create_task(crawl.run())
     await asyncio.sleep(0.05)
     crawl.cancel()
@@ -263,9 +274,8 @@ class SlowSink(Sink):
 
 
 async def test_events_are_published_concurrently_and_the_terminal_one_last() -> None:
-    crawl, _ = make_crawl(max_depth=2)
     sink = SlowSink()
-    crawl._ports = CrawlPorts(crawl._ports.fetcher, crawl._ports.robots, extract, sink)
+    crawl, _ = make_crawl(max_depth=2, sink=sink)
     terminal = await crawl.run()
     assert sink.peak > 1
     assert sink.events[0].type == "CrawlStarted"
@@ -275,26 +285,41 @@ async def test_events_are_published_concurrently_and_the_terminal_one_last() -> 
 
 
 async def test_a_failed_publish_fails_the_crawl_instead_of_losing_events() -> None:
-    crawl, _ = make_crawl(max_depth=2)
-
     class Broken(Sink):
         async def emit(self, event: Any) -> None:
             if event.type == "PageRecorded":
                 raise ConnectionError("broker gone")
             self.events.append(event)
 
-    crawl._ports = CrawlPorts(crawl._ports.fetcher, crawl._ports.robots, extract, Broken())
+    crawl, _ = make_crawl(max_depth=2, sink=Broken())
     with pytest.raises(ConnectionError):
         await crawl.run()
 
 
-async def test_progress_comes_one_interval_in_and_a_shorter_crawl_has_only_its_end() -> None:
-    crawl, sink = make_crawl()
-    crawl._progress_interval = 3600.0
-    terminal = await crawl.run()
+async def test_progress_goes_out_when_reported_and_never_after_the_terminal_event() -> None:
+    release = asyncio.Event()
+
+    async def held(request: httpx.Request) -> httpx.Response:
+        if request.url.path not in ("/", "/robots.txt", "/sitemap.xml"):
+            await release.wait()
+        return handler(request)
+
+    class Noting(Sink):
+        recorded = asyncio.Event()
+
+        async def emit(self, event: Any) -> None:
+            await super().emit(event)
+            if isinstance(event, PageRecorded):
+                self.recorded.set()
+
+    crawl, sink = make_crawl(transport=httpx.MockTransport(held), sink=Noting())
+    task = asyncio.create_task(crawl.run())
+    await asyncio.wait_for(Noting.recorded.wait(), 10)
     assert not [e for e in sink.events if isinstance(e, CrawlProgressed)]
-    assert terminal.counters.fetched > 1  # the end carries the counters
-    crawl, sink = make_crawl()
-    crawl._progress_interval = 0.0
-    await crawl.run()
-    assert [e for e in sink.events if isinstance(e, CrawlProgressed)]
+    await crawl.report_progress(crawl.counters)
+    assert [e.counters.fetched for e in sink.events if isinstance(e, CrawlProgressed)] == [1]
+    release.set()
+    terminal = await task
+    assert terminal.counters.fetched > 1  # the end carries the final counters
+    await crawl.report_progress(crawl.counters)
+    assert sink.events[-1] is terminal, "nothing may outrank the terminal event's counters"

@@ -1,10 +1,10 @@
-"""Sitemaps, scope patterns and the frontier's plain-data snapshot."""
+"""Sitemaps and scope patterns."""
 
 from __future__ import annotations
 
 import gzip
 
-from crawl_worker.frontier import Frontier, Scope
+from crawl_worker.frontier import Scope
 from crawl_worker.sitemap import parse_sitemap, read_sitemaps
 
 URLSET = b"""<?xml version="1.0"?>
@@ -54,20 +54,3 @@ def test_scope_applies_site_subdomains_and_patterns() -> None:
     assert not scope("https://docs.test/guide/a.pdf")
     assert not scope("https://api.docs.test/guide/a")
     assert Scope.build("https://docs.test/", allow_subdomains=True)("https://api.docs.test/x")
-
-
-def test_the_frontier_round_trips_through_plain_data_in_order() -> None:
-    frontier = Frontier()
-    for url, depth in [("https://a.test/", 0), ("https://a.test/b", 1)]:
-        assert frontier.mark(url)
-        frontier.append((url, depth))
-    assert not frontier.mark("https://a.test/b")
-    frontier.mark("https://a.test/done")
-    data = frontier.snapshot()
-    assert data == {
-        "queue": [["https://a.test/", 0], ["https://a.test/b", 1]],
-        "seen": ["https://a.test/", "https://a.test/b", "https://a.test/done"],
-    }
-    restored = Frontier.restore(data)
-    assert restored.popleft() == ("https://a.test/", 0)
-    assert "https://a.test/done" in restored

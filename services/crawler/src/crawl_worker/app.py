@@ -31,13 +31,12 @@ from crawl_contracts import (
     routing,
 )
 from crawl_worker import observability
-from crawl_worker.crawl import CrawlPorts
+from crawl_worker.crawl import Crawl, CrawlPorts
 from crawl_worker.deadletter import dead_letter
 from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.lease import LeaseStore
 from crawl_worker.politeness import HostGate, PolitenessLimits
-from crawl_worker.resumable import ResumableCrawl
 from crawl_worker.robots import RobotsCache, RobotsFiles
 from crawl_worker.runner import Delivery, JobRunner
 from crawl_worker.safety import AddressGuard, pinned_transport
@@ -89,7 +88,10 @@ class CrawlerService:
             settings.mongodb_url, tz_aware=True, connect=False
         )
         self.leases = LeaseStore(
-            self.mongo[settings.mongodb_database], self.worker_id, settings.lease_seconds
+            self.mongo[settings.mongodb_database],
+            self.worker_id,
+            settings.lease_seconds,
+            retention=settings.lease_retention,
         )
         self.runner = JobRunner(settings, self.leases, self._crawl_ports, self.worker_id)
         self._pool: ProcessPoolExecutor | None = None
@@ -98,7 +100,7 @@ class CrawlerService:
         self._register()
 
     @property
-    def running(self) -> dict[str, ResumableCrawl]:
+    def running(self) -> dict[str, Crawl]:
         return self.runner.running
 
     def _register(self) -> None:

@@ -1,17 +1,27 @@
 """One crawl: a breadth-first frontier worked by a few concurrent fetchers.
 
-Scope (same site, subdomains, include / exclude patterns) and the frontier live in
-``frontier.py``; politeness and safety live in the fetcher. Sitemaps seed the frontier at the
-start (``sitemap``: include / skip / only); a page whose ``<link rel=canonical>`` names
-another in-scope URL is recorded as ``non_canonical`` and the canonical URL is crawled instead;
-pages whose extracted text was already seen are recorded as ``duplicate``.
+Scope (same site, subdomains, include / exclude patterns) lives in ``frontier.py``; politeness
+and safety live in the fetcher. Sitemaps seed the frontier at the start (``sitemap``: include /
+skip / only); a page whose ``<link rel=canonical>`` names another in-scope URL is recorded as
+``non_canonical`` and the canonical URL is crawled instead; pages whose extracted text was
+already seen are recorded as ``duplicate``.
 
 The engine receives its ports (fetcher, robots, extractor, event sink) as parameters and
-knows nothing of RabbitMQ, so unit tests drive it with fakes.
+knows nothing of RabbitMQ or of the database, so unit tests drive it with fakes. Its durable
+state is public: a crawl starts from a :class:`crawl_worker.state.CrawlState` (a resumed
+attempt's), journals every change of it, and :meth:`Crawl.cut` hands the changes since the
+last cut to whoever stores them (the job runner), together with the counters to publish once
+they are stored (:meth:`Crawl.report_progress`). A :class:`FetchGate` given to it is waited
+on before each visit: the runner closes it while its lease cannot be renewed.
 
-Counter invariant, kept at every emitted event::
+A visit counts its URL's outcome only once everything it found is journaled (the links of a
+page are discovered before the page is recorded), so a cut never holds an outcome without its
+consequences. Counter invariant, kept at every emitted event::
 
     discovered == queued + in_flight + fetched + failed + skipped
+
+A crawl ends with exactly one terminal event, unless it is abandoned (another worker took its
+lease): then it stops at once and says nothing more.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from crawl_contracts import (
     CrawlCancelled,
     CrawlCompleted,
     CrawlFailed,
+    CrawlHeartbeat,
     CrawlLogged,
     CrawlProgressed,
     CrawlRequested,
@@ -41,29 +52,37 @@ from crawl_contracts import (
     UrlsSkipped,
 )
 from crawl_contracts.models import SitemapMode
+from crawl_schema.keys import url_hash
 from crawl_worker.extract import Extracted
 from crawl_worker.fetch import FetchResult
-from crawl_worker.frontier import Frontier, Scope
+from crawl_worker.frontier import Scope
 from crawl_worker.robots import RobotsCache
 from crawl_worker.sitemap import read_sitemaps
+from crawl_worker.state import Commit, CrawlState, Journal
 from crawl_worker.urls import normalize_url, resolve_link
 
-__all__ = ["Crawl", "CrawlPorts", "EventSink", "Extractor", "PageFetcher"]
+__all__ = ["Crawl", "CrawlPorts", "EventSink", "Extractor", "FetchGate", "PageFetcher"]
 
 log = structlog.get_logger("crawl_worker.crawl")
 
 Extractor = Callable[[bytes, str], Awaitable[Extracted]]
+Terminal = CrawlCompleted | CrawlFailed | CrawlCancelled
 _E = TypeVar("_E", bound=Envelope)
 _MAX_UNCONFIRMED = 256  # events published but not yet confirmed by the broker
 # Skips decided without a request are recorded in batches (UrlsSkipped): a crawl discovers
 # many more such links (most of them to other sites) than it fetches pages. A batch goes out
-# when full, with each progress event, and before the terminal event.
+# when full, at each cut of the journal, and before the terminal event.
 _BATCHED_SKIPS = frozenset({"out_of_scope", "depth_limit", "page_limit"})
 _SKIP_BATCH = 200
 
 
 class EventSink(Protocol):
     async def emit(self, event: Any) -> None: ...
+
+
+class FetchGate(Protocol):
+    async def wait(self) -> None:
+        """Return when the crawl may start another visit."""
 
 
 class PageFetcher(Protocol):
@@ -89,15 +108,43 @@ class _Count:
     failed: int = 0
     skipped: int = 0
 
-    def snapshot(self) -> Counters:
+    def snapshot(self, *, in_flight_as_queued: bool = False) -> Counters:
+        """The counters; ``in_flight_as_queued`` counts URLs being visited as queued (as a
+        resumed attempt finds them)."""
+        moved = self.in_flight if in_flight_as_queued else 0
         return Counters(
             discovered=self.discovered,
-            queued=self.queued,
-            in_flight=self.in_flight,
+            queued=self.queued + moved,
+            in_flight=self.in_flight - moved,
             fetched=self.fetched,
             failed=self.failed,
             skipped=self.skipped,
         )
+
+
+class _Sink:
+    """The event sink, muted once the crawl is abandoned; notes the first confirmation."""
+
+    def __init__(self, inner: EventSink) -> None:
+        self._inner = inner
+        self.muted = False
+        self.first_confirmed = asyncio.Event()
+
+    async def emit(self, event: Any) -> None:
+        if self.muted:
+            return
+        await self._inner.emit(event)
+        self.first_confirmed.set()
+
+
+async def _confirmed(publication: asyncio.Task[None]) -> None:
+    """Wait for one publication; its failure is the crawl's to raise (``_sent``)."""
+    await asyncio.wait([publication])
+
+
+class _Open:
+    async def wait(self) -> None:
+        return None
 
 
 class Crawl:
@@ -110,33 +157,43 @@ class Crawl:
         *,
         worker_id: str,
         concurrency: int = 8,
-        progress_interval: float = 0.25,
         attempt: int = 1,
+        state: CrawlState | None = None,
+        deadline: float | None = None,
+        gate: FetchGate | None = None,
     ) -> None:
         self.command = command
         self.request = command.request
         self._ports = ports
+        self._sink = _Sink(ports.sink)
         self._worker_id = worker_id
         self._concurrency = concurrency
-        self._progress_interval = progress_interval
         self._attempt = attempt
+        self._gate = gate or _Open()
         self._seq = 0
-        self._skips: list[SkippedUrl] = []
-        # Held from numbering to publishing: events reach the broker in ``seq`` order, so
-        # consumers (the projection, live event streams) see each job's events in order.
-        self._count = _Count()
-        self._frontier = Frontier()
-        self._seen: set[str] = self._frontier.seen
+        state = state or CrawlState()
+        self._frontier = state.frontier
+        self._seen = state.seen  # URL hashes (crawl_schema.keys.url_hash)
+        self._hashes = state.hashes  # content hashes of recorded pages
+        self._skips: list[SkippedUrl] = list(state.skips)  # counted, not sent yet
+        self._count = _Count(**state.counters)
+        self._journal = Journal()
         self._in_flight: set[str] = set()
         self._active = 0  # workers inside _visit: the crawl is over when 0 and frontier empty
-        self._hashes: dict[str, str] = {}
+        self._stopped_in_flight: list[tuple[str, int]] = []  # recorded after the terminal
         self._outbox: set[asyncio.Task[None]] = set()
         self._unconfirmed = asyncio.Semaphore(_MAX_UNCONFIRMED)
         self._publish_error: BaseException | None = None
         self._changed = asyncio.Condition()
         self._cancelled = asyncio.Event()
-        self._last_progress = 0.0
         self._page_limited = False
+        self.timed_out = False
+        self.abandoned = False
+        self.ended = False  # the terminal event is on its way
+        self._deadline_timer: asyncio.TimerHandle | None = None
+        if deadline is not None:
+            delay = max(0.0, deadline - time.monotonic())
+            self._deadline_timer = asyncio.get_running_loop().call_later(delay, self._time_up)
         self.start_url = normalize_url(self.request.url)
         self._scope = Scope.build(
             self.start_url,
@@ -147,22 +204,82 @@ class Crawl:
 
     # -- public --------------------------------------------------------------------------
 
-    def cancel(self) -> None:
-        self._cancelled.set()
+    @property
+    def first_confirmed(self) -> asyncio.Event:
+        """Set once the broker confirmed any event of this crawl."""
+        return self._sink.first_confirmed
 
     @property
     def counters(self) -> Counters:
         return self._count.snapshot()
 
-    async def run(self) -> CrawlCompleted | CrawlFailed | CrawlCancelled:
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def abandon(self) -> None:
+        """Stop now and say nothing more: another worker holds the job."""
+        self.abandoned = True
+        self._sink.muted = True
+        self.cancel()
+
+    async def run(self) -> Terminal:
         """Crawl until the frontier is exhausted, a limit is reached, or ``cancel()``."""
+        try:
+            return await self._run()
+        finally:
+            if self._deadline_timer is not None:
+                self._deadline_timer.cancel()
+
+    async def cancel_unstarted(self) -> CrawlCancelled:
+        """End a job whose cancel was heard before it started: one terminal event, no page."""
+        return await self._terminal(CrawlCancelled)
+
+    async def heartbeat(self) -> None:
+        """Publish a sign of life (returns once the broker confirmed it); nothing once the
+        terminal event is out."""
+        await self._emit_unless_ended(CrawlHeartbeat, worker_id=self._worker_id)
+
+    async def flush_skips(self) -> None:
+        """Send the batched skips now."""
+        if not self._skips:
+            return
+        await self._unconfirmed.acquire()
+        # From here to the journal entry, no await: a cut sees the batch pending or sent.
+        batch, self._skips = self._skips, []
+        if not batch:  # another flush took them meanwhile
+            self._unconfirmed.release()
+            return
+        self._journal.sent(self._publish(UrlsSkipped, urls=batch, _seqs=len(batch)))
+
+    def cut(self) -> Commit:
+        """The changes of the crawl's state since the last cut (no await: consistent)."""
+        return self._journal.cut(
+            self._count.snapshot(in_flight_as_queued=True), self.counters, self._skips
+        )
+
+    async def report_progress(self, counters: Counters) -> None:
+        """Publish ``counters`` (those of a stored commit) as the crawl's progress (returns
+        once the broker confirmed it); nothing once the terminal event is out (it would
+        outrank the terminal event's final counters)."""
+        await self._emit_unless_ended(CrawlProgressed, counters=counters)
+
+    async def _emit_unless_ended(self, cls: type[Envelope], **fields: Any) -> None:
+        if self.ended:
+            return
+        await self._unconfirmed.acquire()
+        if self.ended:  # the terminal event began meanwhile: it must stay the last word
+            self._unconfirmed.release()
+            return
+        await _confirmed(self._publish(cls, **fields))
+
+    # -- the crawl -----------------------------------------------------------------------
+
+    async def _run(self) -> Terminal:
         # Not held for its confirm: events go out on one channel in order, a consumer orders
         # them by ``seq`` anyway, and the command is acked once any event is confirmed.
         await self._emit(CrawlStarted, worker_id=self._worker_id)
-        # The first progress event comes one interval in: a crawl shorter than that is told
-        # by its terminal event, which carries the same counters.
-        self._last_progress = time.monotonic()
-        self._discover(self.start_url, 0)
+        if url_hash(self.start_url) not in self._seen:  # a resumed crawl knows it already
+            self._discover(self.start_url, 0)
         workers = [asyncio.create_task(self._work_all())]
         cancel_wait = asyncio.create_task(self._cancelled.wait())
         try:
@@ -172,7 +289,7 @@ class Crawl:
                 for task in workers:
                     task.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
-                return await self._finish_cancelled()
+                return await self._finish_stopped()
             done_all.result()  # re-raise a worker's unexpected error
         except Exception as exc:
             for task in workers:
@@ -190,8 +307,6 @@ class Crawl:
             await self._record_skip(url, depth, "page_limit")
         reason = StopReason.PAGE_LIMIT if self._page_limited else StopReason.EXHAUSTED
         return await self._terminal(CrawlCompleted, stop_reason=reason)
-
-    # -- workers -------------------------------------------------------------------------
 
     def _budget_left(self) -> bool:
         c = self._count
@@ -226,12 +341,17 @@ class Crawl:
                 self._in_flight.add(url)
                 self._active += 1
             try:
+                # Right before the visit: a worker may have waited for this URL a long time.
+                # (While it waits here the URL is in flight, which a cut stores as queued.)
+                await self._gate.wait()
                 await self._visit(url, depth)
             except asyncio.CancelledError:
-                if url in self._in_flight:
-                    # Cancelled mid-fetch: recorded as skipped, so the counters stay whole.
+                if url in self._in_flight and not self.abandoned:
+                    # Stopped mid-visit: counted as skipped now, recorded right after the
+                    # terminal event, so nothing stands between the stop and its terminal.
                     self._settle(url)
-                    await asyncio.shield(self._record_skip(url, depth, "cancelled"))
+                    self._count.skipped += 1
+                    self._stopped_in_flight.append((url, depth))
                 raise
             finally:
                 self._active -= 1
@@ -239,26 +359,23 @@ class Crawl:
                 self._changed.notify_all()
 
     def _settle(self, url: str) -> None:
-        """The URL leaves ``in_flight``; the caller records its outcome next."""
+        """The URL leaves ``in_flight``; its outcome is counted in the same step."""
         self._in_flight.discard(url)
         self._count.in_flight -= 1
 
     async def _visit(self, url: str, depth: int) -> None:
         ports = self._ports
         if not await ports.robots.allowed(url):
-            self._settle(url)
-            await self._record_skip(url, depth, "robots")
+            await self._record(url, depth, FetchResult(Outcome.SKIPPED, "robots", attempts=0))
             return
         result = await ports.fetcher.fetch(url, self._in_scope)
         if result.outcome is not Outcome.FETCHED or result.body is None:
-            self._settle(url)
             await self._record(url, depth, result)
             return
         base = result.final_url or url
         try:
             page = await ports.extract(result.body, base)
         except Exception as exc:
-            self._settle(url)
             failed = FetchResult(
                 Outcome.FAILED,
                 "extraction_error",
@@ -272,49 +389,39 @@ class Crawl:
             return
         canonical = self._canonical(page, base, url)
         if canonical is not None:
-            self._settle(url)
-            await self._record(
-                url,
-                depth,
-                FetchResult(
-                    Outcome.SKIPPED,
-                    "non_canonical",
-                    result.http_status,
-                    canonical,
-                    result.content_type,
-                    attempts=result.attempts,
-                ),
+            await self._found(canonical, depth)  # before the record: a cut never splits them
+            skipped = FetchResult(
+                Outcome.SKIPPED,
+                "non_canonical",
+                result.http_status,
+                canonical,
+                result.content_type,
+                attempts=result.attempts,
             )
-            await self._found(canonical, depth)
+            await self._record(url, depth, skipped)
             return
-        duplicate_of = self._hashes.get(page.content_hash) if page.content_hash else None
-        self._settle(url)
         if base != url:
-            self._seen.add(base)  # the redirect target is known; not a new discovery
-        if duplicate_of is not None:
-            await self._record(
-                url,
-                depth,
-                FetchResult(
-                    Outcome.SKIPPED,
-                    "duplicate",
-                    result.http_status,
-                    base,
-                    result.content_type,
-                    attempts=result.attempts,
-                ),
+            self._know(base)  # the redirect target is known; not a new discovery
+        if page.content_hash and page.content_hash in self._hashes:
+            duplicate = FetchResult(
+                Outcome.SKIPPED,
+                "duplicate",
+                result.http_status,
+                base,
+                result.content_type,
+                attempts=result.attempts,
             )
+            await self._record(url, depth, duplicate)
             return
         if page.content_hash:
-            self._hashes[page.content_hash] = url
+            self._hashes.add(page.content_hash)
+        if self.request.sitemap is not SitemapMode.ONLY:
+            link_base = resolve_link(base, page.base) if page.base else base
+            for href in page.links:
+                link = resolve_link(link_base or base, href)
+                if link is not None:
+                    await self._found(link, depth + 1)
         await self._record(url, depth, result, page)
-        if self.request.sitemap is SitemapMode.ONLY:
-            return
-        link_base = resolve_link(base, page.base) if page.base else base
-        for href in page.links:
-            link = resolve_link(link_base or base, href)
-            if link is not None:
-                await self._found(link, depth + 1)
 
     def _in_scope(self, url: str) -> bool:
         return self._scope(url)
@@ -348,21 +455,30 @@ class Crawl:
             await self._found(link, 1)
 
     async def _found(self, url: str, depth: int) -> None:
-        if url in self._seen:
+        key = url_hash(url)
+        if key in self._seen:
             return
         if not self._in_scope(url):
-            self._seen.add(url)
+            self._know(url, key)
             self._count.discovered += 1
             await self._record_skip(url, depth, "out_of_scope")
         elif depth > self.request.max_depth:
-            self._seen.add(url)
+            self._know(url, key)
             self._count.discovered += 1
             await self._record_skip(url, depth, "depth_limit")
         else:
-            self._discover(url, depth)
+            self._discover(url, depth, key)
 
-    def _discover(self, url: str, depth: int) -> None:
-        self._seen.add(url)
+    def _know(self, url: str, key: int | None = None) -> None:
+        """A URL is known without being queued."""
+        key = url_hash(url) if key is None else key
+        if key not in self._seen:
+            self._seen.add(key)
+            self._journal.seen(key)
+
+    def _discover(self, url: str, depth: int, key: int | None = None) -> None:
+        self._seen.add(url_hash(url) if key is None else key)
+        self._journal.queued(url, depth)
         self._count.discovered += 1
         self._count.queued += 1
         self._frontier.append((url, depth))
@@ -371,23 +487,28 @@ class Crawl:
 
     async def _record_skip(self, url: str, depth: int, reason: str) -> None:
         if reason not in _BATCHED_SKIPS:
-            await self._record(url, depth, FetchResult(Outcome.SKIPPED, reason, attempts=0))
+            result = FetchResult(Outcome.SKIPPED, reason, attempts=0)
+            await self._record(url, depth, result, visited=False)
             return
         self._count.skipped += 1
         self._skips.append(SkippedUrl(url=url, depth=depth, reason=reason))
         if len(self._skips) >= _SKIP_BATCH:
-            await self._flush_skips()
-
-    async def _flush_skips(self) -> None:
-        """Send the batched skips (one ``UrlsSkipped``, one sequence number per URL)."""
-        if not self._skips:
-            return
-        batch, self._skips = self._skips, []
-        await self._emit(UrlsSkipped, urls=batch, _seqs=len(batch))
+            await self.flush_skips()
 
     async def _record(
-        self, url: str, depth: int, result: FetchResult, page: Extracted | None = None
+        self,
+        url: str,
+        depth: int,
+        result: FetchResult,
+        page: Extracted | None = None,
+        *,
+        visited: bool = True,
     ) -> None:
+        """Count a URL's outcome (it leaves ``in_flight`` if it was ``visited``), publish its
+        record and journal it, in one step as a cut sees it: the only await comes first."""
+        await self._unconfirmed.acquire()
+        if visited:
+            self._settle(url)
         match result.outcome:
             case Outcome.FETCHED:
                 self._count.fetched += 1
@@ -395,7 +516,7 @@ class Crawl:
                 self._count.failed += 1
             case Outcome.SKIPPED:
                 self._count.skipped += 1
-        await self._emit(
+        sent = self._publish(
             PageRecorded,
             url=url,
             outcome=result.outcome,
@@ -411,39 +532,67 @@ class Crawl:
             markdown=page.markdown if page else None,
             content_hash=page.content_hash if page else None,
         )
-        now = time.monotonic()
-        if now - self._last_progress >= self._progress_interval:
-            self._last_progress = now
-            await self._flush_skips()
-            await self._emit(CrawlProgressed, counters=self._count.snapshot())
+        self._journal.recorded(url_hash(url), page.content_hash if page else None, sent)
 
     async def _log(self, level: str, message: str) -> None:
         await self._emit(CrawlLogged, level=level, message=message)
 
-    async def _finish_cancelled(self) -> CrawlCancelled:
-        while self._frontier:
-            url, depth = self._frontier.popleft()
-            self._count.queued -= 1
-            await self._record_skip(url, depth, "cancelled")
-        return await self._terminal(CrawlCancelled)
+    def _time_up(self) -> None:
+        self.timed_out = True
+        self.cancel()
+
+    async def _finish_stopped(self) -> CrawlCompleted | CrawlCancelled:
+        """Cancelled, timed out or abandoned: the terminal event first, then the unvisited
+        URLs as skipped.
+
+        The terminal event carries the final counters (every unvisited URL counted as
+        skipped), so the job reads ``cancelled`` (or ``completed`` at its time limit) as soon
+        as the status service reaches it, however long the frontier was; the skipped URLs
+        follow it into the ledger. An abandoned crawl sends nothing: another attempt speaks
+        for the job (what it returns is never sent)."""
+        if self.abandoned:
+            return CrawlCancelled(
+                job_id=self.command.job_id,
+                tenant=self.command.tenant,
+                attempt=self._attempt,
+                seq=self._seq + 1,
+                counters=self.counters,
+            )
+        unvisited = self._stopped_in_flight + list(self._frontier)  # in flight: counted
+        self._count.queued -= len(self._frontier)
+        self._count.skipped += len(self._frontier)
+        self._frontier.clear()
+        reason = "time_limit" if self.timed_out else "cancelled"
+        terminal: CrawlCompleted | CrawlCancelled
+        if self.timed_out:
+            # A time limit is a normal end (CrawlCompleted) reached through the stop path.
+            terminal = await self._terminal(CrawlCompleted, stop_reason=StopReason.TIME_LIMIT)
+        else:
+            terminal = await self._terminal(CrawlCancelled)
+        for url, depth in unvisited:
+            await self._emit(
+                PageRecorded,
+                url=url,
+                outcome=Outcome.SKIPPED,
+                reason=reason,
+                depth=depth,
+                attempts=0,
+            )
+        return terminal
 
     async def _terminal(self, cls: type[_E], **fields: Any) -> _E:
         # Every earlier event is confirmed before the terminal one is sent, so a consumer
         # that applies a job's messages in delivery order sees the pages before the end.
-        await self._flush_skips()
+        self.ended = True  # no progress or heartbeat from here on
+        await self.flush_skips()
         await self._drain()
-        return await self._emit(cls, counters=self._count.snapshot(), _wait=True, **fields)
+        await self._gate.wait()  # never on a lease that may have run out
+        event = self._event(cls, counters=self.counters, **fields)
+        await self._sink.emit(event)  # muted if the crawl was abandoned meanwhile
+        return event
 
-    async def _emit(
-        self, cls: type[_E], *, _wait: bool = False, _seqs: int = 1, **fields: Any
-    ) -> _E:
-        """Build the next event and hand it to the sink.
-
-        Events are published concurrently (up to ``_MAX_UNCONFIRMED`` awaiting their broker
-        confirmation), because one confirmed publish at a time caps a crawl at the broker's
-        confirm latency. Consumers order by ``seq``, not by arrival; ``_wait`` sends one
-        event alone, after all before it.
-        """
+    def _event(self, cls: type[_E], *, _seqs: int = 1, **fields: Any) -> _E:
+        """The next event (``_seqs`` sequence numbers taken)."""
         if self._publish_error is not None:
             raise self._publish_error
         event = cls(
@@ -455,15 +604,31 @@ class Crawl:
             **fields,
         )
         self._seq += _seqs
-        if _wait:
-            await self._drain()
-            await self._ports.sink.emit(event)
-            return event
+        return event
+
+    async def _emit(self, cls: type[_E], *, _seqs: int = 1, **fields: Any) -> asyncio.Task[None]:
+        """Build the next event and hand it to the sink; returns its publication (done once
+        the broker confirmed it).
+
+        Events are published concurrently (up to ``_MAX_UNCONFIRMED`` awaiting their broker
+        confirmation), because one confirmed publish at a time caps a crawl at the broker's
+        confirm latency. Consumers order by ``seq``, not by arrival.
+        """
         await self._unconfirmed.acquire()
-        task = asyncio.create_task(self._ports.sink.emit(event))
+        return self._publish(cls, _seqs=_seqs, **fields)
+
+    def _publish(self, cls: type[_E], *, _seqs: int = 1, **fields: Any) -> asyncio.Task[None]:
+        """Publish the next event in a slot taken from ``_unconfirmed`` (released when the
+        publication ends, or now if the event cannot be built)."""
+        try:
+            event = self._event(cls, _seqs=_seqs, **fields)
+        except BaseException:
+            self._unconfirmed.release()
+            raise
+        task = asyncio.create_task(self._sink.emit(event))
         self._outbox.add(task)
         task.add_done_callback(self._sent)
-        return event
+        return task
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._outbox.discard(task)

@@ -1,12 +1,13 @@
-"""Running claimed jobs: claim, start, heartbeat, checkpoint, release.
+"""Running claimed jobs: claim, restore, start, commit state, release.
 
 A command's delivery is acknowledged as soon as its job is claimed *and* its first event
 (``CrawlStarted``, or ``CrawlCancelled`` for a job cancelled before it started) is confirmed
 by the broker, so a crawl of any length never holds a delivery past RabbitMQ's
-``consumer_timeout``. From then on the lease, renewed every ``heartbeat_interval`` together
-with a checkpoint, is what keeps the job: if this process dies, its heartbeats stop, the status
-service declares the job stalled and asks for the next attempt, which another worker claims and
-resumes from the last checkpoint.
+``consumer_timeout``. From then on the lease is what keeps the job: its :class:`Keeper`
+commits the crawl's durable state and renews the lease every ``checkpoint_interval``, and gives
+the job up when it cannot (``keeper.py``). If this process dies, its heartbeats stop, the
+status service declares the job stalled and asks for the next attempt, which another worker
+claims (once this one's lease ran out) and resumes from the committed pieces.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 import structlog
-from pymongo.errors import PyMongoError
 
 from crawl_contracts import CrawlRequest, CrawlRequested, CrawlResumeRequested
 from crawl_contracts.envelope import utcnow
 from crawl_worker import observability
-from crawl_worker.crawl import CrawlPorts
-from crawl_worker.lease import Claim, ClaimState, LeaseStore
-from crawl_worker.resumable import ResumableCrawl
+from crawl_worker.crawl import Crawl, CrawlPorts
+from crawl_worker.keeper import Keeper
+from crawl_worker.lease import Claim, ClaimState, LeaseGate, LeaseStore
 from crawl_worker.settings import WorkerSettings
 
 __all__ = ["Delivery", "JobRunner"]
@@ -56,12 +56,19 @@ class JobRunner:
         self.leases = leases
         self._ports = ports
         self.worker_id = worker_id
-        self.running: dict[str, ResumableCrawl] = {}
+        self.running: dict[str, Crawl] = {}
         # Jobs whose cancel broadcast this process heard lately, running here or not: a job
         # claimed while its cancel was being heard is stopped when it registers as running.
         self._heard_cancels: OrderedDict[str, None] = OrderedDict()
         self.slots = asyncio.Semaphore(settings.max_jobs)
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def gate_margin(self) -> float:
+        """Lease seconds below which no visit starts: a fetch started just above it ends
+        (``total_timeout``) before the lease runs out; at most four fifths of the lease."""
+        s = self.settings
+        return min(max(s.lease_seconds / 2, s.total_timeout + 5), s.lease_seconds * 0.8)
 
     def cancel(self, job_id: str) -> None:
         """A cancel broadcast for ``job_id``: stop it if it runs here, and remember it."""
@@ -94,40 +101,46 @@ class JobRunner:
             log.info("job.not_claimed", job_id=job.job_id, state=claim.state.value)
             return Delivery.ACK
         try:
-            crawl = ResumableCrawl(
+            state = await self.leases.load(job.job_id, claim.pieces)
+            gate = LeaseGate(_monotonic(claim.lease_until) or 0.0, self.gate_margin)
+            crawl = Crawl(
                 job,
                 self._ports(job.request),
                 worker_id=self.worker_id,
                 concurrency=self.settings.concurrency,
-                progress_interval=self.settings.progress_interval,
                 attempt=claim.attempt,
-                checkpoint=claim.checkpoint,
+                state=state,
                 deadline=_monotonic(claim.deadline_at),
+                gate=gate,
             )
         except BaseException:
             self.slots.release()
             raise
-        task = asyncio.create_task(self._run(crawl, claim))
+        task = asyncio.create_task(self._run(crawl, claim, gate))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        first = asyncio.create_task(crawl.sink.first_confirmed.wait())
+        first = asyncio.create_task(crawl.first_confirmed.wait())
         await asyncio.wait([task, first], return_when=asyncio.FIRST_COMPLETED)
         first.cancel()
-        if crawl.sink.first_confirmed.is_set():
+        if crawl.first_confirmed.is_set():
             return Delivery.ACK
         return Delivery.RETRY  # the lease expires; the redelivery takes it over
 
     async def _claim(self, job: CrawlRequested, *, redelivered: bool) -> Claim:
         claim = await self.leases.claim(job.job_id, job.attempt, self.max_duration(job.request))
-        if claim.state is ClaimState.HELD and redelivered and claim.lease_until is not None:
-            # A worker claimed this attempt and died before it could start it: its lease
-            # runs out without renewal, then the attempt is ours.
+        if (
+            claim.state is ClaimState.HELD
+            and (redelivered or claim.attempt < job.attempt)
+            and claim.lease_until is not None
+        ):
+            # The attempt before (a resume) or a worker that claimed this one and died before
+            # it could start it: once its lease runs out without renewal, the job is ours.
             wait = (claim.lease_until - utcnow()).total_seconds() + 0.1
             await asyncio.sleep(min(max(wait, 0.0), self.settings.lease_seconds + 1))
             claim = await self.leases.claim(job.job_id, job.attempt, self.max_duration(job.request))
         return claim
 
-    async def _run(self, crawl: ResumableCrawl, claim: Claim) -> None:
+    async def _run(self, crawl: Crawl, claim: Claim, gate: LeaseGate) -> None:
         job_id = crawl.command.job_id
         structlog.contextvars.bind_contextvars(job_id=job_id, attempt=claim.attempt)
         try:
@@ -139,14 +152,22 @@ class JobRunner:
             self.running[job_id] = crawl
             # A cancel broadcast heard since the claim read the lease found no running crawl;
             # this process remembers it. (One heard by another instance only is read from the
-            # lease by the first heartbeat.)
+            # lease by the first commit.)
             if job_id in self._heard_cancels:
                 crawl.cancel()
-            beats = asyncio.create_task(self._heartbeats(crawl, claim.attempt))
+            keeper = Keeper(
+                crawl,
+                self.leases,
+                gate,
+                self.settings,
+                attempt=claim.attempt,
+                pieces=claim.pieces,
+            )
+            keeping = asyncio.create_task(keeper.run())
             try:
                 terminal = await crawl.run()
             finally:
-                beats.cancel()
+                keeping.cancel()
                 self.running.pop(job_id, None)
             if crawl.abandoned:
                 log.warning("crawl.abandoned")
@@ -156,31 +177,10 @@ class JobRunner:
             log.info("crawl.finished", type=terminal.type, **terminal.counters.model_dump())
         except Exception:
             # No terminal event could be sent: the lease runs out, the job is declared stalled
-            # and another attempt resumes it from its checkpoint.
+            # and another attempt resumes it from its committed state.
             log.exception("crawl.run_failed")
         finally:
             self.slots.release()
-
-    async def _heartbeats(self, crawl: ResumableCrawl, attempt: int) -> None:
-        interval = self.settings.heartbeat_interval
-        job_id = crawl.command.job_id
-        while True:
-            await asyncio.sleep(interval)
-            # A checkpoint only when every event sent so far is confirmed: a page counted in
-            # the checkpoint is then surely in the ledger too.
-            checkpoint = crawl.snapshot() if await crawl.settled(interval / 2) else None
-            try:
-                lease = await self.leases.renew(job_id, attempt, checkpoint)
-            except PyMongoError as exc:
-                log.warning("lease.renew_failed", error=str(exc)[:300])
-                continue
-            if lease is None:
-                log.warning("lease.lost")
-                crawl.abandon()
-                return
-            if lease.get("cancel_requested"):
-                crawl.cancel()
-            await crawl.heartbeat()
 
     async def close(self) -> None:
         for crawl in self.running.values():
@@ -201,7 +201,7 @@ def _as_requested(command: CrawlRequested | CrawlResumeRequested) -> CrawlReques
     )
 
 
-def _monotonic(deadline_at: datetime | None) -> float | None:
-    if deadline_at is None:
+def _monotonic(moment: datetime | None) -> float | None:
+    if moment is None:
         return None
-    return time.monotonic() + (deadline_at - utcnow()).total_seconds()
+    return time.monotonic() + (moment - utcnow()).total_seconds()

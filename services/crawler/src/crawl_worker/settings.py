@@ -84,8 +84,13 @@ class WorkerSettings(BaseSettings):
         ge=1,
         description="Decoded/encoded size ratio above which a compressed response is a bomb",
     )
-    progress_interval: float = Field(
-        default=0.25, gt=0, description="Seconds between progress events"
+    checkpoint_interval: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "Seconds between commits of a crawl's durable state (each renews its lease and is "
+            "followed by a progress event with the counters it stored)"
+        ),
     )
     metrics_host: str = Field(
         default="127.0.0.1", description="Address of the /metrics and /health/* HTTP server"
@@ -101,12 +106,23 @@ class WorkerSettings(BaseSettings):
         default="crawl", description="Database of the leases (and of the status documents read)"
     )
     lease_seconds: float = Field(
-        default=60.0, gt=0, description="A job's lease lasts this long unless renewed"
+        default=60.0,
+        gt=0,
+        description=(
+            "A job's lease lasts this long unless renewed. A crawl starts no visit with less "
+            "than max(lease_seconds / 2, total_timeout + 5) seconds of it left, and gives the "
+            "job up when it runs out"
+        ),
+    )
+    lease_retention: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="Seconds a lease is kept after its job's deadline (expires_at)",
     )
     heartbeat_interval: float = Field(
         default=10.0,
         gt=0,
-        description="Seconds between lease renewals, checkpoints and heartbeat events",
+        description="Seconds between heartbeat events (the status service's sign of life)",
     )
     max_duration: float = Field(
         default=24 * 3600.0,

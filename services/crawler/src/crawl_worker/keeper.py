@@ -1,0 +1,157 @@
+"""The keeper of a running job: commits its durable state, renews its lease, reports progress.
+
+Every ``checkpoint_interval`` it cuts the crawl's journal, waits until the events the cut
+counts are confirmed, stores it as pieces of durable state and renews the lease in the same
+commit (:meth:`crawl_worker.lease.LeaseStore.commit`), then publishes the stored counters as
+the crawl's progress; with nothing new to report, a heartbeat goes out every
+``heartbeat_interval``.
+
+A commit that fails (the database is unreachable, a write is refused) is logged with its
+cause and the same commit retried, with a growing pause, until it succeeds. Meanwhile the
+lease runs down: with less than the gate's margin left the crawl starts no visit, and when it
+runs out the job is given up (the crawl abandoned: it sends nothing more; the stall detector
+has another attempt resume it). A lease found lost is given up at once; so is a commit whose
+events the broker refused (they are not in the ledger, so it can never be stored), and the
+job whenever the keeper itself fails: a job is never kept on a lease nobody renews.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import structlog
+from pymongo.errors import PyMongoError
+
+from crawl_contracts import Counters
+from crawl_contracts.envelope import utcnow
+from crawl_schema.state import state_pieces
+from crawl_worker.crawl import Crawl
+from crawl_worker.lease import LeaseGate, LeaseStore
+from crawl_worker.settings import WorkerSettings
+
+__all__ = ["Keeper"]
+
+log = structlog.get_logger("crawl_worker.keeper")
+
+_MAX_RETRY_PAUSE = 5.0
+
+
+class Keeper:
+    """Keeps one attempt of one job (see the module doc); ``run()`` until cancelled."""
+
+    def __init__(
+        self,
+        crawl: Crawl,
+        leases: LeaseStore,
+        gate: LeaseGate,
+        settings: WorkerSettings,
+        *,
+        attempt: int,
+        pieces: dict[int, int],
+    ) -> None:
+        self._crawl = crawl
+        self._leases = leases
+        self._gate = gate
+        self._settings = settings
+        self._job_id = crawl.command.job_id
+        self._attempt = attempt
+        self._pieces = {**pieces, attempt: pieces.get(attempt, 0)}
+        self._pending: tuple[list[dict[str, Any]], Counters] | None = None
+        self._reported: Counters | None = None
+        self._last_word = time.monotonic()
+        self._failures = 0
+
+    async def run(self) -> None:
+        try:
+            pause = self._settings.checkpoint_interval
+            while True:
+                await asyncio.sleep(pause)
+                pause = await self._step()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("crawl_state.keeper_failed")
+            self._give_up()
+
+    async def _step(self) -> float:
+        """One commit (a new one, or the last one again); the pause before the next."""
+        if self._pending is None and not await self._cut():
+            return float("inf")
+        assert self._pending is not None
+        docs, published = self._pending
+        committed = {**self._pieces, self._attempt: self._pieces[self._attempt] + len(docs)}
+        started = time.monotonic()
+        try:
+            lease = await asyncio.wait_for(
+                self._leases.commit(self._job_id, self._attempt, docs, committed),
+                timeout=max(self._gate.left(), 0.01),
+            )
+        except (PyMongoError, TimeoutError) as exc:
+            return self._failed(exc)
+        if lease is None:
+            log.warning("lease.lost")
+            self._give_up()
+            return float("inf")
+        if self._failures:
+            log.info("crawl_state.commit_recovered", failures=self._failures)
+            self._failures = 0
+        self._gate.renewed(started + self._settings.lease_seconds)
+        self._pieces, self._pending = committed, None
+        if lease.get("cancel_requested"):
+            self._crawl.cancel()
+        await self._speak(published)
+        return self._settings.checkpoint_interval
+
+    async def _cut(self) -> bool:
+        """The next commit, once the events it counts are confirmed; ``False`` if they were
+        not (the job is given up)."""
+        crawl = self._crawl
+        await crawl.flush_skips()
+        commit = crawl.cut()
+        try:
+            await commit.confirmed()
+        except Exception as exc:
+            log.error("crawl_state.events_unconfirmed", error=repr(exc)[:300])  # noqa: TRY400
+            self._give_up()
+            return False
+        at = utcnow()
+        docs = state_pieces(
+            self._job_id, self._attempt, self._pieces[self._attempt], commit.delta, at
+        )
+        self._pending = (docs, commit.published)
+        return True
+
+    def _failed(self, exc: BaseException) -> float:
+        self._failures += 1
+        left = self._gate.left()
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        log.warning(
+            "crawl_state.commit_failed",
+            error=error,
+            failures=self._failures,
+            lease_left=round(left, 1),
+            fetching=self._gate.open,
+        )
+        if left <= 0:
+            log.error("lease.expired", error=error)
+            self._give_up()
+            return float("inf")
+        pause = self._settings.checkpoint_interval * 2.0**self._failures
+        return min(pause, _MAX_RETRY_PAUSE, max(left, 0.01))
+
+    async def _speak(self, published: Counters) -> None:
+        """The stored counters as progress, or a heartbeat when there is nothing new."""
+        if published != self._reported:
+            await self._crawl.report_progress(published)
+            self._reported = published
+        elif time.monotonic() - self._last_word >= self._settings.heartbeat_interval:
+            await self._crawl.heartbeat()
+        else:
+            return
+        self._last_word = time.monotonic()
+
+    def _give_up(self) -> None:
+        self._gate.give_up()
+        self._crawl.abandon()
