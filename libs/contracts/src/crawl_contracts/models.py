@@ -122,7 +122,7 @@ class WebhookSpec(BaseModel):
         return _http_url(value)
 
 
-PageLimit = Annotated[int, Field(ge=1, le=100_000)]
+PageLimit = Annotated[int, Field(ge=1, le=1_000_000)]
 DepthLimit = Annotated[int, Field(ge=0, le=50)]
 
 
