@@ -36,6 +36,7 @@ __all__ = ["Keeper"]
 log = structlog.get_logger("crawl_worker.keeper")
 
 _MAX_RETRY_PAUSE = 5.0
+_TRY_SECONDS = 2.0  # at least this long for one try of a commit
 
 
 class Keeper:
@@ -83,10 +84,13 @@ class Keeper:
         docs, published = self._pending
         committed = {**self._pieces, self._attempt: self._pieces[self._attempt] + len(docs)}
         started = time.monotonic()
+        # Each try is bounded (a database that does not answer makes the driver wait for
+        # its server selection timeout), and never outlasts the lease.
+        bound = max(_TRY_SECONDS, 2 * self._settings.checkpoint_interval)
         try:
             lease = await asyncio.wait_for(
                 self._leases.commit(self._job_id, self._attempt, docs, committed),
-                timeout=max(self._gate.left(), 0.01),
+                timeout=max(min(bound, self._gate.left()), 0.01),
             )
         except (PyMongoError, TimeoutError) as exc:
             return self._failed(exc)
