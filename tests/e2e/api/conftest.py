@@ -28,6 +28,7 @@ ISSUER = "https://issuer.test"
 AUDIENCE = "crawl-api"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"webhook-secret-of-tenant-e2e!!").decode()
 MAX_RUNNING = 4
+SSE_SETTLE = 2.0  # seconds an SSE item waits to be sent (CRAWL_API_SSE_SETTLE_SECONDS)
 RATE_BURST = 40
 IDEMPOTENCY_SECONDS = 5  # how long the stack remembers an Idempotency-Key
 TOKENS = {
@@ -117,7 +118,7 @@ def api(services: Services) -> Iterator[ApiStack]:
             "CRAWL_API_RATE_LIMIT_PER_SECOND": "20",
             "CRAWL_API_RATE_LIMIT_BURST": str(RATE_BURST),
             "CRAWL_API_MAX_BODY_BYTES": "4096",
-            "CRAWL_API_SSE_SETTLE_SECONDS": "2",
+            "CRAWL_API_SSE_SETTLE_SECONDS": str(SSE_SETTLE),
             # Long polls here are woken by the status service's change notices alone (their
             # fallback read comes after 30 s): a long-poll test fails if notices stop.
             "CRAWL_API_CHANGES_POLL_INTERVAL": "30",

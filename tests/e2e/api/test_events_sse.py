@@ -4,12 +4,14 @@ and resumes with Last-Event-ID still receives every event exactly once."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.e2e.api.conftest import SSE_SETTLE as SETTLE
 from tests.e2e.api.conftest import ApiStack, expected_urls, wait_finished
 
 pytestmark = pytest.mark.e2e
@@ -112,3 +114,18 @@ def test_a_live_stream_shows_progress_and_ends_after_the_terminal_event(api: Api
         assert "page" in kinds
         assert events[-1].data["status"] == "completed"
         assert events[-1].data["counters"]["fetched"] == 1
+
+
+def test_the_stream_of_a_job_finished_a_while_ago_goes_out_at_once(api: ApiStack) -> None:
+    with api.client() as client:
+        job_id = client.post("/api/v1/crawls", json={"url": api.site, "max_depth": 1}).json()["id"]
+        wait_finished(client, job_id)
+        time.sleep(SETTLE + 0.2)  # longer ago than the settle window: nothing more can come
+        started = time.monotonic()
+        events, status = read_events(client, f"/api/v1/crawls/{job_id}/events", None, None)
+        took = time.monotonic() - started
+        assert status == 200
+        assert events[-1].data["status"] == "completed"
+        pages = [e.data["url"] for e in events if e.event == "page"]
+        assert len(pages) == len(set(pages)) == events[-1].data["counters"]["discovered"]
+        assert took < SETTLE, f"the whole stream took {took:.2f} s"

@@ -15,7 +15,9 @@ The status service may make a job's messages visible slightly out of order (it h
 deliveries concurrently), so the stream sends an item only once it has been visible for
 ``sse_settle_seconds``, and only after every visible item before it: a predecessor that shows
 up within that window still goes out first, and the cursor never moves past it. A wider
-reordering than that window could skip an item; the setting trades latency for margin.
+reordering than that window could skip an item; the setting trades latency for margin. A job
+that finished longer ago than that window has nothing more on its way: its stream goes out at
+once, without waiting.
 
 The database is polled (FerretDB has no change streams): one read of the small job document,
 then the pages and logs past the cursor, each read on an index (``crawl_schema.queries``).
@@ -28,6 +30,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get
@@ -40,6 +43,7 @@ from crawl_api.crawls import BadRequest, job_or_404, job_view
 from crawl_api.reads import PAGE_FIELDS, ReadStore
 from crawl_api.store import JobStore, iso
 from crawl_contracts import TERMINAL_STATUSES, JobStatus, OrderingKey
+from crawl_contracts.envelope import utcnow
 
 __all__ = ["EventCursor", "EventsController"]
 
@@ -79,6 +83,11 @@ def _key_order(key: Any) -> int | None:
     return None
 
 
+def _since(moment: datetime | None) -> float:
+    """Seconds since ``moment`` (the status service's clock), 0 if unknown."""
+    return (utcnow() - moment).total_seconds() if moment is not None else 0.0
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
@@ -107,7 +116,9 @@ class _Stream:
         first = self.first_seen.setdefault(key, now)
         return now - first >= self.settle
 
-    async def _items(self, doc: dict[str, Any], now: float) -> tuple[list[_Item], bool]:
+    async def _items(
+        self, doc: dict[str, Any], now: float, *, settled: bool = False
+    ) -> tuple[list[_Item], bool]:
         """Settled pages, logs and progress past the cursor, in order; and whether more are
         visible or on their way (held back, or beyond this batch)."""
         after = self.cursor.order
@@ -147,8 +158,8 @@ class _Stream:
         more = horizon != _INFINITY
         items: list[_Item] = []
         for item in found:
-            settled = self._settled(item[0], now)  # note every item's first sighting
-            if more or item[0] > horizon or not settled:
+            ready = self._settled(item[0], now) or settled  # note every first sighting
+            if more or item[0] > horizon or not ready:
                 more = True
                 continue
             items.append(item)
@@ -168,13 +179,15 @@ class _Stream:
                 self.cursor.status = status
                 yield self._message("status", job_view(doc).model_dump(mode="json"))
                 sent = True
-            items, more = await self._items(doc, now)
+            # Finished longer ago than the settle window: nothing more is on its way.
+            quiet = finished and _since(doc.get("finished_at")) >= self.settle
+            items, more = await self._items(doc, now, settled=quiet)
             for order, event, data in items:
                 self.cursor.order = order
                 yield self._message(event, data)
                 sent = True
             self.first_seen = {k: v for k, v in self.first_seen.items() if k > self.cursor.order}
-            if finished and self._settled(_TERMINAL_KEY, now) and not more:
+            if finished and (quiet or self._settled(_TERMINAL_KEY, now)) and not more:
                 terminal_order = _key_order((doc.get("terminal") or {}).get("key")) or 0
                 self.cursor.order = max(self.cursor.order, terminal_order)
                 self.cursor.status = status
