@@ -167,7 +167,8 @@ class JobRunner:
             try:
                 terminal = await crawl.run()
             finally:
-                keeping.cancel()
+                keeping.cancel()  # and wait for it: no commit lands after the finish below
+                await asyncio.gather(keeping, return_exceptions=True)
                 self.running.pop(job_id, None)
             if crawl.abandoned:
                 log.warning("crawl.abandoned")
