@@ -31,6 +31,7 @@ __all__ = [
     "COUNTER_FIELDS",
     "JOB_DEFAULTS",
     "OUTCOME_COUNTERS",
+    "PAGE_RECORD_FIELDS",
     "JobDocument",
     "LogLine",
     "PageRecord",
@@ -114,7 +115,7 @@ def new_job_document(
     }
 
 
-_PAGE_FIELDS = (
+PAGE_RECORD_FIELDS = (
     "url",
     "outcome",
     "reason",
@@ -145,7 +146,7 @@ def page_record(
         "job_id": job_id,
         "tenant": tenant,
         "order": key.number,
-        **{name: fields.get(name) for name in _PAGE_FIELDS},
+        **{name: fields.get(name) for name in PAGE_RECORD_FIELDS},
         "recorded_at": recorded_at,
     }
 

@@ -40,6 +40,7 @@ from crawl_contracts import (
 )
 from crawl_schema import (
     JOB_DEFAULTS,
+    PAGE_RECORD_FIELDS,
     JobDocument,
     empty_counters,
     job_list_fields,
@@ -58,6 +59,7 @@ __all__ = [
     "touches_job",
 ]
 
+_RECORDED = set(PAGE_RECORD_FIELDS)  # what a page record keeps of its event
 _TERMINAL_STATUS = {
     "CrawlCompleted": JobStatus.COMPLETED,
     "CrawlFailed": JobStatus.FAILED,
@@ -205,7 +207,7 @@ def page_document(message: PageRecorded) -> dict[str, Any]:
         message.tenant,
         message.ordering_key,
         message.occurred_at,
-        message.model_dump(mode="python"),
+        message.model_dump(mode="python", include=_RECORDED),
     )
 
 
