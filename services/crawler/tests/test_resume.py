@@ -60,12 +60,12 @@ def make(
     attempt: int = 1,
     deadline: float | None = None,
     transport: Any = None,
+    max_pages: int = 100,
 ) -> Crawl:
     client = httpx.AsyncClient(transport=transport or httpx.MockTransport(handler))
     fetcher = Fetcher(client, AddressGuard(["127.0.0.0/8"]), FetchLimits())
-    command = CrawlRequested(
-        job_id="j", tenant="t", request=CrawlRequest(url="http://127.0.0.1:9/", max_depth=3)
-    )
+    request = CrawlRequest(url="http://127.0.0.1:9/", max_depth=3, max_pages=max_pages)
+    command = CrawlRequested(job_id="j", tenant="t", request=request)
     crawl = Crawl(
         command,
         CrawlPorts(fetcher, RobotsCache(fetcher.fetch_text, "test-agent"), extract, sink),
@@ -156,7 +156,8 @@ async def test_a_cut_stores_what_a_resumed_attempt_needs_and_nothing_in_flight()
     assert add_up(sink.commit.published)
 
 
-async def test_cuts_taken_at_every_event_always_restore_a_consistent_state() -> None:
+@pytest.mark.parametrize("max_pages", [100, 2])  # 2: the rest of the frontier is page_limit
+async def test_cuts_taken_at_every_event_always_restore_a_consistent_state(max_pages: int) -> None:
     cuts: list[Commit] = []
 
     class Cutting(DyingSink):
@@ -165,7 +166,7 @@ async def test_cuts_taken_at_every_event_always_restore_a_consistent_state() -> 
             assert self.crawl is not None
             cuts.append(self.crawl.cut())
 
-    await make(Cutting()).run()
+    await make(Cutting(), max_pages=max_pages).run()
     pieces: list[dict[str, Any]] = []
     for commit in cuts:
         more = await stored(commit)

@@ -69,10 +69,10 @@ Extractor = Callable[[bytes, str], Awaitable[Extracted]]
 Terminal = CrawlCompleted | CrawlFailed | CrawlCancelled
 _E = TypeVar("_E", bound=Envelope)
 _MAX_UNCONFIRMED = 256  # events published but not yet confirmed by the broker
-# Skips decided without a request are recorded in batches (UrlsSkipped): a crawl discovers
-# many more such links (most of them to other sites) than it fetches pages. A batch goes out
-# when full, at each cut of the journal, and before the terminal event.
-_BATCHED_SKIPS = frozenset({"out_of_scope", "depth_limit", "page_limit"})
+# Skips decided without a request (out_of_scope, depth_limit, page_limit) are recorded in
+# batches (UrlsSkipped): a crawl discovers many more such links (most of them to other sites)
+# than it fetches pages. A batch goes out when full, at each cut of the journal, and before
+# the terminal event.
 _SKIP_BATCH = 200
 
 
@@ -304,6 +304,9 @@ class Crawl:
         while self._frontier:  # unfetched because of max_pages
             url, depth = self._frontier.popleft()
             self._count.queued -= 1
+            # Out of the frontier as a resumed attempt sees it, in the same step as it is
+            # counted: until its batch is confirmed it travels in the commits as pending.
+            self._journal.settled(url_hash(url))
             await self._record_skip(url, depth, "page_limit")
         reason = StopReason.PAGE_LIMIT if self._page_limited else StopReason.EXHAUSTED
         return await self._terminal(CrawlCompleted, stop_reason=reason)
@@ -486,10 +489,7 @@ class Crawl:
     # -- events --------------------------------------------------------------------------
 
     async def _record_skip(self, url: str, depth: int, reason: str) -> None:
-        if reason not in _BATCHED_SKIPS:
-            result = FetchResult(Outcome.SKIPPED, reason, attempts=0)
-            await self._record(url, depth, result, visited=False)
-            return
+        """A skip decided without a request, counted now, sent in a batch (``UrlsSkipped``)."""
         self._count.skipped += 1
         self._skips.append(SkippedUrl(url=url, depth=depth, reason=reason))
         if len(self._skips) >= _SKIP_BATCH:
@@ -501,14 +501,11 @@ class Crawl:
         depth: int,
         result: FetchResult,
         page: Extracted | None = None,
-        *,
-        visited: bool = True,
     ) -> None:
-        """Count a URL's outcome (it leaves ``in_flight`` if it was ``visited``), publish its
-        record and journal it, in one step as a cut sees it: the only await comes first."""
+        """Count a visited URL's outcome (it leaves ``in_flight``), publish its record and
+        journal it, in one step as a cut sees it: the only await comes first."""
         await self._unconfirmed.acquire()
-        if visited:
-            self._settle(url)
+        self._settle(url)
         match result.outcome:
             case Outcome.FETCHED:
                 self._count.fetched += 1

@@ -128,6 +128,11 @@ class Journal:
             self._delta.hashes.append(content_hash)
         self._confirmations.append(confirmation)
 
+    def settled(self, key: int) -> None:
+        """A queued URL left the frontier as a batched skip (pending until its batch is
+        confirmed: a cut stores the pending skips with it)."""
+        self._delta.done.append(key)
+
     def sent(self, confirmation: asyncio.Future[None]) -> None:
         """An event the next commit counts (a batch of skips) is on its way."""
         self._confirmations.append(confirmation)
