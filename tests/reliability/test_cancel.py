@@ -65,7 +65,7 @@ async def probe(services: Services) -> AsyncIterator[EventProbe]:
 
 @pytest.fixture
 async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers) as c:
+    async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=30) as c:
         yield c
 
 

@@ -54,7 +54,7 @@ def site() -> Iterator[str]:
 
 @pytest.fixture
 async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers) as c:
+    async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=30) as c:
         yield c
 
 

@@ -81,7 +81,9 @@ async def test_garbage_on_each_work_queue_is_dead_lettered_with_a_reason_and_wor
     await broker.publish(status_garbage, exchange="", routing_key=routing.STATUS_QUEUE)
 
     with serving() as site:
-        async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers) as client:
+        async with httpx.AsyncClient(
+            base_url=stack.api_url, headers=stack.headers, timeout=30
+        ) as client:
             created = await client.post(
                 "/api/v1/crawls", json={"url": site + "conifers/", "max_depth": 1}
             )

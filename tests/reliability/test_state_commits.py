@@ -158,7 +158,9 @@ async def crawl_with_an_outage(
     """Crawl ``site``, cut the crawler's database for ``outage`` seconds once 10 pages are
     fetched; the finished job, its ledger, ``fetched`` sampled every 0.2 s, and when the cut
     and the restore happened (monotonic)."""
-    async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers) as client:
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, headers=stack.headers, timeout=30
+    ) as client:
         created = await client.post(
             "/api/v1/crawls", json={"url": site, "max_pages": 1000, "max_depth": 10}
         )
