@@ -1,9 +1,10 @@
 """The crawl engine alone on the same site: no broker, no database, events counted and dropped.
 
-``uv run python -m bench.crawl.engine [CONCURRENCY]`` serves python3.11-doc like
-``bench.crawl.run`` and runs ``Crawl`` in-process with the real fetcher and an extraction
-pool of ``os.cpu_count()`` processes. It shows what the crawler can do when the rest of the
-stack (RabbitMQ, status projection, database) takes no CPU from it.
+``uv run python -m bench.crawl.engine [CONCURRENCY] [CORPUS]`` serves a corpus of
+``bench.crawl.run`` (default python3.11-doc) like it and runs ``Crawl`` in-process with the
+real fetcher and an extraction pool of ``os.cpu_count()`` processes. It shows what the
+crawler can do when the rest of the stack (RabbitMQ, status projection, database) takes no
+CPU from it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from bench.crawl.run import DOCS, MAX_DEPTH, MAX_PAGES, static_site
+from bench.crawl.run import CORPORA, MAX_DEPTH, MAX_PAGES, static_site
 from crawl_contracts import CrawlRequest, CrawlRequested
 from crawl_worker.crawl import Crawl, CrawlPorts
 from crawl_worker.extract import Extracted, extract_page
@@ -70,7 +71,8 @@ async def crawl(base: str, concurrency: int) -> None:
 
 def main() -> None:
     concurrency = int(sys.argv[1]) if len(sys.argv) > 1 else 8
-    with static_site(DOCS) as base:
+    corpus = CORPORA[sys.argv[2] if len(sys.argv) > 2 else "python3.11-doc"]
+    with static_site(corpus.directory) as (base, _):
         asyncio.run(crawl(base, concurrency))
 
 
