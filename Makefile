@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := bash deploy/uv.sh
 
-.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps bench-crawl bench-api
+.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps bench-crawl bench-api bench-scale
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -58,7 +58,7 @@ format: install ## Apply ruff's formatting and fixes
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-bench-crawl: install services ## Crawl python3.11-doc on loopback with our stack and with Scrapy; compare pages/s
+bench-crawl: install services ## Crawl python3.11-doc and apache2-doc on loopback with our stack and with Scrapy; compare pages/s
 	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
 	bash bench/crawl/run.sh $(BENCH_ARGS)
 
@@ -67,4 +67,13 @@ bench-api: install services ## API and job overhead vs Scrapyd, Celery and bare 
 	$(UV) sync --frozen --group bench --inexact && \
 	$(UV) run --frozen --group bench python -m bench.api.run
 
-bench: bench-crawl bench-api ## Every benchmark
+bench-scale: install services ## Reads against 1M page records; a 200,000-page crawl, and one killed part-way (bench/results/scale.json)
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx >/dev/null; }
+	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
+	$(UV) sync --frozen --group bench --inexact && \
+	$(UV) run --frozen --group bench python -m bench.scale.run $(BENCH_ARGS)
+
+bench: bench-crawl bench-api bench-scale ## Every benchmark

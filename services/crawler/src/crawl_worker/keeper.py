@@ -21,12 +21,14 @@ import asyncio
 import time
 from typing import Any
 
+import bson
 import structlog
 from pymongo.errors import PyMongoError
 
 from crawl_contracts import Counters
 from crawl_contracts.envelope import utcnow
 from crawl_schema.state import state_pieces
+from crawl_worker import observability
 from crawl_worker.crawl import Crawl
 from crawl_worker.lease import LeaseGate, LeaseStore
 from crawl_worker.settings import WorkerSettings
@@ -59,7 +61,8 @@ class Keeper:
         self._job_id = crawl.command.job_id
         self._attempt = attempt
         self._pieces = {**pieces, attempt: pieces.get(attempt, 0)}
-        self._pending: tuple[list[dict[str, Any]], Counters] | None = None
+        # The next commit: its pieces, their BSON sizes, and the counters it stores.
+        self._pending: tuple[list[dict[str, Any]], list[int], Counters] | None = None
         self._reported: Counters | None = None
         self._last_word = time.monotonic()
         self._failures = 0
@@ -81,7 +84,7 @@ class Keeper:
         if self._pending is None and not await self._cut():
             return float("inf")
         assert self._pending is not None
-        docs, published = self._pending
+        docs, sizes, published = self._pending
         committed = {**self._pieces, self._attempt: self._pieces[self._attempt] + len(docs)}
         started = time.monotonic()
         # Each try is bounded (a database that does not answer makes the driver wait for
@@ -102,6 +105,7 @@ class Keeper:
             log.info("crawl_state.commit_recovered", failures=self._failures)
             self._failures = 0
         self._gate.renewed(started + self._settings.lease_seconds)
+        observability.state_committed(sizes, time.monotonic() - started)
         self._pieces, self._pending = committed, None
         if lease.get("cancel_requested"):
             self._crawl.cancel()
@@ -124,7 +128,7 @@ class Keeper:
         docs = state_pieces(
             self._job_id, self._attempt, self._pieces[self._attempt], commit.delta, at
         )
-        self._pending = (docs, commit.published)
+        self._pending = (docs, [len(bson.encode(doc)) for doc in docs], commit.published)
         return True
 
     def _failed(self, exc: BaseException) -> float:

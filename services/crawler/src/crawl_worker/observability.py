@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sized
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sized
 from typing import Any
 
 import structlog
@@ -38,6 +38,7 @@ __all__ = [
     "ReadinessCheck",
     "job_finished",
     "server_for",
+    "state_committed",
     "timed_extractor",
     "timed_fetcher",
 ]
@@ -78,6 +79,17 @@ EVENTS_EMITTED = Counter(
     "crawler_events_emitted",
     "Events published to the exchange, by type.",
     ["type"],
+    registry=REGISTRY,
+)
+STATE_PIECE_BYTES_MAX = Gauge(
+    "crawler_state_piece_bytes_max",
+    "The largest BSON size (bytes) of a piece of durable crawl state this process wrote.",
+    registry=REGISTRY,
+)
+STATE_COMMIT_SECONDS = Histogram(
+    "crawler_state_commit_seconds",
+    "Time to store one commit of a crawl's durable state and renew its lease.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
 for _outcome in ("fetched", "failed", "skipped"):
@@ -142,6 +154,29 @@ def timed_extractor(
             EXTRACT_SECONDS.observe(time.perf_counter() - started)
 
     return extract
+
+
+class _Largest:
+    """The running maximum a gauge shows."""
+
+    def __init__(self, gauge: Gauge) -> None:
+        self._gauge = gauge
+        self.value = 0
+
+    def update(self, value: int) -> None:
+        if value > self.value:
+            self.value = value
+            self._gauge.set(value)
+
+
+_largest_piece = _Largest(STATE_PIECE_BYTES_MAX)
+
+
+def state_committed(piece_sizes: Iterable[int], seconds: float) -> None:
+    """One commit of durable state was stored: the BSON sizes of its pieces, and the time
+    the commit (pieces and lease renewal) took."""
+    _largest_piece.update(max(piece_sizes, default=0))
+    STATE_COMMIT_SECONDS.observe(seconds)
 
 
 def job_finished(terminal: Any) -> None:
