@@ -17,6 +17,7 @@ from crawl_schema import names
 from crawl_schema.documents import (
     COUNTER_FIELDS,
     JOB_DEFAULTS,
+    JOB_SUMMARY_FIELDS,
     OUTCOME_COUNTERS,
     PAGE_RECORD_FIELDS,
     JobDocument,
@@ -34,6 +35,7 @@ from crawl_schema.queries import Query
 __all__ = [
     "COUNTER_FIELDS",
     "JOB_DEFAULTS",
+    "JOB_SUMMARY_FIELDS",
     "OUTCOME_COUNTERS",
     "PAGE_RECORD_FIELDS",
     "JobDocument",

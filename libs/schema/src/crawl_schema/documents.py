@@ -30,6 +30,7 @@ from crawl_schema.keys import list_key, log_id, page_id, url_host
 __all__ = [
     "COUNTER_FIELDS",
     "JOB_DEFAULTS",
+    "JOB_SUMMARY_FIELDS",
     "OUTCOME_COUNTERS",
     "PAGE_RECORD_FIELDS",
     "JobDocument",
@@ -76,6 +77,24 @@ JOB_DEFAULTS: JobDocument = {
 }
 """Every field of a job document besides ``_id``, ``tenant``, ``status``, ``counters`` and
 ``version``, at the value it has before anything set it."""
+
+
+JOB_SUMMARY_FIELDS = (
+    "tenant",
+    "status",
+    "counters",
+    "request",
+    "created_at",
+    "started_at",
+    "last_activity_at",
+    "finished_at",
+    "stop_reason",
+    "error",
+    "attempt",
+    "list_key",
+)
+"""What a list of jobs shows of each (its projection leaves out the reducer's bookkeeping:
+on the embedded FerretDB, every field a read returns costs time)."""
 
 
 def empty_counters() -> dict[str, int]:

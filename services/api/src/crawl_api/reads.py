@@ -16,7 +16,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from crawl_schema import names
+from crawl_schema import JOB_SUMMARY_FIELDS, names
 from crawl_schema import queries as q
 
 __all__ = [
@@ -46,6 +46,9 @@ PAGE_FIELDS = (
     "order",
     "recorded_at",
 )
+
+
+_SUMMARY = dict.fromkeys(JOB_SUMMARY_FIELDS, 1)
 
 
 class BadCursorError(ValueError):
@@ -95,7 +98,7 @@ class ReadStore:
             created_before=where.created_before,
             before=before,
         )
-        found = self.crawls.find(query.filter).sort(query.sort).limit(limit)
+        found = self.crawls.find(query.filter, _SUMMARY).sort(query.sort).limit(limit)
         return [doc async for doc in found]
 
     async def count_unfinished(self, tenant: str) -> int:

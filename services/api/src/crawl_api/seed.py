@@ -26,6 +26,7 @@ from crawl_api.store import iso
 from crawl_api.submission import Submitter
 from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus
 from crawl_contracts.envelope import utcnow
+from crawl_schema import JOB_SUMMARY_FIELDS
 from crawl_schema.queries import assistant_runs
 
 __all__ = ["AssistantCrawlController", "seed_status"]
@@ -195,7 +196,9 @@ async def _jobs(state: State, tenant: str, runs: list[dict[str, Any]]) -> dict[s
     ids = [job["job_id"] for run in runs for job in run["jobs"]]
     if not ids:
         return {}
-    found = state.store.crawls.find({"_id": {"$in": ids}, "tenant": tenant})
+    found = state.store.crawls.find(
+        {"_id": {"$in": ids}, "tenant": tenant}, dict.fromkeys(JOB_SUMMARY_FIELDS, 1)
+    )
     return {doc["_id"]: doc async for doc in found}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crawl_contracts import TERMINAL_STATUSES, JobStatus
-from crawl_schema import names
+from crawl_schema import JOB_SUMMARY_FIELDS, names
 from crawl_schema import queries as q
 from crawl_schema.keys import list_key_bound
 
@@ -74,7 +74,8 @@ class DashboardReads:
     ) -> list[dict[str, Any]]:
         """The tenant's newest runs, optionally of one status and one host."""
         query = q.job_list(tenant, statuses=(status,) if status else (), host=host)
-        return await self.crawls.find(query.filter).sort(query.sort).limit(limit).to_list()
+        found = self.crawls.find(query.filter, dict.fromkeys(JOB_SUMMARY_FIELDS, 1))
+        return await found.sort(query.sort).limit(limit).to_list()
 
     async def run(self, tenant: str, job_id: str) -> dict[str, Any] | None:
         return await self.crawls.find_one({"_id": job_id, "tenant": tenant})
