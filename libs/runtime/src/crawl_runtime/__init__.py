@@ -1,13 +1,23 @@
-"""How the services' processes run: the event loop and the cyclic collector's settings."""
+"""How the services' processes run: the event loop, the cyclic collector's settings, and
+helper processes that end with their parent."""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Coroutine
 from typing import Any
 
-__all__ = ["run", "tune_gc"]
+__all__ = ["die_with_parent", "run", "tune_gc"]
+
+_PR_SET_PDEATHSIG = 1
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -31,3 +41,30 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this (helper) process end when ``parent`` does, however it ends: a ``kill -9`` of
+    a service must not leave its worker processes running (``ProcessPoolExecutor``'s
+    ``initializer``, with ``os.getpid()`` of the service).
+
+    On Linux the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``);
+    elsewhere a daemon thread checks the parent every second. Either way a parent already
+    gone by now ends the process at once."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:  # pragma: no cover
+            _watch_parent(parent)
+    else:  # pragma: no cover - not on the platforms the services run on
+        _watch_parent(parent)
+    if os.getppid() != parent:  # it died before the above took effect
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -30,6 +30,7 @@ from crawl_contracts import (
     parse_message,
     routing,
 )
+from crawl_runtime import die_with_parent
 from crawl_worker import observability
 from crawl_worker.crawl import Crawl, CrawlPorts
 from crawl_worker.deadletter import dead_letter
@@ -226,7 +227,11 @@ class CrawlerService:
         await self.leases.ensure_indexes()
         processes = self.settings.extract_processes or os.cpu_count() or 1
         self._pool = ProcessPoolExecutor(
-            max_workers=processes, mp_context=multiprocessing.get_context("spawn")
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            # A crawler killed with SIGKILL takes its extraction processes with it.
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
         )
         # Warm the pool so the first pages do not pay for importing trafilatura.
         loop = asyncio.get_running_loop()
