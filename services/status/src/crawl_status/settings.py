@@ -32,7 +32,9 @@ class StatusSettings(BaseSettings):
         gt=0,
         description=(
             "Seconds without any event after which a running job is declared stalled (keep it "
-            "several crawler heartbeat intervals long)"
+            "several crawler heartbeat intervals long, and at least the crawler's lease: a "
+            "resumed attempt starts only once the previous lease ran out, and looks silent "
+            "until then)"
         ),
     )
     stall_scan_interval: float = Field(
