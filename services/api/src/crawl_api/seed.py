@@ -22,11 +22,10 @@ from crawl_api.cancel import publish_cancel
 from crawl_api.errors import Conflict, NotFound
 from crawl_api.publisher import CommandPublisher
 from crawl_api.settings import AssistantConfig
-from crawl_api.store import iso
+from crawl_api.store import JobStore, iso
 from crawl_api.submission import Submitter
 from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus
 from crawl_contracts.envelope import utcnow
-from crawl_schema import JOB_SUMMARY_FIELDS
 from crawl_schema.queries import assistant_runs
 
 __all__ = ["AssistantCrawlController", "seed_status"]
@@ -192,14 +191,9 @@ async def _run(
 
 
 async def _jobs(state: State, tenant: str, runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The job documents of ``runs``, by id (one read on the ``_id`` index)."""
-    ids = [job["job_id"] for run in runs for job in run["jobs"]]
-    if not ids:
-        return {}
-    found = state.store.crawls.find(
-        {"_id": {"$in": ids}, "tenant": tenant}, dict.fromkeys(JOB_SUMMARY_FIELDS, 1)
-    )
-    return {doc["_id"]: doc async for doc in found}
+    """The job summaries of ``runs``, by id."""
+    store: JobStore = state.store
+    return await store.summaries([job["job_id"] for run in runs for job in run["jobs"]], tenant)
 
 
 def _run_view(run: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> WebCrawlRun:

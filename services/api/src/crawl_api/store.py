@@ -7,6 +7,7 @@ else is read-only.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -16,14 +17,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 from crawl_api.recent import RecentJobs
-from crawl_contracts import CrawlRequested
+from crawl_contracts import TERMINAL_STATUSES, CrawlRequested
 from crawl_mongo.groupcommit import GroupCommit, Outcomes
-from crawl_schema import names, new_job_document
+from crawl_schema import JOB_SUMMARY_FIELDS, names, new_job_document
 
 __all__ = ["JobStore", "RecordWriter"]
 
 _AS_STORED: CodecOptions[dict[str, Any]] = CodecOptions(tz_aware=True)  # as a read returns it
 _DUPLICATE_KEY_CODES = (11000, 11001, 12582)  # as pymongo recognises duplicate keys
+_FINISHED_KEPT = 10_000  # finished jobs' summaries remembered (about 1 KB each)
+_SUMMARY = dict.fromkeys(JOB_SUMMARY_FIELDS, 1)
 
 
 class JobStore:
@@ -31,6 +34,7 @@ class JobStore:
         self, database: AsyncDatabase[dict[str, Any]], recent: RecentJobs | None = None
     ) -> None:
         self.crawls = database[names.CRAWLS]
+        self._finished: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.recent = recent or RecentJobs(0)  # documents served again until they change
         self._records = RecordWriter(self.crawls)
 
@@ -65,6 +69,26 @@ class JobStore:
         if doc is not None:
             self.recent.put(job_id, doc, token)  # notes its version even when not kept
         return doc
+
+    async def summaries(self, job_ids: list[str], tenant: str) -> dict[str, dict[str, Any]]:
+        """What lists show of these jobs (``JOB_SUMMARY_FIELDS``), by id; those of another
+        tenant are missing. A finished job's summary is remembered (up to
+        ``_FINISHED_KEPT`` of them): terminal states are absorbing, so it never changes, and a
+        history of runs reads only its unfinished jobs again."""
+        found = {i: self._finished[i] for i in job_ids if i in self._finished}
+        for job_id in found:
+            self._finished.move_to_end(job_id)
+        found = {i: doc for i, doc in found.items() if doc.get("tenant") == tenant}
+        missing = [i for i in dict.fromkeys(job_ids) if i not in found]
+        if missing:
+            query = {"_id": {"$in": missing}, "tenant": tenant}
+            async for doc in self.crawls.find(query, _SUMMARY):
+                found[doc["_id"]] = doc
+                if doc.get("status") in TERMINAL_STATUSES:
+                    self._finished[doc["_id"]] = doc
+        while len(self._finished) > _FINISHED_KEPT:
+            self._finished.popitem(last=False)
+        return found
 
 
 def iso(value: datetime | None) -> str | None:
