@@ -5,59 +5,24 @@ Service URLs come from the environment (``RABBITMQ_URL``, ``MONGODB_URL``, optio
 them the fixtures try testcontainers (rabbitmq:3.13-management, mongo:7) where a Docker daemon
 answers. Under ``CI=true`` a missing service fails the run instead of skipping it.
 
-Each test session gets its own RabbitMQ virtual host and its own database, so tests never
-share queues or documents with a stack started by ``make up``, nor with each other.
+Each test session gets its own RabbitMQ virtual host and its own database
+(``crawl_stack.private_services``), so tests never share queues or documents with a stack
+started by ``make up``, nor with each other.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient, MongoClient
+from pymongo import AsyncMongoClient
 
-
-@dataclass(frozen=True)
-class Services:
-    rabbitmq_url: str  # amqp URL of this session's own virtual host
-    management_url: str
-    mongodb_url: str
-    database: str
-
-
-@contextmanager
-def private_services(
-    amqp: str, management: str, mongo: str, *, prefix: str = "test"
-) -> Iterator[Services]:
-    """A fresh RabbitMQ virtual host (``<prefix>-<hex>``) and database (``<prefix>_<hex>``),
-    both removed afterwards. Raises ``httpx.HTTPError`` if the management API refuses."""
-    tag = uuid.uuid4().hex[:8]
-    vhost = f"{prefix}-{tag}"
-    parts = urlsplit(amqp)
-    auth = (parts.username or "guest", parts.password or "guest")
-    api = httpx.Client(base_url=management.rstrip("/"), auth=auth, timeout=10)
-    api.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
-    api.put(
-        f"/api/permissions/{quote(vhost, safe='')}/{quote(auth[0], safe='')}",
-        json={"configure": ".*", "write": ".*", "read": ".*"},
-    ).raise_for_status()
-    vhost_url = urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
-    database = f"{prefix}_{tag}"
-    try:
-        yield Services(vhost_url, management, mongo, database)
-    finally:
-        api.delete(f"/api/vhosts/{quote(vhost, safe='')}")
-        api.close()
-        sync: MongoClient[dict[str, Any]]
-        with MongoClient(mongo, serverSelectionTimeoutMS=5000) as sync:
-            sync.drop_database(database)
+from crawl_stack import Services, private_services
 
 
 def _missing(reason: str) -> None:

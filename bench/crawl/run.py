@@ -71,10 +71,9 @@ import httpx
 from bench.crawl.cpu import CpuSampler, pids_named
 from bench.crawl.profile import summarise
 from crawl_contracts import routing
+from crawl_stack import Services, Stack, free_port, running_stack
+from crawl_stack import private_services as fresh_services
 from crawl_worker.settings import WorkerSettings
-from tests.conftest import Services
-from tests.conftest import private_services as fresh_services
-from tests.e2e.stack import Stack, free_port, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "crawl.json"

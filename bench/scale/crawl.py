@@ -31,8 +31,7 @@ from bench.scale.site import IN_SITE_LINKS, OFF_SITE_LINKS, page_path
 from bench.scale.stacks import HEADERS, histogram, metric
 from crawl_schema import names
 from crawl_schema.queries import job_pages
-from tests.conftest import Services
-from tests.e2e.stack import Stack, free_port
+from crawl_stack import Services, Stack, free_port
 
 __all__ = ["CrawlRun", "check_ledger", "crawl_site", "read_ledger"]
 

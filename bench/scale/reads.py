@@ -30,8 +30,7 @@ from bench.scale import load, procs
 from bench.scale.preload import BENCH_ASSISTANT, BENCH_TENANT
 from bench.scale.stacks import HEADERS, settle, stack_env
 from crawl_api.settings import ApiSettings
-from tests.conftest import Services
-from tests.e2e.stack import Stack, running_stack
+from crawl_stack import Services, Stack, running_stack
 
 __all__ = ["ReadOptions", "measure_reads"]
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from bench.scale import crawl, preload, reads, site
 from bench.scale.stacks import services, stack_env
-from tests.e2e.stack import running_stack
+from crawl_stack import running_stack
 
 __all__ = ["main"]
 

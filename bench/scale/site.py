@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.stack import free_port
+from crawl_stack import free_port
 
 __all__ = [
     "GENERATOR_VERSION",

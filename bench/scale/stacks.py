@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import aio_pika
 import httpx
 
-from tests.conftest import Services, private_services
+from crawl_stack import Services, private_services
 
 __all__ = [
     "BENCH_TOKEN",

@@ -15,8 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.conftest import Services
-from tests.e2e.stack import TOKEN, Stack, running_stack
+from crawl_stack import TOKEN, Services, Stack, running_stack
 from tests.sites.slow import slow_site
 
 pytestmark = pytest.mark.e2e

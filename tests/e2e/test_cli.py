@@ -14,8 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crawl_api.cli import app
-from tests.conftest import Services
-from tests.e2e.stack import TOKEN, Stack, free_port, running_stack
+from crawl_stack import TOKEN, Services, Stack, free_port, running_stack
 from tests.sites.serve import SAMPLE, serving
 from tests.sites.slow import slow_site
 

@@ -10,8 +10,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from tests.conftest import Services
-from tests.e2e.stack import LOGS, TOKEN, Stack, running_stack
+from crawl_stack import LOGS, TOKEN, Services, Stack, running_stack
 from tests.sites.serve import SAMPLE, serving
 
 pytestmark = pytest.mark.e2e

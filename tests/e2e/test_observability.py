@@ -9,8 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import Services
-from tests.e2e.stack import Stack, running_stack
+from crawl_stack import Services, Stack, running_stack
 from tests.sites.serve import SAMPLE, serving
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
 from crawl_api.store import RecordWriter
-from tests.conftest import Services
+from crawl_stack import Services
 
 
 class CountingCollection:

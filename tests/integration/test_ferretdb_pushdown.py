@@ -33,7 +33,7 @@ from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from tests.conftest import Services
+from crawl_stack import Services
 
 pytestmark = pytest.mark.integration
 

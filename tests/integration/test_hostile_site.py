@@ -16,8 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Services
-from tests.e2e.stack import Stack, running_stack
+from crawl_stack import Services, Stack, running_stack
 from tests.sites.hostile import EXPECTED, ROBOTS_CRAWL_DELAY, HostileSite, serving_hostile
 
 pytestmark = pytest.mark.e2e

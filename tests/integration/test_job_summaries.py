@@ -10,7 +10,7 @@ from pymongo import AsyncMongoClient
 
 from crawl_api.store import JobStore
 from crawl_schema import names, new_job_document
-from tests.conftest import Services
+from crawl_stack import Services
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ from crawl_contracts.envelope import utcnow
 from crawl_schema import names
 from crawl_schema.keys import url_hash
 from crawl_schema.state import StateDelta, state_pieces
+from crawl_stack import Services
 from crawl_worker.lease import ClaimState, LeaseStore
-from tests.conftest import Services
 
 pytestmark = pytest.mark.integration
 

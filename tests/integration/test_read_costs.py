@@ -31,10 +31,10 @@ from crawl_schema import ensure_indexes, log_line, names, new_job_document, page
 from crawl_schema import queries as q
 from crawl_schema.keys import delivery_id, state_chunk_id
 from crawl_schema.state import StateDelta, state_pieces
+from crawl_stack import Services
 from crawl_status.retention import Retention
 from crawl_status.stall import StallDetector
 from crawl_worker.lease import LeaseStore
-from tests.conftest import Services
 
 pytestmark = pytest.mark.integration
 

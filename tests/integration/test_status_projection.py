@@ -15,10 +15,10 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
 from crawl_contracts import routing
+from crawl_stack import Services
 from crawl_status.app import StatusService
 from crawl_status.settings import StatusSettings
 from services.status.tests.events import history
-from tests.conftest import Services
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import Services, private_services
+from crawl_stack import Services, private_services
 
 
 @pytest.fixture(scope="module")

@@ -21,23 +21,15 @@ from faststream.rabbit import RabbitBroker, RabbitQueue
 
 from crawl_contracts import routing
 from crawl_status.topology import crawl_exchange
-from tests.e2e import stack as stack_module
 from tests.sites.serve import SAMPLE
 
 TERMINAL_EVENTS = {"CrawlCompleted", "CrawlFailed", "CrawlCancelled"}
 
 
-@contextmanager
-def private_logs(name: str) -> Iterator[Path]:
-    """Service logs of one test module in a folder of their own (the shared e2e folder may be
-    written by other runs at the same time)."""
-    folder = Path(tempfile.gettempdir()) / "crawl-reliability" / f"{name}-{os.getpid()}"
-    saved = stack_module.LOGS
-    stack_module.LOGS = folder
-    try:
-        yield folder
-    finally:
-        stack_module.LOGS = saved
+def private_logs(name: str) -> Path:
+    """A folder for the service logs of one test module (the shared e2e folder may be written
+    by other runs at the same time); give it to ``running_stack(..., logs=...)``."""
+    return Path(tempfile.gettempdir()) / "crawl-reliability" / f"{name}-{os.getpid()}"
 
 
 class _SlowHandler(SimpleHTTPRequestHandler):

@@ -16,8 +16,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from tests.conftest import Services
-from tests.e2e.stack import Stack, free_port, running_stack
+from crawl_stack import Services, Stack, free_port, running_stack
 from tests.reliability.support import (
     TcpProxy,
     eventually,
@@ -36,7 +35,7 @@ FINISHED = {"completed", "failed", "cancelled"}
 
 @pytest.fixture(scope="module")
 def stack(services: Services) -> Iterator[Stack]:
-    with private_logs("outage"), running_stack(services, workers=1) as running:
+    with running_stack(services, workers=1, logs=private_logs("outage")) as running:
         yield running
 
 

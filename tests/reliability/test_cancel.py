@@ -14,8 +14,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from tests.conftest import Services
-from tests.e2e.stack import TOKEN, Stack, running_stack
+from crawl_stack import TOKEN, Services, Stack, running_stack
 from tests.reliability.support import (
     EventProbe,
     event_probe,
@@ -47,7 +46,7 @@ ENV = {
 
 @pytest.fixture(scope="module")
 def stack(services: Services) -> Iterator[Stack]:
-    with private_logs("cancel"), running_stack(services, workers=0, extra_env=ENV) as running:
+    with running_stack(services, workers=0, extra_env=ENV, logs=private_logs("cancel")) as running:
         yield running
 
 

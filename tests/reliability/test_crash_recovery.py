@@ -13,8 +13,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from tests.conftest import Services
-from tests.e2e.stack import Stack, running_stack
+from crawl_stack import Services, Stack, running_stack
 from tests.reliability.support import (
     EventProbe,
     event_probe,
@@ -42,7 +41,7 @@ FINISHED = {"completed", "failed", "cancelled"}
 
 @pytest.fixture(scope="module")
 def stack(services: Services) -> Iterator[Stack]:
-    with private_logs("crash"), running_stack(services, workers=2, extra_env=ENV) as running:
+    with running_stack(services, workers=2, extra_env=ENV, logs=private_logs("crash")) as running:
         yield running
 
 

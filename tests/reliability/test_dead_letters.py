@@ -15,8 +15,7 @@ from faststream.rabbit import RabbitBroker, RabbitQueue
 from pymongo import AsyncMongoClient
 
 from crawl_contracts import routing
-from tests.conftest import Services
-from tests.e2e.stack import Stack, running_stack
+from crawl_stack import Services, Stack, running_stack
 from tests.reliability.support import eventually, private_logs, wait_status
 from tests.sites.serve import serving
 
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def stack(services: Services) -> Iterator[Stack]:
-    with private_logs("dead-letters"), running_stack(services, workers=1) as running:
+    with running_stack(services, workers=1, logs=private_logs("dead-letters")) as running:
         yield running
 
 

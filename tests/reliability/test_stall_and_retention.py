@@ -13,9 +13,9 @@ from pymongo import AsyncMongoClient
 from crawl_contracts import STATUS_SEQ, Envelope
 from crawl_contracts.envelope import utcnow
 from crawl_schema import names
+from crawl_stack import Services
 from crawl_status.retention import Retention
 from crawl_status.stall import StallDetector
-from tests.conftest import Services
 
 pytestmark = pytest.mark.integration
 

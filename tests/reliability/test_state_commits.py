@@ -23,8 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from tests.conftest import Services
-from tests.e2e.stack import Stack, free_port, running_stack
+from crawl_stack import Services, Stack, free_port, running_stack
 from tests.reliability.support import TcpProxy, eventually, ledger, private_logs, wait_status
 
 pytestmark = pytest.mark.e2e
@@ -94,14 +93,13 @@ def tree_site() -> Iterator[tuple[str, list[float]]]:
 
 
 @pytest.fixture(scope="module")
-def logs() -> Iterator[Path]:
-    with private_logs("commits") as folder:
-        yield folder
+def logs() -> Path:
+    return private_logs("commits")
 
 
 @pytest.fixture(scope="module")
 def stack(services: Services, logs: Path) -> Iterator[Stack]:
-    with running_stack(services, workers=0, extra_env=ENV) as running:
+    with running_stack(services, workers=0, extra_env=ENV, logs=logs) as running:
         yield running
 
 

@@ -19,8 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import Services
-from tests.e2e.stack import Stack, running_stack
+from crawl_stack import Services, Stack, running_stack
 from tests.sites.serve import SAMPLE, serving
 
 HS_SECRET = "hs-secret-for-tests-0123456789abcdef"

@@ -14,7 +14,7 @@ import pytest
 from faststream.rabbit import RabbitBroker
 
 from crawl_contracts import CrawlRequest, CrawlRequested, routing
-from tests.conftest import Services
+from crawl_stack import Services
 from tests.e2e.api.conftest import (
     AUDIENCE,
     HS_SECRET,

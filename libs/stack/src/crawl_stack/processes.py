@@ -1,4 +1,4 @@
-"""The three services as real processes, wired to one test vhost and database."""
+"""The three services as real processes, wired to one private virtual host and database."""
 
 from __future__ import annotations
 
@@ -16,13 +16,20 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import Services
+from crawl_stack.services import Services
 
-TOKEN = "e2e-token"
-LOGS = Path(__file__).resolve().parents[2] / ".local" / "logs" / "e2e"
+__all__ = ["LOGS", "TOKEN", "Stack", "free_port", "running_stack"]
+
+TOKEN = "e2e-token"  # noqa: S105 - a throwaway credential of private test stacks
+"""The bearer token the stack's API accepts (principal ``e2e`` of tenant ``e2e``)."""
+
+# A workspace member is installed editable: its source sits under the checkout's libs/stack/src.
+LOGS = Path(__file__).resolve().parents[4] / ".local" / "logs" / "e2e"
+"""Where the processes' output goes unless a stack is given a folder of its own."""
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on at the moment."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -30,19 +37,22 @@ def free_port() -> int:
 
 @dataclass
 class Stack:
+    """Running service processes: each writes ``<logs>/<name>.log``."""
+
     api_url: str
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     metrics_urls: dict[str, str] = field(default_factory=dict)  # process name -> /metrics base
+    logs: Path = LOGS
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {TOKEN}"}
 
     def start(self, name: str, module: str, **extra_env: str) -> subprocess.Popen[bytes]:
-        LOGS.mkdir(parents=True, exist_ok=True)
-        log = (LOGS / f"{name}.log").open("ab")
-        process = subprocess.Popen(
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = (self.logs / f"{name}.log").open("ab")
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter, a module we name
             [sys.executable, "-m", module],
             env={**self.env, **extra_env},
             stdout=log,
@@ -67,7 +77,7 @@ class Stack:
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
                 if process.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {process.returncode}; see {LOGS}")
+                    raise RuntimeError(f"{name} exited with {process.returncode}; see {self.logs}")
             try:
                 if httpx.get(f"{self.api_url}/health/ready", timeout=1).status_code == 200 and all(
                     httpx.get(f"{url}/health/ready", timeout=1).status_code == 200
@@ -77,15 +87,20 @@ class Stack:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError(f"the API was not ready within {timeout} s; see {LOGS}")
+        raise RuntimeError(f"the API was not ready within {timeout} s; see {self.logs}")
 
 
 @contextmanager
 def running_stack(
-    services: Services, *, workers: int = 1, extra_env: dict[str, str] | None = None
+    services: Services,
+    *,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+    logs: Path = LOGS,
 ) -> Iterator[Stack]:
-    """The three services on the session's vhost and database; ``extra_env`` adds or
-    overrides environment variables (e.g. crawler limits) for every process."""
+    """The three services on the run's vhost and database; ``extra_env`` adds or
+    overrides environment variables (e.g. crawler limits) for every process; ``logs`` is the
+    folder of their output."""
     port = free_port()
     env = {
         **os.environ,
@@ -105,7 +120,7 @@ def running_stack(
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
-    stack = Stack(f"http://127.0.0.1:{port}", env)
+    stack = Stack(f"http://127.0.0.1:{port}", env, logs=logs)
     try:
         status_port = free_port()
         stack.metrics_urls["status"] = f"http://127.0.0.1:{status_port}"
