@@ -41,6 +41,13 @@ class PageRecorded(Envelope):
     url: str
     outcome: Outcome
     reason: str | None = Field(default=None, description="Why failed or skipped")
+    error: str | None = Field(
+        default=None,
+        description=(
+            "What exactly went wrong, where a failure or skip had a cause beyond its reason: "
+            "the network error, or robots.txt's answer for `robots_unavailable`"
+        ),
+    )
     http_status: int | None = None
     depth: int = Field(ge=0)
     attempts: int = Field(default=1, ge=0)

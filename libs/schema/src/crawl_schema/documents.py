@@ -138,6 +138,7 @@ PAGE_RECORD_FIELDS = (
     "url",
     "outcome",
     "reason",
+    "error",
     "http_status",
     "depth",
     "attempts",

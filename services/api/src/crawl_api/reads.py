@@ -33,6 +33,7 @@ PAGE_FIELDS = (
     "url",
     "outcome",
     "reason",
+    "error",
     "http_status",
     "depth",
     "attempts",

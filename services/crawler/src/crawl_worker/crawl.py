@@ -187,6 +187,7 @@ class Crawl:
         self._changed = asyncio.Condition()
         self._cancelled = asyncio.Event()
         self._page_limited = False
+        self._start_unreachable: str | None = None  # why the start URL was never fetched
         self.timed_out = False
         self.abandoned = False
         self.ended = False  # the terminal event is on its way
@@ -308,6 +309,12 @@ class Crawl:
             # counted: until its batch is confirmed it travels in the commits as pending.
             self._journal.settled(url_hash(url))
             await self._record_skip(url, depth, "page_limit")
+        if self._start_unreachable is not None and self._count.fetched == 0:
+            # Nothing was crawled because the site could not be reached: a failure to name,
+            # not a crawl that completed with one skipped page.
+            return await self._terminal(
+                CrawlFailed, error_code="start_unreachable", error=self._start_unreachable
+            )
         reason = StopReason.PAGE_LIMIT if self._page_limited else StopReason.EXHAUSTED
         return await self._terminal(CrawlCompleted, stop_reason=reason)
 
@@ -368,8 +375,11 @@ class Crawl:
 
     async def _visit(self, url: str, depth: int) -> None:
         ports = self._ports
-        if not await ports.robots.allowed(url):
-            await self._record(url, depth, FetchResult(Outcome.SKIPPED, "robots", attempts=0))
+        refusal = await ports.robots.refusal(url)
+        if refusal is not None:
+            reason, cause = refusal
+            skipped = FetchResult(Outcome.SKIPPED, reason, attempts=0, error=cause)
+            await self._record(url, depth, skipped)
             return
         result = await ports.fetcher.fetch(url, self._in_scope)
         if result.outcome is not Outcome.FETCHED or result.body is None:
@@ -506,6 +516,11 @@ class Crawl:
         journal it, in one step as a cut sees it: the only await comes first."""
         await self._unconfirmed.acquire()
         self._settle(url)
+        if url == self.start_url and _unreachable(result):
+            self._start_unreachable = (
+                f"the start URL {url} could not be fetched: {result.cause()}"
+                + (f" ({result.attempts} attempts)" if result.attempts > 1 else "")
+            )
         match result.outcome:
             case Outcome.FETCHED:
                 self._count.fetched += 1
@@ -518,6 +533,7 @@ class Crawl:
             url=url,
             outcome=result.outcome,
             reason=result.reason,
+            error=result.error,
             http_status=result.http_status,
             depth=depth,
             attempts=result.attempts,
@@ -639,3 +655,16 @@ class Crawl:
             await asyncio.gather(*list(self._outbox), return_exceptions=True)
         if self._publish_error is not None:
             raise self._publish_error
+
+
+# The start URL could not be fetched at all: no answer (after the fetcher's retries), a
+# server error every time, or no robots.txt to consult (which RFC 9309 reads as "nothing").
+_UNREACHABLE_REASONS = frozenset(
+    {"connect_error", "network_error", "timeout", "robots_unavailable"}
+)
+
+
+def _unreachable(result: FetchResult) -> bool:
+    if result.reason in _UNREACHABLE_REASONS:
+        return True
+    return result.outcome is Outcome.FAILED and (result.http_status or 0) >= 500

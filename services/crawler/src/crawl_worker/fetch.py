@@ -62,6 +62,16 @@ class FetchResult:
     body: bytes | None = None
     attempts: int = 1
     retry_after: float | None = None
+    error: str | None = None  # the network error behind a failure, as the page record says
+
+    def cause(self) -> str:
+        """Why the resource was not fetched, in a few words: ``HTTP 503``,
+        ``connect_error: [Errno 111] Connection refused``."""
+        if self.http_status is not None and self.outcome is not Outcome.SKIPPED:
+            return f"HTTP {self.http_status}"
+        if self.error:
+            return f"{self.reason}: {self.error}"
+        return self.reason or "no answer"
 
 
 class _RefusedError(Exception):
@@ -125,24 +135,31 @@ class Fetcher:
         return result.reason in _RETRYABLE_REASONS
 
     async def fetch_text(self, url: str) -> tuple[int | None, str]:
-        """A small text resource (robots.txt): status and body, ``None`` on network failure."""
-        status, body = await self.fetch_bytes(url)
-        return status, body.decode("utf-8", "replace")
+        """A small text resource (robots.txt): status and body; on network failure ``None``
+        and what failed (``connect_error: [Errno 111] Connection refused``)."""
+        result = await self._fetch_any(url)
+        if result.http_status is None or result.outcome is Outcome.SKIPPED:
+            return None, result.cause()
+        return result.http_status, (result.body or b"").decode("utf-8", "replace")
 
     async def fetch_bytes(self, url: str) -> tuple[int | None, bytes]:
-        """Any resource of any type (robots.txt, sitemaps), within the same safety limits;
-        connection errors and 5xx are retried like pages (an unreachable robots.txt closes
-        the whole host, so one lost packet must not decide it)."""
+        """Any resource of any type (sitemaps): status and body, ``None`` on network failure."""
+        result = await self._fetch_any(url)
+        if result.http_status is None or result.outcome is Outcome.SKIPPED:
+            return None, b""
+        return result.http_status, result.body or b""
+
+    async def _fetch_any(self, url: str) -> FetchResult:
+        """Within the same safety limits as pages; connection errors and 5xx are retried like
+        pages (an unreachable robots.txt closes the whole host, so one lost packet must not
+        decide it)."""
         attempts = 0
         while True:
             attempts += 1
             result = await self._attempt(url, lambda _: True, any_type=True, gated=False)
             if not self._retryable(result) or attempts > self._limits.retries:
-                break
+                return replace(result, attempts=attempts)
             await self._sleep(self._limits.retry_backoff * attempts)
-        if result.http_status is None or result.outcome is Outcome.SKIPPED:
-            return None, b""
-        return result.http_status, result.body or b""
 
     async def _attempt(
         self, url: str, in_scope: Callable[[str], bool], *, any_type: bool, gated: bool = True
@@ -151,11 +168,12 @@ class Fetcher:
             async with asyncio.timeout(self._limits.total_timeout):
                 return await self._follow(url, in_scope, any_type=any_type, gated=gated)
         except TimeoutError:
-            return FetchResult(Outcome.FAILED, "timeout")
+            error = f"no complete answer within {self._limits.total_timeout:g} s"
+            return FetchResult(Outcome.FAILED, "timeout", error=error)
         except httpx.RequestError as exc:
             if isinstance(exc.__cause__, AddressRefusedError):  # the name moved to a refused
                 return FetchResult(Outcome.SKIPPED, "blocked_address")  # address meanwhile
-            return FetchResult(Outcome.FAILED, _transport_reason(exc))
+            return FetchResult(Outcome.FAILED, _transport_reason(exc), error=_describe(exc))
 
     async def _follow(
         self, url: str, in_scope: Callable[[str], bool], *, any_type: bool, gated: bool
@@ -291,6 +309,13 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         return None
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _describe(exc: httpx.RequestError) -> str:
+    """The transport's own words for a network error (``[Errno 111] Connection refused``),
+    bounded as the page record's ``error``."""
+    text = str(exc) or repr(exc.__cause__ or exc)
+    return text[:300]
 
 
 def _transport_reason(exc: httpx.RequestError) -> str:

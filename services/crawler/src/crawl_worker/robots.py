@@ -1,7 +1,10 @@
 """robots.txt per host (RFC 9309), parsed with protego.
 
 A 4xx robots.txt means no restrictions; an unreachable one (5xx, network error) means the
-whole host is off limits for this crawl, as RFC 9309 section 2.3.1.4 asks.
+whole host is off limits for this crawl, as RFC 9309 section 2.3.1.4 asks. The two refusals
+are told apart (``refusal``): ``robots`` when the site's rules forbid a URL,
+``robots_unavailable`` with the cause (``HTTP 503``, the network error) when no rules could
+be read, so a record never reads as if the site forbade what it could not be asked about.
 
 The files a worker fetched are shared by its crawls for a few minutes (``RobotsFiles``; RFC
 9309 section 2.4 allows up to 24 hours): a burst of small jobs on one site asks for its
@@ -20,7 +23,7 @@ from protego import Protego
 
 __all__ = ["RobotsCache", "RobotsFetch", "RobotsFiles"]
 
-# (url) -> (http status or None on network failure, body text)
+# (url) -> (http status, body text), or (None, what failed) on network failure
 RobotsFetch = Callable[[str], Awaitable[tuple[int | None, str]]]
 
 
@@ -74,6 +77,7 @@ class RobotsCache:
         self._agent = user_agent
         self._bypass = {b.lower().strip(".") for b in bypass}
         self._rules: dict[str, Protego | bool] = {}
+        self._unavailable: dict[str, str] = {}  # origin -> why its robots.txt was not read
         self._files = files
 
     def bypassed(self, url: str) -> bool:
@@ -95,6 +99,7 @@ class RobotsCache:
                     self._files.put(origin, fetched, text)
             if status is None or status >= 500:
                 self._rules[origin] = False  # unreachable: disallow everything
+                self._unavailable[origin] = text[:300] if status is None else f"HTTP {status}"
             elif status >= 400:
                 self._rules[origin] = True  # absent: allow everything
             else:
@@ -102,12 +107,25 @@ class RobotsCache:
         return self._rules[origin]
 
     async def allowed(self, url: str) -> bool:
+        return await self.refusal(url) is None
+
+    async def refusal(self, url: str) -> tuple[str, str | None] | None:
+        """``None`` when ``url`` may be fetched; else the reason and its cause:
+        ``("robots", None)`` when the site's rules forbid it, ``("robots_unavailable",
+        "connect_error: [Errno 111] Connection refused")`` when its robots.txt could not be
+        read (RFC 9309: then nothing on the host may be fetched)."""
         if self.bypassed(url):
-            return True
+            return None
         rules = await self._for(url)
-        if isinstance(rules, bool):
-            return rules
-        return bool(rules.can_fetch(url, self._agent))
+        if rules is True:
+            return None
+        if rules is False:
+            parts = urlsplit(url)
+            cause = self._unavailable.get(f"{parts.scheme}://{parts.netloc}")
+            return "robots_unavailable", cause or "robots.txt unreachable"
+        if rules.can_fetch(url, self._agent):
+            return None
+        return "robots", None
 
     async def sitemaps(self, url: str) -> list[str]:
         """Sitemap URLs named in the host's robots.txt (read even when bypassed)."""
