@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from crawl_contracts import Outcome
-from crawl_status.webhooks import AddressPolicy, webhook_client
+from crawl_netguard import AddressPolicy
+from crawl_status.webhooks import webhook_client
 from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.safety import AddressGuard, AddressRefusedError, pinned_transport
 from tests.sites.serve import serving
@@ -58,6 +59,6 @@ async def test_webhooks_connect_to_the_checked_address_only() -> None:
         allowed = AddressPolicy(["127.0.0.0/8"])
         async with webhook_client(allowed, timeout=5, resolve=to_loopback) as client:
             assert (await client.get(url)).status_code == 200
-        async with webhook_client(AddressPolicy([]), timeout=5, resolve=to_loopback) as client:
+        async with webhook_client(AddressPolicy(), timeout=5, resolve=to_loopback) as client:
             with pytest.raises(httpx.ConnectError):
                 await client.get(url)

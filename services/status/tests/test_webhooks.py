@@ -8,7 +8,9 @@ from typing import Any, cast
 from pymongo.asynchronous.database import AsyncDatabase
 
 from crawl_contracts import CrawlRequest, CrawlRequested, CrawlStarted
-from crawl_status.webhooks import AddressPolicy, WebhookOutbox, sign
+from crawl_netguard import AddressPolicy, Resolve
+from crawl_status.settings import StatusSettings
+from crawl_status.webhooks import WebhookDispatcher, WebhookOutbox, refusal, sign
 
 
 class Collection:
@@ -51,15 +53,29 @@ def test_signatures_match_the_standard_webhooks_reference_vector() -> None:
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 
-def test_private_loopback_link_local_and_metadata_addresses_need_the_allow_list() -> None:
-    strict = AddressPolicy([])
-    for address in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fd00::1"):
-        assert not strict.permits(ipaddress.ip_address(address)), address
-    # IPv6 forms of private IPv4 addresses: mapped, 6to4, NAT64 (and local-use NAT64).
-    for address in ("::ffff:10.0.0.1", "2002:a00:1::", "64:ff9b::a00:1", "64:ff9b:1::808:808"):
-        assert not strict.permits(ipaddress.ip_address(address)), address
-    assert strict.permits(ipaddress.ip_address("93.184.216.34"))
-    assert strict.permits(ipaddress.ip_address("64:ff9b::5db8:d822"))  # NAT64 of the above
-    local = AddressPolicy(["127.0.0.0/8"])
-    assert local.permits(ipaddress.ip_address("127.0.0.1"))
-    assert not local.permits(ipaddress.ip_address("10.1.2.3"))
+def to(address: str) -> Resolve:
+    """A resolver that answers ``address`` for every name."""
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return [address]
+
+    return resolve
+
+
+async def test_a_webhook_host_is_refused_when_an_address_it_resolves_to_is() -> None:
+    # The policy's cases are crawl_netguard's tests; here, that deliveries ask it.
+    policy = AddressPolicy()
+    assert await refusal(policy, "https://hooks.example/x", resolve=to("8.8.8.8")) is None
+    refused = await refusal(policy, "https://hooks.example/x", resolve=to("100.64.0.1"))
+    assert refused == "hooks.example resolves to 100.64.0.1, which webhooks may not reach"
+
+
+async def test_the_dispatcher_admits_the_networks_of_its_settings() -> None:
+    database = {"webhook_deliveries": Collection()}
+    settings = StatusSettings(webhook_allowed_networks=["127.0.0.0/8"])
+    dispatcher = WebhookDispatcher(cast("AsyncDatabase[dict[str, Any]]", database), settings)
+    try:
+        assert dispatcher.policy.permits(ipaddress.ip_address("127.0.0.1"))
+        assert not dispatcher.policy.permits(ipaddress.ip_address("10.1.2.3"))
+    finally:
+        await dispatcher.close()

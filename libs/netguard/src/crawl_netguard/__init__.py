@@ -1,12 +1,14 @@
-"""Outgoing connections pinned to addresses a policy admits (the crawler's fetches and the
+"""Outgoing connections to the addresses one policy admits (the crawler's fetches and the
 status service's webhook deliveries).
 
-Each service decides which addresses it may reach (its ``permits``); this package makes the
-connection itself: :class:`PinnedBackend` resolves the host once per connection, refuses it
-unless ``permits`` admits every address it resolves to, and connects to an address it
-checked. A name that answers a public address to an earlier check and a private one to the
-connect (DNS rebinding) therefore reaches nothing it may not. TLS still verifies (and sends
-as SNI) the host name, which httpcore passes separately.
+:class:`AddressPolicy` (``crawl_netguard.policy``) says which addresses may be reached:
+globally routable unicast ones, plus the networks a deployment allows; each service builds
+it from its own settings. This package also makes the connection itself:
+:class:`PinnedBackend` resolves the host once per connection, refuses it unless the policy's
+``permits`` admits every address it resolves to, and connects to an address it checked. A
+name that answers a public address to an earlier check and a private one to the connect (DNS
+rebinding) therefore reaches nothing it may not. TLS still verifies (and sends as SNI) the
+host name, which httpcore passes separately.
 """
 
 from __future__ import annotations
@@ -20,9 +22,14 @@ from typing import Any
 import httpcore
 import httpx
 
+from crawl_netguard.policy import SHARED_ADDRESS_SPACE, AddressPolicy, IPAddress, IPNetwork
+
 __all__ = [
+    "SHARED_ADDRESS_SPACE",
+    "AddressPolicy",
     "AddressRefusedError",
     "IPAddress",
+    "IPNetwork",
     "PinnedBackend",
     "Resolve",
     "parse",
@@ -30,7 +37,6 @@ __all__ = [
     "resolve",
 ]
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolve = Callable[[str, int], Awaitable[list[str]]]
 
 

@@ -1,21 +1,24 @@
-"""Which addresses the crawler may connect to.
+"""Which hosts the crawler may connect to.
 
-Loopback, private, link-local, multicast, reserved and cloud-metadata addresses are refused
-unless an operator allow-list (``allowed_networks``) admits them. The check runs on the
+The rule on addresses is ``crawl_netguard.AddressPolicy``, shared with the status service's
+webhook deliveries: loopback, private, shared (100.64.0.0/10), link-local, metadata,
+multicast, reserved and unspecified addresses are refused unless the operator allow-list
+(``allowed_networks``) admits them. This module applies it to hosts: the check runs on the
 resolved addresses of every host, and the fetcher repeats it on every redirect hop (so each
 URL gets its recorded reason). The connection itself is made by :class:`PinnedBackend`,
 which resolves the host again, checks those addresses and connects to the one it checked:
 a name that answers a public address to the check and a private one to the connect (DNS
-rebinding) still reaches nothing it may not. That connection mechanism is shared with the
-status service's webhook deliveries (``crawl_netguard``); the rules are the crawler's.
+rebinding) still reaches nothing it may not.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable
 
 from crawl_netguard import (
+    AddressPolicy,
     AddressRefusedError,
     IPAddress,
     PinnedBackend,
@@ -26,44 +29,17 @@ from crawl_netguard import (
 
 __all__ = ["AddressGuard", "AddressRefusedError", "PinnedBackend", "pinned_transport"]
 
-_METADATA = (ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"))
-
-
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix: IPv4 in the last 32 bits
-_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # operator-chosen layout: never public
-
-
-def _is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address):
-        # IPv6 forms that reach an IPv4 address (mapped, 6to4, NAT64) are judged by it.
-        if address.ipv4_mapped is not None:
-            return _is_public(address.ipv4_mapped)
-        if address.sixtofour is not None:
-            return _is_public(address.sixtofour)
-        if address in _NAT64:
-            return _is_public(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-        if address in _LOCAL_NAT64:
-            return False
-    return not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or address in _METADATA
-    )
-
 
 class AddressGuard:
     """Resolves hosts and says whether every address they resolve to may be crawled."""
 
-    def __init__(self, allowed_networks: list[str] | tuple[str, ...] = ()) -> None:
-        self._allowed = tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks)
+    def __init__(self, allowed_networks: Iterable[str] = ()) -> None:
+        self.policy = AddressPolicy(allowed_networks)
         self._cache: dict[tuple[str, int], str | None] = {}
 
     def permits(self, address: IPAddress) -> bool:
-        return _is_public(address) or any(address in net for net in self._allowed)
+        """The address policy's answer (``crawl_netguard.AddressPolicy.permits``)."""
+        return self.policy.permits(address)
 
     async def refusal(self, host: str, port: int) -> str | None:
         """``None`` if the host may be crawled, else the reason (``blocked_address``,

@@ -10,8 +10,9 @@ several status replicas never send one attempt twice), POSTs it signed per Stand
 "id.timestamp.body">`` with the tenant's secret), and records the attempt. Failures are retried
 with exponential backoff up to a limit, then the delivery is ``failed``.
 
-Webhook URLs obey the crawler's address rules: every address the host resolves to must be
-public unless an operator allow-list admits it; redirects are not followed. The rule is
+Webhook URLs obey the address policy the crawler obeys (``crawl_netguard.AddressPolicy``,
+built from ``webhook_allowed_networks``): every address the host resolves to must be
+public unless the operator allow-list admits it; redirects are not followed. The rule is
 checked before each attempt (so a refusal is recorded as such) and again when the connection
 is made, by ``PinnedBackend``, which connects to the very address it checked: a name that
 resolves to a public address for the check and a private one for the connect (DNS
@@ -25,7 +26,6 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import json
 import time
 from collections import OrderedDict
@@ -49,17 +49,17 @@ from crawl_contracts import (
     WebhookEvent,
 )
 from crawl_contracts.envelope import utcnow
-from crawl_netguard import IPAddress, PinnedBackend, Resolve, parse, pinned_transport, resolve
+from crawl_netguard import AddressPolicy, PinnedBackend, Resolve, parse, pinned_transport, resolve
 from crawl_schema import names
 from crawl_schema.keys import delivery_id
 from crawl_schema.queries import due_deliveries
 from crawl_status.settings import StatusSettings
 
 __all__ = [
-    "AddressPolicy",
     "PinnedBackend",
     "WebhookDispatcher",
     "WebhookOutbox",
+    "refusal",
     "sign",
     "webhook_client",
 ]
@@ -73,9 +73,6 @@ _EVENTS: dict[type[Any], WebhookEvent] = {
     CrawlFailed: WebhookEvent.FAILED,
     CrawlCancelled: WebhookEvent.CANCELLED,
 }
-_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix: IPv4 in the last 32 bits
-_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # operator-chosen layout: never public
 
 
 def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
@@ -86,39 +83,20 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-class AddressPolicy:
-    """Refuses hosts that resolve to loopback, private, link-local or metadata addresses,
-    unless an operator allow-list (CIDR ranges) admits them."""
-
-    def __init__(self, allowed_networks: list[str]) -> None:
-        self._allowed = tuple(ipaddress.ip_network(n, strict=False) for n in allowed_networks)
-
-    def permits(self, address: IPAddress) -> bool:
-        if any(address in net for net in self._allowed):
-            return True
-        if isinstance(address, ipaddress.IPv6Address):
-            # IPv6 forms that reach an IPv4 address (mapped, 6to4, NAT64) are judged by it.
-            embedded = address.ipv4_mapped or address.sixtofour
-            if embedded is None and address in _NAT64:
-                embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-            if embedded is not None:
-                return self.permits(embedded)
-            if address in _LOCAL_NAT64:
-                return False
-        return address.is_global and address not in _METADATA
-
-    async def refusal(self, url: str) -> str | None:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        try:
-            addresses = parse(await resolve(host, port))
-        except OSError as exc:
-            return f"cannot resolve {host}: {exc}"
-        for address in addresses:
-            if not self.permits(address):
-                return f"{host} resolves to {address}, which webhooks may not reach"
-        return None
+async def refusal(policy: AddressPolicy, url: str, *, resolve: Resolve = resolve) -> str | None:
+    """``None`` if every address the URL's host resolves to is one ``policy`` permits, else
+    why the delivery is refused (recorded on the attempt)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        addresses = parse(await resolve(host, port))
+    except OSError as exc:
+        return f"cannot resolve {host}: {exc}"
+    for address in addresses:
+        if not policy.permits(address):
+            return f"{host} resolves to {address}, which webhooks may not reach"
+    return None
 
 
 def webhook_client(
@@ -258,11 +236,11 @@ class WebhookDispatcher:
         error: str | None = None
         permanent = False
         secret = self.settings.webhook_secrets.get(doc["tenant"])
-        refusal = await self.policy.refusal(doc["url"])
+        refused = await refusal(self.policy, doc["url"])
         if secret is None:
             error, permanent = f"no webhook secret configured for tenant {doc['tenant']}", True
-        elif refusal is not None:
-            error, permanent = f"refused: {refusal}", True
+        elif refused is not None:
+            error, permanent = f"refused: {refused}", True
         else:
             body = doc["body"].encode()
             timestamp = int(time.time())
