@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from crawl_contracts import CrawlRequest, CrawlRequested
 from crawl_schema import new_job_document
 from crawl_schema import queries as q
@@ -66,3 +70,38 @@ def test_a_new_job_is_in_its_tenants_list_and_under_its_host() -> None:
     assert bounds["$gte"] <= doc["list_key"] < bounds["$lt"]
     assert doc["host"] == listed.filter["host"]
     assert doc["status"] == "pending"
+
+
+_ID_TEXT = st.text(alphabet=sorted(q.ID_PREFIX_CHARACTERS), max_size=12)
+
+
+@given(prefix=_ID_TEXT.filter(bool), stored=_ID_TEXT)
+def test_an_id_prefix_range_holds_exactly_the_ids_that_start_with_it(
+    prefix: str, stored: str
+) -> None:
+    bounds = q.job_id_prefix(prefix).filter["_id"]
+    # the server compares strings by their UTF-8 bytes, which order like their code points
+    inside = bounds["$gte"] <= stored < bounds["$lt"]
+    assert inside == stored.startswith(prefix)
+    assert inside == (prefix.encode() <= stored.encode() < bounds["$lt"].encode())
+
+
+def test_an_id_prefix_is_an_id_range_in_id_order_and_nothing_else() -> None:
+    job_id = "63717066-0c5e-4f43-9b6e-2d6c1e1f0a9d"
+    query = q.job_id_prefix("6371")
+    assert query == q.Query({"_id": {"$gte": "6371", "$lt": "6372"}}, [("_id", 1)])
+    assert pinned(query)
+    assert q.job_id_prefix(job_id).filter["_id"]["$lt"] == job_id[:-1] + "e"
+    assert q.job_id_prefix("6371706f").filter["_id"]["$lt"] == "6371706g"
+    assert q.job_id_prefix("63717066-").filter["_id"]["$lt"] == "63717066."
+    # every end stays a string the embedded server compares through its _id index
+    for last in q.ID_PREFIX_CHARACTERS:
+        end = q.job_id_prefix("ab" + last).filter["_id"]["$lt"]
+        assert end[-1] >= "#"
+        assert end[-1] not in '"\\<>&'
+
+
+@pytest.mark.parametrize("prefix", ["", "63 7", "63717066:", "abc\u00e9", 'a"b', "a\\b", "a/b"])
+def test_a_string_that_is_no_id_prefix_is_refused(prefix: str) -> None:
+    with pytest.raises(ValueError, match="not an id prefix"):
+        q.job_id_prefix(prefix)

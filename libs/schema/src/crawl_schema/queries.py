@@ -30,6 +30,7 @@ from crawl_schema.keys import (
 )
 
 __all__ = [
+    "ID_PREFIX_CHARACTERS",
     "UNFINISHED",
     "WATCHED",
     "Query",
@@ -37,6 +38,7 @@ __all__ = [
     "due_deliveries",
     "expired_jobs",
     "job_deliveries",
+    "job_id_prefix",
     "job_list",
     "job_logs",
     "job_pages",
@@ -49,6 +51,14 @@ WATCHED = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value, JobStatus.STALLE
 UNFINISHED = (JobStatus.PENDING.value, *WATCHED)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_ORDER = -1  # below every ordering number
+
+ID_PREFIX_CHARACTERS = frozenset(
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._~-"
+)
+"""The characters an id prefix may hold: those of job ids (UUIDs, and ids other producers
+choose from :mod:`crawl_schema.keys`' alphabet), whose ``_id`` ranges the embedded server
+answers from the ``_id`` index (and so does the range's end, the prefix with its last
+character raised by one)."""
 
 
 class Query(NamedTuple):
@@ -72,6 +82,23 @@ def job_logs(job_id: str, *, after: int | None = None, newest_first: bool = Fals
     if after is not None:
         bounds = {"$gt": log_id_after(job_id, after), "$lt": bounds["$lt"]}
     return Query({"_id": bounds}, [("_id", -1 if newest_first else 1)])
+
+
+def job_id_prefix(prefix: str) -> Query:
+    """Jobs whose id starts with ``prefix``, in id order: the ``_id`` range from ``prefix``
+    up to ``prefix`` with its last character raised by one (``6371`` -> ``6372``).
+
+    No tenant condition: the caller checks the tenant of the few documents the range holds.
+    Beside a tenant equality, the embedded server's SQLite (without statistics) reads the
+    tenant's index, i.e. every job of the tenant, rather than the ``_id`` range; the range
+    alone holds every tenant's jobs with that prefix, about ``stored / 16 ** len(prefix)``
+    for random UUIDs (15 of a million jobs for 4 characters). Raises ``ValueError`` for an
+    empty prefix or one with characters outside :data:`ID_PREFIX_CHARACTERS` (a range
+    bounded by those is not answered from the index there)."""
+    if not prefix or not ID_PREFIX_CHARACTERS.issuperset(prefix):
+        raise ValueError(f"not an id prefix: {prefix!r}")
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return Query({"_id": {"$gte": prefix, "$lt": end}}, [("_id", 1)])
 
 
 def job_list(

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from crawl_api.auth import Principal
 from crawl_api.changes import ChangeFeed
 from crawl_api.errors import ApiProblem, NotFound
+from crawl_api.idprefix import ID_PREFIX_PATTERN, by_id_prefix
 from crawl_api.rawheaders import documented_headers, header
 from crawl_api.reads import BadCursorError, HistoryFilter, ReadStore, decode_cursor, encode_cursor
 from crawl_api.singleflight import SingleFlight
@@ -310,7 +311,12 @@ class CrawlController(Controller):
     @get(
         "/",
         summary="The caller's crawls, newest first",
-        description="Filter by status (repeatable), start URL host and creation time.",
+        description=(
+            "Filter by status (repeatable), start URL host and creation time. Or, alone, "
+            "`id_prefix`: the crawls whose id starts with it, in id order, without a cursor "
+            "(how `crawlctl` resolves the short ids it shows; ask for 2 or more to tell "
+            "whether a prefix is ambiguous)."
+        ),
     )
     async def history(
         self,
@@ -323,8 +329,16 @@ class CrawlController(Controller):
         created_before: Annotated[str | None, Parameter(description="ISO 8601, exclusive")] = None,
         cursor: str | None = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        id_prefix: Annotated[
+            str | None,
+            Parameter(pattern=ID_PREFIX_PATTERN, description="The start of a crawl id"),
+        ] = None,
     ) -> CrawlList:
         reads: ReadStore = state.reads
+        if id_prefix is not None:
+            alone = not (status or host or created_after or created_before or cursor)
+            docs = await by_id_prefix(reads, principal.tenant, id_prefix, limit, alone=alone)
+            return CrawlList(items=[job_view(d) for d in docs], next_cursor=None)
         before: str | None = None
         if cursor is not None:
             try:

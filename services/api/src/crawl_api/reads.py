@@ -20,9 +20,11 @@ from crawl_schema import JOB_SUMMARY_FIELDS, names
 from crawl_schema import queries as q
 
 __all__ = [
+    "ID_PREFIX_SCAN",
     "PAGE_FIELDS",
     "BadCursorError",
     "HistoryFilter",
+    "PrefixTooShortError",
     "ReadStore",
     "decode_cursor",
     "encode_cursor",
@@ -52,8 +54,17 @@ PAGE_FIELDS = (
 _SUMMARY = dict.fromkeys(JOB_SUMMARY_FIELDS, 1)
 
 
+ID_PREFIX_SCAN = 1_000
+"""The most jobs (of every tenant) an id prefix's range is read for; random UUIDs share a
+4-character prefix that often only among about 65 million stored jobs."""
+
+
 class BadCursorError(ValueError):
     """A cursor that this API did not hand out."""
+
+
+class PrefixTooShortError(ValueError):
+    """An id prefix too many stored jobs share to be resolved cheaply: give more of the id."""
 
 
 def encode_cursor(*parts: Any) -> str:
@@ -101,6 +112,31 @@ class ReadStore:
         )
         found = self.crawls.find(query.filter, _SUMMARY).sort(query.sort).limit(limit)
         return [doc async for doc in found]
+
+    async def jobs_by_id_prefix(
+        self, tenant: str, prefix: str, *, limit: int
+    ) -> list[dict[str, Any]]:
+        """The tenant's jobs whose id starts with ``prefix``, in id order, at most ``limit``:
+        how a short id (``crawlctl``'s) is resolved. The ``_id`` range is read and the tenant
+        checked here (see :func:`crawl_schema.queries.job_id_prefix`); a prefix that more than
+        :data:`ID_PREFIX_SCAN` stored jobs of any tenant share raises
+        :class:`PrefixTooShortError` rather than reading on."""
+        query = q.job_id_prefix(prefix)
+        found = self.crawls.find(query.filter, _SUMMARY).sort(query.sort).limit(ID_PREFIX_SCAN + 1)
+        docs: list[dict[str, Any]] = []
+        read = 0
+        try:
+            async for doc in found:
+                read += 1
+                if read > ID_PREFIX_SCAN:
+                    raise PrefixTooShortError(f"more than {ID_PREFIX_SCAN} ids start with {prefix}")
+                if doc.get("tenant") == tenant:
+                    docs.append(doc)
+                    if len(docs) >= limit:
+                        break
+        finally:
+            await found.close()
+        return docs
 
     async def count_unfinished(self, tenant: str) -> int:
         return await self.crawls.count_documents(q.tenant_unfinished(tenant))
