@@ -27,8 +27,10 @@ async def test_a_notice_between_registration_and_wait_is_not_lost() -> None:
 
 async def test_watches_are_forgotten_when_their_block_ends() -> None:
     feed = ChangeFeed("amqp://unused/")
-    with feed.watch("job"), feed.watch("job"):
-        pass
+    with feed.watch("job") as first, feed.watch("job") as second:
+        assert feed.watched == {"job"}
+    assert feed.watched == frozenset()
     feed.notify("job")  # nobody left to wake; must not fail
-    assert not feed._watches
+    assert await first.wait(0) is False
+    assert await second.wait(0) is False
     assert not feed.connected

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
-from typing import Any, cast
 
 from bson import encode
 
@@ -95,18 +94,13 @@ async def test_the_change_feed_hands_the_notices_document_over_before_waking_wai
     change = JobChanged(job_id="a", version=2, document=base64.b64encode(encode(written)).decode())
     recent.put("a", {"_id": "a", "tenant": "t", "version": 1}, recent.token())
     with feed.watch("a") as watch:
-        await feed._on_message(cast("Any", Notice(change.model_dump_json().encode())))
+        feed.receive(change.model_dump_json().encode())
         assert recent.get("a") == written
         assert await watch.wait(0.01)
     stray = JobChanged(job_id="b", document=base64.b64encode(encode(written)).decode())
     recent.put("b", {"_id": "b", "version": 1}, recent.token())
-    await feed._on_message(cast("Any", Notice(stray.model_dump_json().encode())))
+    feed.receive(stray.model_dump_json().encode())
     assert recent.get("b") is None, "a document of another job only drops the job"
-
-
-class Notice:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
 
 
 def test_a_late_notice_never_brings_back_a_version_older_than_one_read() -> None:
@@ -126,5 +120,5 @@ def test_everything_is_forgotten_when_the_feed_comes_back_after_an_outage() -> N
     recent = RecentJobs(60)
     feed.on_reconnect(recent.clear)
     recent.put("a", {"_id": "a", "version": 1}, recent.token())
-    feed._resumed(object())  # as aio-pika calls it, with the connection
+    feed.reconnected()
     assert recent.get("a") is None

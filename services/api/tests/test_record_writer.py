@@ -17,9 +17,11 @@ class Collection:
         self.stored: dict[str, dict[str, Any]] = {}
         self.calls: list[list[str]] = []
         self.gate: asyncio.Event | None = None
+        self.inserting: asyncio.Task[Any] | None = None  # the task of the last insert
 
     async def insert_many(self, documents: list[dict[str, Any]], **_: Any) -> None:
         self.calls.append([d["_id"] for d in documents])
+        self.inserting = asyncio.current_task()
         if self.gate is not None:
             await self.gate.wait()
         if any(d.get("bad") for d in documents):  # fails the whole insert, as a bad encode
@@ -67,8 +69,9 @@ async def test_a_cancelled_writer_leaves_no_caller_waiting() -> None:
     await asyncio.sleep(0.01)
     queued = asyncio.ensure_future(writer.insert({"_id": "b"}))
     await asyncio.sleep(0.01)
-    task = writer._group._writer
+    task = collection.inserting  # the writer's task, stuck in the insert
     assert task is not None
+    assert collection.calls == [["a"]], "b waits for the insert in flight"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(in_flight, 1)

@@ -76,10 +76,14 @@ class ChangeFeed:
         """Call ``callback()`` once the feed is back after an outage (notices were lost)."""
         self._reconnected.append(callback)
 
-    def _resumed(self, *_: Any) -> None:
+    def reconnected(self) -> None:
+        """The connection is back after an outage: tell the ``on_reconnect`` callbacks."""
         log.info("change_feed.reconnected")
         for callback in self._reconnected:
             callback()
+
+    def _resumed(self, *_: Any) -> None:  # aio-pika passes the connection
+        self.reconnected()
 
     async def start(self) -> None:
         self._connection = await aio_pika.connect_robust(self._url)
@@ -115,6 +119,11 @@ class ChangeFeed:
                 if not watches:
                     del self._watches[job_id]
 
+    @property
+    def watched(self) -> frozenset[str]:
+        """The jobs some waiter is registered on now."""
+        return frozenset(self._watches)
+
     def listen(self, listener: Callable[[str, dict[str, Any] | None], None]) -> None:
         """Call ``listener(job_id, document)`` on every notice, before waiters wake; the
         document as written, when the notice carries it."""
@@ -127,15 +136,21 @@ class ChangeFeed:
             watch.set()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self.receive(message.body)
+
+    def receive(self, body: bytes) -> None:
+        """Handle one notice as the broker delivers it (a ``JobChanged`` in JSON): hand its
+        document to the listeners and wake the job's waiters. An unreadable notice is logged
+        and dropped."""
         try:
-            change = JobChanged.model_validate_json(message.body)
+            change = JobChanged.model_validate_json(body)
             document = (
                 decode(base64.b64decode(change.document), codec_options=_AS_STORED)
                 if change.document is not None
                 else None
             )
         except (ValidationError, ValueError, InvalidBSON):
-            log.warning("change_notice.unreadable", body=message.body[:200])
+            log.warning("change_notice.unreadable", body=body[:200])
             return
         if document is not None and (
             document.get("_id") != change.job_id or "version" not in document
