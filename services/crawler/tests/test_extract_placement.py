@@ -22,14 +22,14 @@ class CountingPool(ThreadPoolExecutor):
 
 
 async def test_small_pages_are_extracted_in_the_loop_and_larger_ones_in_the_pool() -> None:
-    service = CrawlerService(WorkerSettings(inline_extract_bytes=4096))
-    service._pool = pool = CountingPool()  # type: ignore[assignment]
+    pool = CountingPool()
+    service = CrawlerService(WorkerSettings(inline_extract_bytes=4096), extract_pool=pool)
     try:
-        assert (await service._extract(SMALL, "http://127.0.0.1:9/")).title == "t"
+        assert (await service.extract(SMALL, "http://127.0.0.1:9/")).title == "t"
         assert pool.submitted == 0
         large = SMALL.replace(b"word ", b"word " * 10)
         assert len(large) > 4096
-        assert (await service._extract(large, "http://127.0.0.1:9/")).title == "t"
+        assert (await service.extract(large, "http://127.0.0.1:9/")).title == "t"
         assert pool.submitted == 1
     finally:
         pool.shutdown()

@@ -7,7 +7,7 @@ import multiprocessing
 import os
 import socket
 from collections.abc import AsyncIterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -77,7 +77,9 @@ class BrokerSink:
 class CrawlerService:
     """The running parts of one crawler instance."""
 
-    def __init__(self, settings: WorkerSettings) -> None:
+    def __init__(self, settings: WorkerSettings, *, extract_pool: Executor | None = None) -> None:
+        """``extract_pool`` runs extractions of larger pages (default: a process pool of
+        ``extract_processes`` made by ``start_resources``)."""
         self.settings = settings
         self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.broker = RabbitBroker(
@@ -95,7 +97,7 @@ class CrawlerService:
             retention=settings.lease_retention,
         )
         self.runner = JobRunner(settings, self.leases, self._crawl_ports, self.worker_id)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Executor | None = extract_pool
         self._client: httpx.AsyncClient | None = None
         self._robots_files = RobotsFiles(settings.robots_cache_seconds)
         self._register()
@@ -219,20 +221,21 @@ class CrawlerService:
         return CrawlPorts(
             observability.timed_fetcher(fetcher),
             robots,
-            observability.timed_extractor(self._extract),
+            observability.timed_extractor(self.extract),
             observability.CountingSink(BrokerSink(self.broker)),
         )
 
     async def start_resources(self) -> None:
         await self.leases.ensure_indexes()
         processes = self.settings.extract_processes or os.cpu_count() or 1
-        self._pool = ProcessPoolExecutor(
-            max_workers=processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            # A crawler killed with SIGKILL takes its extraction processes with it.
-            initializer=die_with_parent,
-            initargs=(os.getpid(),),
-        )
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                # A crawler killed with SIGKILL takes its extraction processes with it.
+                initializer=die_with_parent,
+                initargs=(os.getpid(),),
+            )
         # Warm the pool so the first pages do not pay for importing trafilatura.
         loop = asyncio.get_running_loop()
         await asyncio.gather(
@@ -276,7 +279,9 @@ class CrawlerService:
             self._pool.shutdown(wait=False, cancel_futures=True)
         await self.mongo.close()
 
-    async def _extract(self, body: bytes, url: str) -> Extracted:
+    async def extract(self, body: bytes, url: str) -> Extracted:
+        """Extract a fetched page: in the event loop up to ``inline_extract_bytes``, else in
+        the extraction pool."""
         if len(body) <= self.settings.inline_extract_bytes:
             return extract_page(body, url)  # cheaper than the hand-off to the pool
         assert self._pool is not None
