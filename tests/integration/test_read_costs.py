@@ -255,6 +255,9 @@ READS: dict[str, Read] = {
         before=None,
         limit=20,
     ),
+    "job by id prefix": lambda db, s: ReadStore(db).jobs_by_id_prefix(
+        TENANT, s.job_id[: len(TENANT) + 5], limit=10
+    ),
     "unfinished jobs of a tenant": lambda db, s: ReadStore(db).count_unfinished(TENANT),
     "webhook deliveries": lambda db, s: ReadStore(db).webhook_deliveries(s.job_id),
     "seed history": lambda db, s: _many(
