@@ -6,9 +6,9 @@ import uvicorn
 from litestar import Litestar
 
 from crawl_api.app import create_app
-from crawl_api.logs import configure_logging
 from crawl_api.settings import ApiSettings
 from crawl_runtime import tune_gc
+from crawl_runtime.logs import configure_logging
 
 
 def app_from_environment() -> Litestar:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from crawl_runtime import run, tune_gc
+from crawl_runtime.logs import configure_logging
 from crawl_status.app import create_app
-from crawl_status.logs import configure_logging
 from crawl_status.settings import StatusSettings
 
 

@@ -1,17 +1,33 @@
-"""structlog set-up: JSON off a terminal, pretty on one; context bound per message."""
+"""structlog set-up shared by every service: JSON off a terminal, pretty on one.
+
+structlog and the standard library go through one renderer, so a third-party library's
+records read like the service's own; ``service`` is bound once for the whole process, and
+handlers bind ``job_id``, ``tenant`` and ``message_id`` per message (``merge_contextvars``).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 
 import structlog
 
 __all__ = ["configure_logging"]
 
 
-def configure_logging(service: str, level: str = "INFO", json: bool | None = None) -> None:
-    """Route structlog and the standard library through one renderer."""
+def configure_logging(
+    service: str,
+    level: str = "INFO",
+    json: bool | None = None,
+    *,
+    quiet: Iterable[str] = (),
+) -> None:
+    """Route structlog and the standard library through one renderer.
+
+    ``json=None`` renders JSON unless stderr is a terminal. The loggers named in ``quiet``
+    log at WARNING or above only (e.g. a client library that logs every request at INFO
+    while the service already logs one line per outcome)."""
     if json is None:
         json = not sys.stderr.isatty()
     shared: list[structlog.typing.Processor] = [
@@ -41,6 +57,6 @@ def configure_logging(service: str, level: str = "INFO", json: bool | None = Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # httpx logs every request at INFO; each URL already ends in one PageRecorded event.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    for name in quiet:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     structlog.contextvars.bind_contextvars(service=service)
