@@ -20,7 +20,7 @@ import httpx
 from faststream.rabbit import RabbitBroker, RabbitQueue
 
 from crawl_contracts import routing
-from crawl_status.topology import crawl_exchange
+from crawl_runtime.topology import crawl_exchange
 from tests.sites.serve import SAMPLE
 
 TERMINAL_EVENTS = {"CrawlCompleted", "CrawlFailed", "CrawlCancelled"}

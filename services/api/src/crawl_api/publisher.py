@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from faststream.rabbit import Channel, ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit import Channel, RabbitBroker
 
 from crawl_contracts import routing
+from crawl_runtime.publish import publish_message
+from crawl_runtime.topology import crawl_exchange, work_queue
 
 __all__ = ["CommandPublisher", "PublishError"]
 
@@ -34,12 +36,9 @@ class CommandPublisher:
 
     async def connect(self) -> None:
         await self.broker.connect()
-        exchange = await self.broker.declare_exchange(
-            RabbitExchange(routing.EXCHANGE, type=ExchangeType.TOPIC, durable=True)
-        )
+        exchange = await self.broker.declare_exchange(crawl_exchange())
         for name, pattern in routing.WORK_QUEUE_BINDINGS.items():
-            args: Any = routing.work_queue_arguments(name)
-            queue = await self.broker.declare_queue(RabbitQueue(name, durable=True, arguments=args))
+            queue = await self.broker.declare_queue(work_queue(name))
             await queue.bind(exchange, routing_key=pattern)
 
     async def close(self) -> None:
@@ -47,17 +46,11 @@ class CommandPublisher:
 
     async def publish(self, command: Any) -> None:
         try:
-            await self.broker.publish(
-                command.model_dump_json().encode(),
-                exchange=routing.EXCHANGE,
-                routing_key=routing.routing_key(command.type),
-                persist=True,
-                mandatory=True,
-                timeout=self._timeout,
-                message_id=command.message_id,
+            await publish_message(
+                self.broker,
+                command,
                 correlation_id=command.correlation_id or command.message_id,
-                content_type="application/json",
-                message_type=command.type,
+                confirm_timeout=self._timeout,
             )
         except Exception as exc:
             raise PublishError(f"{type(exc).__name__}: {exc}") from exc

@@ -31,9 +31,11 @@ from crawl_contracts import (
     routing,
 )
 from crawl_runtime import die_with_parent
+from crawl_runtime.deadletters import dead_letter
+from crawl_runtime.publish import publish_message, republish
+from crawl_runtime.topology import crawl_exchange, declare_dead_letters, work_queue
 from crawl_worker import observability
 from crawl_worker.crawl import Crawl, CrawlPorts
-from crawl_worker.deadletter import dead_letter
 from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.lease import LeaseStore
@@ -42,13 +44,7 @@ from crawl_worker.robots import RobotsCache, RobotsFiles
 from crawl_worker.runner import Delivery, JobRunner
 from crawl_worker.safety import AddressGuard, pinned_transport
 from crawl_worker.settings import WorkerSettings
-from crawl_worker.topology import (
-    bind_extra_routes,
-    cancel_queue,
-    crawl_exchange,
-    declare_dead_letters,
-    work_queue,
-)
+from crawl_worker.topology import bind_extra_routes, cancel_queue
 
 __all__ = ["BrokerSink", "CrawlerService", "create_app"]
 
@@ -62,16 +58,7 @@ class BrokerSink:
         self._broker = broker
 
     async def emit(self, event: Any) -> None:
-        await self._broker.publish(
-            event.model_dump_json().encode(),
-            exchange=routing.EXCHANGE,
-            routing_key=routing.routing_key(event.type),
-            persist=True,
-            message_id=event.message_id,
-            correlation_id=event.correlation_id,
-            content_type="application/json",
-            message_type=event.type,
-        )
+        await publish_message(self._broker, event)
 
 
 class CrawlerService:
@@ -174,17 +161,12 @@ class CrawlerService:
 
     async def _requeue_at_tail(self, message: RabbitMessage) -> None:
         """Every slot stayed busy: put a copy at the tail (not counted as a failed delivery)."""
-        raw = message.raw_message
-        await self.broker.publish(
-            raw.body,
+        await republish(
+            self.broker,
+            message,
             exchange="",
             routing_key=routing.CRAWLER_REQUESTS_QUEUE,
-            headers=raw.headers,
-            persist=True,
-            message_id=raw.message_id,
-            correlation_id=raw.correlation_id,
-            content_type=raw.content_type,
-            message_type=raw.type,
+            headers=message.raw_message.headers,
         )
         await message.ack()
 

@@ -1,36 +1,15 @@
-"""RabbitMQ objects of the crawler: the shared exchange, its work queue, the cancel broadcast."""
+"""RabbitMQ objects only the crawler has: its cancel broadcast queue, and the extra routes of
+its work queue. The shared exchange, work queues and dead letters are
+:mod:`crawl_runtime.topology`'s."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit import RabbitBroker, RabbitQueue
 
 from crawl_contracts import routing
+from crawl_runtime.topology import crawl_exchange, work_queue
 
-__all__ = [
-    "bind_extra_routes",
-    "cancel_queue",
-    "crawl_exchange",
-    "declare_dead_letters",
-    "work_queue",
-]
-
-
-def crawl_exchange() -> RabbitExchange:
-    return RabbitExchange(routing.EXCHANGE, type=ExchangeType.TOPIC, durable=True)
-
-
-def work_queue(name: str) -> RabbitQueue:
-    """A quorum work queue; poison messages go to ``<name>.dead`` after a few deliveries."""
-    args: Any = routing.work_queue_arguments(name)  # a QuorumQueueArgs dict
-    return RabbitQueue(
-        name,
-        queue_type=QueueType.QUORUM,
-        durable=True,
-        routing_key=routing.WORK_QUEUE_BINDINGS[name],
-        arguments=args,
-    )
+__all__ = ["bind_extra_routes", "cancel_queue"]
 
 
 def cancel_queue(worker_id: str) -> RabbitQueue:
@@ -42,17 +21,6 @@ def cancel_queue(worker_id: str) -> RabbitQueue:
         durable=False,
         routing_key=routing.routing_key("CrawlCancelRequested"),
     )
-
-
-async def declare_dead_letters(broker: RabbitBroker, queue: str) -> None:
-    """Declare the dead-letter exchange and ``<queue>.dead``, bound to it."""
-    exchange = await broker.declare_exchange(
-        RabbitExchange(routing.DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True)
-    )
-    dead = await broker.declare_queue(
-        RabbitQueue(routing.dead_letter_queue(queue), queue_type=QueueType.QUORUM, durable=True)
-    )
-    await dead.bind(exchange, routing_key=routing.dead_letter_queue(queue))
 
 
 async def bind_extra_routes(broker: RabbitBroker) -> None:

@@ -20,22 +20,23 @@ from pymongo import AsyncMongoClient
 
 from crawl_contracts import Envelope, UnknownMessageError, UrlsSkipped, parse_message, routing
 from crawl_contracts.envelope import utcnow
-from crawl_schema import ensure_indexes, names
-from crawl_status import observability
-from crawl_status.changes import ChangeNotifier
-from crawl_status.deadletters import DeadLetterRecorder, dead_letter
-from crawl_status.retention import Retention
-from crawl_status.settings import StatusSettings
-from crawl_status.stall import StallDetector
-from crawl_status.store import ProjectionStore
-from crawl_status.topology import (
-    bind_dead_letter_copies,
+from crawl_runtime.deadletters import dead_letter
+from crawl_runtime.publish import publish_message
+from crawl_runtime.topology import (
     crawl_exchange,
-    dead_letter_copies,
     dead_letter_exchange,
     declare_dead_letters,
     work_queue,
 )
+from crawl_schema import ensure_indexes, names
+from crawl_status import observability
+from crawl_status.changes import ChangeNotifier
+from crawl_status.deadletters import DeadLetterRecorder
+from crawl_status.retention import Retention
+from crawl_status.settings import StatusSettings
+from crawl_status.stall import StallDetector
+from crawl_status.store import ProjectionStore
+from crawl_status.topology import bind_dead_letter_copies, dead_letter_copies
 from crawl_status.webhooks import WebhookDispatcher, WebhookOutbox
 
 __all__ = ["StatusService", "create_app"]
@@ -156,16 +157,7 @@ class StatusService:
 
     async def publish(self, message: Envelope) -> None:
         """Publish an event or command this service decided on (confirmed, persistent)."""
-        await self.broker.publish(
-            message.model_dump_json().encode(),
-            exchange=routing.EXCHANGE,
-            routing_key=routing.routing_key(message.type),
-            persist=True,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            content_type="application/json",
-            message_type=message.type,
-        )
+        await publish_message(self.broker, message)
 
     async def start_dependencies(self) -> None:
         traits = await ensure_indexes(self.database, *_WRITTEN)

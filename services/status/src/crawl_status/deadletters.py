@@ -1,10 +1,7 @@
-"""Dead letters: refusing a message with a reason, and recording every dead letter.
+"""Recording dead letters against their jobs (refusing a message with a reason is
+:func:`crawl_runtime.deadletters.dead_letter`).
 
-Refusing: a message the service cannot read is republished (with confirms) to the dead-letter
-exchange with the reason in ``x-crawl-dead-letter-reason``, then acknowledged, so the queue
-moves on; if even that fails it is rejected and RabbitMQ dead-letters it (``x-death``).
-
-Recording: ``status.dead-letters`` receives a copy of everything dead-lettered from the work
+``status.dead-letters`` receives a copy of everything dead-lettered from the work
 queues (the dead-letter queues themselves keep theirs for inspection and replay). Each becomes
 a ``crawl_dead_letters`` document, filed under its job when the body names one. A crawl command
 that died this way will never run, so its job, if not finished, is failed with
@@ -20,48 +17,17 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from faststream.rabbit import RabbitBroker, RabbitMessage
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from crawl_contracts import STATUS_SEQ, TERMINAL_STATUSES, CrawlFailed, Envelope, routing
 from crawl_schema import names
 
-__all__ = ["DeadLetterRecorder", "dead_letter", "death_reason"]
+__all__ = ["DeadLetterRecorder", "death_reason"]
 
 log = structlog.get_logger("crawl_status.deadletters")
 
 _COMMANDS = {"CrawlRequested", "CrawlResumeRequested"}
-
-
-async def dead_letter(
-    broker: RabbitBroker, message: RabbitMessage, queue: str, reason: str
-) -> None:
-    """Move ``message`` from ``queue`` to its dead-letter queue with ``reason``."""
-    raw = message.raw_message
-    headers: dict[str, Any] = {
-        **(raw.headers or {}),
-        routing.DEAD_LETTER_REASON_HEADER: reason[:1000],
-        routing.DEAD_LETTER_QUEUE_HEADER: queue,
-    }
-    log.warning("message.dead_lettered", queue=queue, reason=reason[:500])
-    try:
-        await broker.publish(
-            raw.body,
-            exchange=routing.DEAD_LETTER_EXCHANGE,
-            routing_key=routing.dead_letter_queue(queue),
-            headers=headers,
-            persist=True,
-            message_id=raw.message_id,
-            correlation_id=raw.correlation_id,
-            content_type=raw.content_type,
-            message_type=raw.type,
-        )
-    except Exception:
-        log.exception("message.dead_letter_publish_failed", queue=queue)
-        await message.reject()
-        return
-    await message.ack()
 
 
 def death_reason(headers: dict[str, Any]) -> tuple[str, str | None]:

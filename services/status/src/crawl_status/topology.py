@@ -1,52 +1,16 @@
-"""RabbitMQ objects of this service: the shared exchange, its work queue and dead letters."""
+"""RabbitMQ objects only the status service has: its copy of every dead letter. The shared
+exchange, work queues and dead letters are :mod:`crawl_runtime.topology`'s."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit import QueueType, RabbitBroker, RabbitQueue
 
 from crawl_contracts import routing
+from crawl_runtime.topology import dead_letter_exchange
 
-__all__ = [
-    "bind_dead_letter_copies",
-    "crawl_exchange",
-    "dead_letter_copies",
-    "dead_letter_exchange",
-    "declare_dead_letters",
-    "work_queue",
-]
-
-
-def crawl_exchange() -> RabbitExchange:
-    return RabbitExchange(routing.EXCHANGE, type=ExchangeType.TOPIC, durable=True)
-
-
-def work_queue(name: str) -> RabbitQueue:
-    """A quorum work queue; poison messages go to ``<name>.dead`` after a few deliveries."""
-    args: Any = routing.work_queue_arguments(name)  # a QuorumQueueArgs dict
-    return RabbitQueue(
-        name,
-        queue_type=QueueType.QUORUM,
-        durable=True,
-        routing_key=routing.WORK_QUEUE_BINDINGS[name],
-        arguments=args,
-    )
-
-
-async def declare_dead_letters(broker: RabbitBroker, queue: str) -> None:
-    """Declare the dead-letter exchange and ``<queue>.dead``, bound to it."""
-    exchange = await broker.declare_exchange(
-        RabbitExchange(routing.DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True)
-    )
-    dead = await broker.declare_queue(
-        RabbitQueue(routing.dead_letter_queue(queue), queue_type=QueueType.QUORUM, durable=True)
-    )
-    await dead.bind(exchange, routing_key=routing.dead_letter_queue(queue))
-
-
-def dead_letter_exchange() -> RabbitExchange:
-    return RabbitExchange(routing.DEAD_LETTER_EXCHANGE, type=ExchangeType.DIRECT, durable=True)
+__all__ = ["bind_dead_letter_copies", "dead_letter_copies"]
 
 
 def dead_letter_copies() -> RabbitQueue:
