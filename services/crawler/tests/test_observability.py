@@ -1,11 +1,12 @@
-"""The crawler's metrics and probe server, on a real socket, with fake ports."""
+"""The crawler's metrics, observed through fake ports."""
 
 from __future__ import annotations
 
 import httpx
 
 from crawl_contracts import CrawlRequest, CrawlRequested, Outcome, PageRecorded
-from crawl_worker.observability import REGISTRY, CountingSink, ObservabilityServer, timed_fetcher
+from crawl_worker.observability import REGISTRY, CountingSink, server_for, timed_fetcher
+from crawl_worker.settings import WorkerSettings
 
 
 class _Sink:
@@ -52,47 +53,24 @@ async def test_timed_fetcher_times_fetches_and_passes_other_calls_through() -> N
     assert _sample("crawler_fetch_seconds_count") == before + 1
 
 
-async def test_probe_server_answers_metrics_live_and_ready_with_the_failing_check() -> None:
-    healthy = True
+async def test_the_crawlers_probe_server_shows_its_metrics_and_readiness_of_its_broker() -> None:
+    broker_up = True
 
-    async def broker() -> bool:
-        return healthy
+    async def broker_ping() -> bool:
+        return broker_up
 
-    async def database() -> bool:
-        raise ConnectionError("down")
-
-    server = ObservabilityServer("127.0.0.1", 0, {"broker": broker})
+    running = {"a": object(), "b": object()}
+    server = server_for(WorkerSettings(metrics_port=0), running, broker_ping)
     await server.start()
-    failing = ObservabilityServer("127.0.0.1", 0, {"broker": broker, "database": database})
-    await failing.start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
-            metrics = await client.get("/metrics")
-            assert metrics.status_code == 200
-            assert "crawler_pages_total" in metrics.text
-            assert (await client.get("/health/live")).json() == {"status": "ok"}
+            metrics = (await client.get("/metrics")).text
+            assert "crawler_pages_total" in metrics
+            assert "crawler_jobs_running 2.0" in metrics
             assert (await client.get("/health/ready")).status_code == 200
-            healthy = False
+            broker_up = False
             down = await client.get("/health/ready")
             assert down.status_code == 503
             assert down.json()["failing"] == ["broker"]
-            assert (await client.post("/metrics")).status_code == 405
-        healthy = True
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{failing.port}") as client:
-            down = await client.get("/health/ready")
-            assert down.status_code == 503
-            assert down.json()["failing"] == ["database"]
     finally:
         await server.stop()
-        await failing.stop()
-
-
-async def test_a_port_in_use_leaves_the_service_running_without_probes() -> None:
-    first = ObservabilityServer("127.0.0.1", 0, {})
-    await first.start()
-    try:
-        second = ObservabilityServer("127.0.0.1", first.port, {})
-        await second.start()  # logs a warning instead of raising
-        await second.stop()
-    finally:
-        await first.stop()

@@ -1,9 +1,7 @@
-"""Metrics and health of the crawler: Prometheus counters and a tiny HTTP server.
+"""Metrics and health of the crawler: its Prometheus metrics, and its probe server.
 
-The server answers ``GET /metrics`` (Prometheus text format), ``GET /health/live`` (the
-process answers) and ``GET /health/ready`` (every readiness check passes: 200, else 503 with
-the failing check named). It runs on the crawler's event loop, so a check may await the
-broker; it serves a handful of scrapes and probes, nothing else.
+The probe server (:mod:`crawl_runtime.probes`) exposes this registry on ``GET /metrics`` and
+is ready while the broker answers.
 
 Instrumentation wraps the crawl's ports instead of editing the engine: ``timed_fetcher``,
 ``timed_extractor`` and ``CountingSink`` observe what passes through them.
@@ -11,16 +9,11 @@ Instrumentation wraps the crawl's ports instead of editing the engine: ``timed_f
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sized
+from collections.abc import Awaitable, Callable, Iterable, Sized
 from typing import Any
 
-import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from crawl_contracts import (
     CrawlCancelled,
@@ -29,21 +22,18 @@ from crawl_contracts import (
     PageRecorded,
     UrlsSkipped,
 )
+from crawl_runtime.probes import ObservabilityServer, ReadinessCheck
 from crawl_worker.settings import WorkerSettings
 
 __all__ = [
     "REGISTRY",
     "CountingSink",
-    "ObservabilityServer",
-    "ReadinessCheck",
     "job_finished",
     "server_for",
     "state_committed",
     "timed_extractor",
     "timed_fetcher",
 ]
-
-log = structlog.get_logger("crawl_worker.observability")
 
 REGISTRY = CollectorRegistry()
 """The crawler's own registry: only these metrics are exposed (no process collectors)."""
@@ -102,8 +92,6 @@ _TERMINAL: dict[type[Any], str] = {
     CrawlFailed: "failed",
     CrawlCancelled: "cancelled",
 }
-
-ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
 class CountingSink:
@@ -185,102 +173,11 @@ def job_finished(terminal: Any) -> None:
     JOBS_FINISHED.labels(status=status).inc()
 
 
-class ObservabilityServer:
-    """``/metrics``, ``/health/live`` and ``/health/ready`` on ``host:port`` (0: any free port)."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int | None,
-        checks: Mapping[str, ReadinessCheck],
-        *,
-        registry: CollectorRegistry = REGISTRY,
-        before_scrape: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        self._host = host
-        self._port = port
-        self._checks = dict(checks)
-        self._registry = registry
-        self._before_scrape = before_scrape
-        self._server: asyncio.Server | None = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "not started"
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def start(self) -> None:
-        if self._port is None:
-            return  # switched off
-        try:
-            self._server = await asyncio.start_server(self._serve, self._host, self._port)
-        except OSError as exc:  # metrics are auxiliary: the service still does its work
-            log.warning("observability.unavailable", port=self._port, error=str(exc))
-            return
-        log.info("observability.listening", host=self._host, port=self.port)
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
-            self._server = None
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            async with asyncio.timeout(10):
-                request_line = await reader.readline()
-                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                    pass  # headers are not needed
-                method, _, rest = request_line.decode("latin-1").partition(" ")
-                path = rest.split(" ", 1)[0].split("?", 1)[0]
-                status, content_type, body = await self._route(method, path)
-                writer.write(
-                    f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
-                    f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                    + body
-                )
-                await writer.drain()
-        except (TimeoutError, ConnectionError, UnicodeDecodeError):
-            pass
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    async def _route(self, method: str, path: str) -> tuple[str, str, bytes]:
-        if method not in ("GET", "HEAD"):
-            return "405 Method Not Allowed", "text/plain", b"method not allowed\n"
-        if path == "/metrics":
-            if self._before_scrape is not None:
-                try:
-                    await self._before_scrape()
-                except Exception as exc:  # a scrape still shows the counters
-                    log.warning("metrics.refresh_failed", error=str(exc)[:300])
-            return "200 OK", CONTENT_TYPE_LATEST, generate_latest(self._registry)
-        if path == "/health/live":
-            return "200 OK", "application/json", b'{"status": "ok"}'
-        if path == "/health/ready":
-            failing = [name for name, check in self._checks.items() if not await _passes(check)]
-            body = {"status": "unavailable" if failing else "ok", "failing": failing}
-            status = "503 Service Unavailable" if failing else "200 OK"
-            return status, "application/json", json.dumps(body).encode()
-        return "404 Not Found", "text/plain", b"not found\n"
-
-
-async def _passes(check: ReadinessCheck) -> bool:
-    try:
-        async with asyncio.timeout(3):
-            return await check()
-    except Exception:
-        return False
-
-
 def server_for(
     settings: WorkerSettings, running: Sized, broker_ping: ReadinessCheck
 ) -> ObservabilityServer:
     """The crawler's server: ready while the broker answers; ``running`` sizes the jobs gauge."""
     JOBS_RUNNING.set_function(lambda: len(running))
     return ObservabilityServer(
-        settings.metrics_host, settings.metrics_port, {"broker": broker_ping}
+        settings.metrics_host, settings.metrics_port, {"broker": broker_ping}, registry=REGISTRY
     )
