@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crawl_runtime.settings import BrokerSettings, DatabaseSettings, LogSettings
+
 __all__ = ["ApiSettings", "AssistantConfig", "JwtSettings", "PrincipalConfig"]
 
 
@@ -37,18 +39,12 @@ class AssistantConfig(BaseModel):
     max_depth: int = Field(default=3, ge=0, description="Depth limit per start URL")
 
 
-class ApiSettings(BaseSettings):
-    """Every field can be set as ``CRAWL_API_<FIELD>`` (upper case; maps and lists as JSON)."""
+class ApiSettings(BrokerSettings, DatabaseSettings, LogSettings, BaseSettings):
+    """Every field can be set as ``CRAWL_API_<FIELD>`` (upper case; maps and lists as JSON);
+    the broker, database and log fields are :mod:`crawl_runtime.settings`'s."""
 
     model_config = SettingsConfigDict(env_prefix="CRAWL_API_", env_nested_delimiter="__")
 
-    rabbitmq_url: str = Field(
-        default="amqp://guest:guest@127.0.0.1:5672/", description="AMQP URL of RabbitMQ"
-    )
-    mongodb_url: str = Field(
-        default="mongodb://127.0.0.1:27017/", description="URL of the MongoDB-protocol server"
-    )
-    mongodb_database: str = Field(default="crawl", description="Database holding the projection")
     host: str = Field(default="127.0.0.1", description="Address the HTTP server binds")
     port: int = Field(default=8000, description="Port the HTTP server binds")
     workers: int = Field(
@@ -63,10 +59,6 @@ class ApiSettings(BaseSettings):
     )
     publish_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for the broker to confirm a command"
-    )
-    log_level: str = Field(default="INFO", description="Python log level name")
-    log_json: bool | None = Field(
-        default=None, description="JSON logs (default: JSON unless stderr is a terminal)"
     )
     jwt: JwtSettings = Field(
         default_factory=JwtSettings, description="JWT validation (CRAWL_API_JWT__<FIELD>)"

@@ -5,17 +5,24 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crawl_runtime.settings import (
+    BrokerSettings,
+    DatabaseSettings,
+    LogSettings,
+    ProbeSettings,
+    metrics_port_field,
+)
+
 __all__ = ["WorkerSettings"]
 
 
-class WorkerSettings(BaseSettings):
-    """Every field can be set as ``CRAWL_WORKER_<FIELD>`` (upper case; lists as JSON)."""
+class WorkerSettings(BrokerSettings, DatabaseSettings, ProbeSettings, LogSettings, BaseSettings):
+    """Every field can be set as ``CRAWL_WORKER_<FIELD>`` (upper case; lists as JSON); the
+    broker, database (of the job leases), probe and log fields are
+    :mod:`crawl_runtime.settings`'s."""
 
     model_config = SettingsConfigDict(env_prefix="CRAWL_WORKER_", env_nested_delimiter="__")
 
-    rabbitmq_url: str = Field(
-        default="amqp://guest:guest@127.0.0.1:5672/", description="AMQP URL of RabbitMQ"
-    )
     worker_id: str | None = Field(default=None, description="Name in events (default host:pid)")
     max_jobs: int = Field(default=4, ge=1, description="Crawl jobs one instance runs at once")
     concurrency: int = Field(default=8, ge=1, description="Requests in flight per job")
@@ -92,19 +99,7 @@ class WorkerSettings(BaseSettings):
             "followed by a progress event with the counters it stored)"
         ),
     )
-    metrics_host: str = Field(
-        default="127.0.0.1", description="Address of the /metrics and /health/* HTTP server"
-    )
-    metrics_port: int | None = Field(
-        default=9101, ge=0, description="Port of /metrics and /health/* (0: any; unset: off)"
-    )
-    mongodb_url: str = Field(
-        default="mongodb://127.0.0.1:27017/",
-        description="URL of the MongoDB-protocol server holding the crawler's job leases",
-    )
-    mongodb_database: str = Field(
-        default="crawl", description="Database of the leases (and of the status documents read)"
-    )
+    metrics_port: int | None = metrics_port_field(9101)
     lease_seconds: float = Field(
         default=60.0,
         gt=0,
@@ -136,8 +131,4 @@ class WorkerSettings(BaseSettings):
             "Seconds a command may wait for a free job slot before it is put back at the tail "
             "of the queue (must stay well below RabbitMQ's consumer_timeout)"
         ),
-    )
-    log_level: str = Field(default="INFO", description="Python log level name")
-    log_json: bool | None = Field(
-        default=None, description="JSON logs (default: JSON unless stderr is a terminal)"
     )

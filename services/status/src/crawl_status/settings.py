@@ -5,28 +5,25 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crawl_runtime.settings import (
+    BrokerSettings,
+    DatabaseSettings,
+    LogSettings,
+    ProbeSettings,
+    metrics_port_field,
+)
+
 __all__ = ["StatusSettings"]
 
 
-class StatusSettings(BaseSettings):
-    """Every field can be set as ``CRAWL_STATUS_<FIELD>`` (upper case)."""
+class StatusSettings(BrokerSettings, DatabaseSettings, ProbeSettings, LogSettings, BaseSettings):
+    """Every field can be set as ``CRAWL_STATUS_<FIELD>`` (upper case); the broker, database,
+    probe and log fields are :mod:`crawl_runtime.settings`'s."""
 
     model_config = SettingsConfigDict(env_prefix="CRAWL_STATUS_", env_nested_delimiter="__")
 
-    rabbitmq_url: str = Field(
-        default="amqp://guest:guest@127.0.0.1:5672/", description="AMQP URL of RabbitMQ"
-    )
-    mongodb_url: str = Field(
-        default="mongodb://127.0.0.1:27017/", description="URL of the MongoDB-protocol server"
-    )
-    mongodb_database: str = Field(default="crawl", description="Database holding the projection")
     prefetch: int = Field(default=64, ge=1, description="Messages handled at once")
-    metrics_host: str = Field(
-        default="127.0.0.1", description="Address of the /metrics and /health/* HTTP server"
-    )
-    metrics_port: int | None = Field(
-        default=9102, ge=0, description="Port of /metrics and /health/* (0: any; unset: off)"
-    )
+    metrics_port: int | None = metrics_port_field(9102)
     stall_after: float = Field(
         default=60.0,
         gt=0,
@@ -54,10 +51,6 @@ class StatusSettings(BaseSettings):
         default=300.0,
         gt=0,
         description="Seconds between retention sweeps (servers without TTL indexes)",
-    )
-    log_level: str = Field(default="INFO", description="Python log level name")
-    log_json: bool | None = Field(
-        default=None, description="JSON logs (default: JSON unless stderr is a terminal)"
     )
     webhook_secrets: dict[str, str] = Field(
         default_factory=dict,
