@@ -46,11 +46,11 @@ SITE: dict[str, tuple[int, dict[str, str], str]] = {
         ),
     ),
     "/a": (200, {}, html("A", "/", "/c")),
-    "/b": (200, {}, html("B", "/file.pdf", "/b-copy")),
+    "/b": (200, {}, html("B", "/file.zip", "/b-copy")),
     "/b-copy": (200, {}, html("B", "/")),
     "/c": (200, {}, html("C", "/d")),
     "/d": (200, {}, html("D")),
-    "/file.pdf": (200, {"content-type": "application/pdf"}, "%PDF"),
+    "/file.zip": (200, {"content-type": "application/zip"}, "PK"),
     "/robots.txt": (200, {"content-type": "text/plain"}, "User-agent: *\nDisallow: /robots-no\n"),
 }
 
@@ -123,7 +123,7 @@ async def test_every_discovered_url_ends_with_an_outcome_and_a_reason() -> None:
         "/c": ("fetched", None),
         "/b-copy": ("skipped", "duplicate"),
         "/d": ("skipped", "depth_limit"),
-        "/file.pdf": ("skipped", "content_type"),
+        "/file.zip": ("skipped", "content_type"),
         "/robots-no": ("skipped", "robots"),
         "https://other.example/": ("skipped", "out_of_scope"),
     }

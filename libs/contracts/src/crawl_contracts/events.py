@@ -58,6 +58,7 @@ class PageRecorded(Envelope):
     description: str | None = None
     markdown: str | None = None
     content_hash: str | None = None
+    page_count: int | None = Field(default=None, ge=0, description="A document's pages (PDF)")
 
 
 class SkippedUrl(BaseModel):

@@ -149,6 +149,7 @@ PAGE_RECORD_FIELDS = (
     "description",
     "markdown",
     "content_hash",
+    "page_count",
 )
 
 

@@ -53,8 +53,9 @@ from crawl_contracts import (
 )
 from crawl_contracts.models import SitemapMode
 from crawl_schema.keys import url_hash
+from crawl_worker.documents import DocumentError, is_pdf
 from crawl_worker.extract import Extracted
-from crawl_worker.fetch import FetchResult
+from crawl_worker.fetch import DOCUMENT_TYPES, FetchResult
 from crawl_worker.frontier import Scope
 from crawl_worker.robots import RobotsCache
 from crawl_worker.sitemap import read_sitemaps
@@ -387,7 +388,19 @@ class Crawl:
             return
         base = result.final_url or url
         try:
-            page = await ports.extract(result.body, base)
+            page = await self._extract(result.body, result.content_type, base)
+        except DocumentError as exc:
+            failed = FetchResult(
+                Outcome.FAILED,
+                exc.reason,
+                result.http_status,
+                base,
+                result.content_type,
+                attempts=result.attempts,
+                error=exc.detail,
+            )
+            await self._record(url, depth, failed)
+            return
         except Exception as exc:
             failed = FetchResult(
                 Outcome.FAILED,
@@ -435,6 +448,11 @@ class Crawl:
                 if link is not None:
                     await self._found(link, depth + 1)
         await self._record(url, depth, result, page)
+
+    async def _extract(self, body: bytes, content_type: str | None, url: str) -> Extracted:
+        if content_type in DOCUMENT_TYPES and not is_pdf(body):
+            raise DocumentError("pdf_damaged", "served as a PDF, without a PDF signature")
+        return await self._ports.extract(body, url)
 
     def _in_scope(self, url: str) -> bool:
         return self._scope(url)
@@ -544,6 +562,7 @@ class Crawl:
             description=page.description if page else None,
             markdown=page.markdown if page else None,
             content_hash=page.content_hash if page else None,
+            page_count=page.page_count if page else None,
         )
         self._journal.recorded(url_hash(url), page.content_hash if page else None, sent)
 

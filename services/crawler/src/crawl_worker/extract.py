@@ -1,17 +1,20 @@
 """Text extraction. CPU-bound: runs in a process pool so fetching keeps the event loop.
 
 ``extract_page`` is a plain top-level function of picklable arguments and result, so it can
-run in any worker process.
+run in any worker process. A PDF (by its signature, whatever it was served as) goes to
+``documents.extract_pdf``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import trafilatura
+
+from crawl_worker.documents import extract_pdf, is_pdf
+from crawl_worker.extracted import Extracted
 
 __all__ = ["Extracted", "ExtractionError", "extract_page"]
 
@@ -20,18 +23,6 @@ _SPACES = re.compile(r"\s+")
 
 class ExtractionError(Exception):
     """The page could not be parsed at all."""
-
-
-@dataclass(frozen=True, slots=True)
-class Extracted:
-    title: str | None
-    markdown: str
-    language: str | None
-    description: str | None
-    content_hash: str | None
-    links: list[str] = field(default_factory=list)
-    canonical: str | None = None
-    base: str | None = None
 
 
 def _meta(tree: Any) -> dict[str, str]:
@@ -47,6 +38,8 @@ def _meta(tree: Any) -> dict[str, str]:
 
 def extract_page(body: bytes, url: str) -> Extracted:
     """Main text as markdown, title, language, description, links and a content hash."""
+    if is_pdf(body):
+        return extract_pdf(body, url)
     tree = trafilatura.load_html(body)
     if tree is None:
         raise ExtractionError("not parseable as HTML")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import zlib
 from collections.abc import Awaitable, Callable
@@ -32,9 +33,12 @@ from crawl_worker.politeness import HostGate, PolitenessLimits
 from crawl_worker.safety import AddressGuard, AddressRefusedError
 from crawl_worker.urls import normalize_url
 
-__all__ = ["HTML_TYPES", "FetchLimits", "FetchResult", "Fetcher"]
+__all__ = ["DOCUMENT_TYPES", "HTML_TYPES", "FetchLimits", "FetchResult", "Fetcher"]
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Documents turned into markdown too (``documents``): fetched like pages, within the same caps.
+DOCUMENT_TYPES = frozenset({"application/pdf", "application/x-pdf"})
+_EXTRACTED_TYPES = HTML_TYPES | DOCUMENT_TYPES
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _RETRYABLE_REASONS = frozenset({"connect_error", "network_error"})
@@ -66,7 +70,7 @@ class FetchResult:
 
     def cause(self) -> str:
         """Why the resource was not fetched, in a few words: ``HTTP 503``,
-        ``connect_error: [Errno 111] Connection refused``."""
+        ``connect_error: … Connection refused (errno 111)``."""
         if self.http_status is not None and self.outcome is not Outcome.SKIPPED:
             return f"HTTP {self.http_status}"
         if self.error:
@@ -136,7 +140,7 @@ class Fetcher:
 
     async def fetch_text(self, url: str) -> tuple[int | None, str]:
         """A small text resource (robots.txt): status and body; on network failure ``None``
-        and what failed (``connect_error: [Errno 111] Connection refused``)."""
+        and what failed (``connect_error: … Connection refused (errno 111)``)."""
         result = await self._fetch_any(url)
         if result.http_status is None or result.outcome is Outcome.SKIPPED:
             return None, result.cause()
@@ -224,7 +228,7 @@ class Fetcher:
                 content_type,
                 retry_after=retry_after,
             )
-        if not any_type and content_type not in HTML_TYPES:
+        if not any_type and content_type not in _EXTRACTED_TYPES:
             return FetchResult(Outcome.SKIPPED, "content_type", status, url, content_type)
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._limits.max_bytes:
@@ -312,9 +316,18 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _describe(exc: httpx.RequestError) -> str:
-    """The transport's own words for a network error (``[Errno 111] Connection refused``),
+    """A network error in the words of the system call under it where there is one
+    (``All connection attempts failed: Connection refused (errno 111)``),
     bounded as the page record's ``error``."""
-    text = str(exc) or repr(exc.__cause__ or exc)
+    text = str(exc) or type(exc).__name__
+    inner: BaseException | None = exc
+    seen = 0
+    while inner is not None and seen < 10:  # the innermost OSError with an errno says why
+        if isinstance(inner, OSError) and inner.errno is not None:
+            text = f"{text}: {os.strerror(inner.errno)} (errno {inner.errno})"
+            break
+        inner = inner.__cause__ or inner.__context__
+        seen += 1
     return text[:300]
 
 

@@ -112,7 +112,7 @@ class RobotsCache:
     async def refusal(self, url: str) -> tuple[str, str | None] | None:
         """``None`` when ``url`` may be fetched; else the reason and its cause:
         ``("robots", None)`` when the site's rules forbid it, ``("robots_unavailable",
-        "connect_error: [Errno 111] Connection refused")`` when its robots.txt could not be
+        "connect_error: … Connection refused (errno 111)")`` when its robots.txt could not be
         read (RFC 9309: then nothing on the host may be fetched)."""
         if self.bypassed(url):
             return None
