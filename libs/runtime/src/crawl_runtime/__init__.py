@@ -1,5 +1,11 @@
 """How the services' processes run: the event loop, the cyclic collector's settings, and
-helper processes that end with their parent."""
+helper processes that end with their parent.
+
+The rest of the service runtime is imported by module, so that a helper process importing
+this package does not pay for the broker client: ``logs`` (the log format), ``probes`` (the
+/metrics and /health/* server), ``topology`` (the shared exchanges and queues),
+``publish`` and ``deadletters`` (how messages are published and refused), ``settings``
+(the settings fields every service has)."""
 
 from __future__ import annotations
 
