@@ -85,3 +85,77 @@ async def test_a_confirmed_command_is_accepted_whatever_became_of_its_record(
     jobs = Jobs(publisher, error)
     submitted = await submitter(jobs, publisher).submit(PRINCIPAL, REQUEST)
     assert publisher.published == [submitted.job_id]
+
+
+class Keys:
+    """An in-memory ``IdempotencyStore``: which keys are claimed."""
+
+    def __init__(self) -> None:
+        self.claimed: set[str] = set()
+
+    async def claim(self, tenant: str, key: str, digest: str, job_id: str, now: Any) -> Any:
+        self.claimed.add(key)
+        return type("Claim", (), {"fresh": True, "job_id": job_id, "same_body": True})()
+
+    async def release(self, tenant: str, key: str, job_id: str) -> None:
+        self.claimed.discard(key)
+
+
+class StalledJobs(Jobs):
+    """Records nothing: the write hangs until the request is cancelled."""
+
+    async def record_pending(self, command: Any) -> None:
+        await asyncio.Event().wait()
+
+
+class StalledPublisher(Publisher):
+    """Never confirms: the publish hangs until the request is cancelled."""
+
+    async def publish(self, command: Any) -> None:
+        await asyncio.Event().wait()
+
+
+def keyed_submitter(jobs: Jobs, publisher: Publisher, keys: Keys) -> Submitter:
+    return Submitter(
+        cast("JobStore", jobs),
+        cast("ReadStore", None),
+        cast("IdempotencyStore", keys),
+        cast("CommandPublisher", publisher),
+        max_running=0,
+        retry_after=2,
+    )
+
+
+async def _cancel_after(delay: float, submit: Any) -> None:
+    task = asyncio.create_task(submit)
+    await asyncio.sleep(delay)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_request_cancelled_once_the_broker_holds_its_command_keeps_its_key() -> None:
+    publisher, keys = Publisher(), Keys()
+    jobs = StalledJobs(publisher)
+    submit = keyed_submitter(jobs, publisher, keys).submit(PRINCIPAL, REQUEST, idempotency_key="k")
+    await _cancel_after(0.05, submit)
+    assert len(publisher.published) == 1  # the command makes the job: a retry must find it
+    assert keys.claimed == {"k"}
+
+
+async def test_a_request_cancelled_before_the_broker_confirmed_releases_its_key() -> None:
+    publisher, keys = StalledPublisher(), Keys()
+    submit = keyed_submitter(Jobs(publisher), publisher, keys).submit(
+        PRINCIPAL, REQUEST, idempotency_key="k"
+    )
+    await _cancel_after(0.05, submit)
+    assert keys.claimed == set()
+
+
+async def test_a_refused_publish_releases_the_key() -> None:
+    publisher, keys = Publisher(fail=True), Keys()
+    with pytest.raises(ServiceUnavailable):
+        await keyed_submitter(Jobs(publisher), publisher, keys).submit(
+            PRINCIPAL, REQUEST, idempotency_key="k"
+        )
+    assert keys.claimed == set()

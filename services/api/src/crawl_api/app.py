@@ -12,20 +12,22 @@ from typing import Any
 
 import structlog
 from litestar import Litestar, Request, get
-from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from pymongo import AsyncMongoClient
 
 from crawl_api.auth import Authenticator, EmailDomainPolicy, Principal
-from crawl_api.cancel import CancelController
+from crawl_api.cancel import Canceller
 from crawl_api.changes import ChangeFeed
 from crawl_api.crawls import CrawlController
 from crawl_api.dashboard import dashboard_routes
+from crawl_api.dashboard.reads import DashboardReads
 from crawl_api.errors import ServiceUnavailable, TooManyRequests, exception_handlers
 from crawl_api.events import EventsController
 from crawl_api.idempotency import IdempotencyStore
+from crawl_api.jobviews import JobViews
 from crawl_api.metrics import MetricsMiddleware, metrics
+from crawl_api.ports import Ports, dependencies
 from crawl_api.publisher import CommandPublisher
 from crawl_api.ratelimit import RateLimiter
 from crawl_api.reads import ReadStore
@@ -58,12 +60,15 @@ async def live() -> dict[str, str]:
 
 
 @get("/health/ready", summary="Broker and database answer", tags=["health"])
-async def ready(state: State) -> dict[str, str]:
+async def ready(
+    mongo: NamedDependency[AsyncMongoClient[dict[str, Any]]],
+    publisher: NamedDependency[CommandPublisher],
+) -> dict[str, str]:
     try:
-        await state.mongo.admin.command("ping")
+        await mongo.admin.command("ping")
     except Exception as exc:
         raise ServiceUnavailable(f"database: {exc}", headers={"Retry-After": "5"}) from exc
-    if not await state.publisher.ping():
+    if not await publisher.ping():
         raise ServiceUnavailable("broker: no connection", headers={"Retry-After": "5"})
     return {"status": "ok"}
 
@@ -73,6 +78,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         settings.tokens, settings.jwt, EmailDomainPolicy(settings.allowed_email_domains)
     )
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    ports = Ports()  # filled by the lifespan, handed to handlers as dependencies
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -86,21 +92,25 @@ def create_app(settings: ApiSettings) -> Litestar:
             await changes.start()
         except Exception as exc:  # long polls fall back to reading every poll_interval
             log.warning("change_feed.unavailable", error=str(exc))
-        app.state.changes = changes
-        app.state.mongo = mongo
+        ports.changes = changes
+        ports.mongo = mongo
         recent = RecentJobs(settings.status_cache_seconds, live=lambda: changes.connected)
         changes.listen(recent.noticed)
         changes.on_reconnect(recent.clear)
-        app.state.store = JobStore(mongo[settings.mongodb_database], recent)
-        app.state.publisher = publisher
         database = mongo[settings.mongodb_database]
-        app.state.reads = ReadStore(database)
-        app.state.runs = database[names.ASSISTANT_RUNS]
+        ports.database = database
+        ports.store = store = JobStore(database, recent)
+        ports.views = JobViews(store)
+        ports.publisher = publisher
+        ports.reads = ReadStore(database)
+        ports.runs = database[names.ASSISTANT_RUNS]
+        ports.dashboard_reads = DashboardReads(database)
+        ports.canceller = Canceller(store, publisher)
         await ensure_indexes(database, *_READ_OR_WRITTEN)
         keys = IdempotencyStore(database, timedelta(seconds=settings.idempotency_key_seconds))
-        app.state.submitter = Submitter(
-            app.state.store,
-            app.state.reads,
+        ports.submitter = Submitter(
+            store,
+            ports.reads,
             keys,
             publisher,
             max_running=settings.max_running_jobs_per_tenant,
@@ -127,7 +137,6 @@ def create_app(settings: ApiSettings) -> Litestar:
     return Litestar(
         route_handlers=[
             CrawlController,
-            CancelController,
             live,
             ready,
             metrics,
@@ -138,9 +147,11 @@ def create_app(settings: ApiSettings) -> Litestar:
         ],
         middleware=[MetricsMiddleware],
         lifespan=[lifespan],
-        dependencies={"principal": Provide(provide_principal)},
+        dependencies={
+            "principal": Provide(provide_principal),
+            **dependencies(settings, authenticator, ports),
+        },
         exception_handlers=exception_handlers,
-        state=State({"settings": settings, "authenticator": authenticator}),
         openapi_config=OpenAPIConfig(title="Crawl platform API", version="1.0.0", path="/schema"),
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,

@@ -3,6 +3,7 @@
 Errors::
 
     ApiProblem                   base: status, stable type, title
+    ├── BadRequest               400 (e.g. a cursor this API did not hand out)
     ├── Unauthorized             401
     ├── Forbidden                403 (e.g. e-mail domain not admitted)
     ├── NotFound                 404 (also another tenant's job)
@@ -25,7 +26,9 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 __all__ = [
+    "PROBLEM_JSON",
     "ApiProblem",
+    "BadRequest",
     "Conflict",
     "Forbidden",
     "NotFound",
@@ -52,6 +55,12 @@ class ApiProblem(Exception):  # noqa: N818  (RFC 9457 calls them problems)
         self.detail = detail
         self.headers = headers or {}
         self.extra = extra
+
+
+class BadRequest(ApiProblem):
+    status = 400
+    type_ = "bad-request"
+    title = "Bad request"
 
 
 class Unauthorized(ApiProblem):

@@ -34,13 +34,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get
-from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from crawl_api.auth import Principal
-from crawl_api.crawls import BadRequest, job_or_404, job_view
+from crawl_api.errors import BadRequest
+from crawl_api.jobviews import JobViews, job_view
 from crawl_api.reads import PAGE_FIELDS, ReadStore
+from crawl_api.settings import ApiSettings
 from crawl_api.store import JobStore, iso
 from crawl_contracts import TERMINAL_STATUSES, JobStatus, OrderingKey
 from crawl_contracts.envelope import utcnow
@@ -96,13 +98,20 @@ class _Stream:
     """One client's stream: polls, emits in order, stops after the terminal status."""
 
     def __init__(
-        self, state: State, job_id: str, principal: Principal, cursor: EventCursor
+        self,
+        *,
+        store: JobStore,
+        reads: ReadStore,
+        settings: ApiSettings,
+        job_id: str,
+        principal: Principal,
+        cursor: EventCursor,
     ) -> None:
-        self.store: JobStore = state.store
-        self.reads: ReadStore = state.reads
-        self.poll = float(state.settings.poll_interval)
-        self.keepalive = float(state.settings.sse_keepalive_seconds)
-        self.settle = float(state.settings.sse_settle_seconds)
+        self.store = store
+        self.reads = reads
+        self.poll = float(settings.poll_interval)
+        self.keepalive = float(settings.sse_keepalive_seconds)
+        self.settle = float(settings.sse_settle_seconds)
         self.first_seen: dict[int, float] = {}
         self.job_id = job_id
         self.principal = principal
@@ -216,16 +225,27 @@ class EventsController(Controller):
     )
     async def events(
         self,
-        job_id: str,
-        principal: Principal,
-        state: State,
-        last_event_id: Annotated[str | None, Parameter(header="Last-Event-ID")] = None,
+        *,
+        job_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        views: NamedDependency[JobViews],
+        reads: NamedDependency[ReadStore],
+        settings: NamedDependency[ApiSettings],
+        last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID")] = None,
     ) -> ServerSentEvent | Response[None]:
-        doc = await job_or_404(state.store, job_id, principal)
+        doc = await views.get(job_id, principal)
         cursor = EventCursor.parse(last_event_id)
         if cursor.status == doc["status"] and cursor.status in {s.value for s in TERMINAL_STATUSES}:
             return Response(None, status_code=204)
-        stream = _Stream(state, job_id, principal, cursor)
+        stream = _Stream(
+            store=views.store,
+            reads=reads,
+            settings=settings,
+            job_id=job_id,
+            principal=principal,
+            cursor=cursor,
+        )
+
         return ServerSentEvent(
             stream.run(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         )

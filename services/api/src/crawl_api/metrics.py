@@ -15,13 +15,15 @@ token, like a health probe; keep it on an internal network.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from litestar import Response, get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
+from pymongo.asynchronous.database import AsyncDatabase
 
 from crawl_schema import names
 from crawl_schema.queries import UNFINISHED
@@ -79,13 +81,14 @@ class MetricsMiddleware:
             REQUEST_SECONDS.labels(route=route).observe(time.perf_counter() - started)
 
 
-async def _refresh(state: State) -> None:
-    crawls = state.mongo[state.settings.mongodb_database][names.CRAWLS]
+async def _refresh(database: AsyncDatabase[dict[str, Any]]) -> None:
+    crawls = database[names.CRAWLS]
     for status in UNFINISHED:
         JOBS.labels(status=status).set(await crawls.count_documents({"status": status}))
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["health"], include_in_schema=False)
-async def metrics(state: State) -> Response[bytes]:
-    await _refresh(state)
+async def metrics(database: NamedDependency[AsyncDatabase[dict[str, Any]]]) -> Response[bytes]:
+    await _refresh(database)
+
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from litestar import Controller, get
-from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Stream
 from pydantic import BaseModel, Field
 
 from crawl_api.auth import Principal
-from crawl_api.crawls import BadRequest, job_or_404
+from crawl_api.errors import BadRequest
+from crawl_api.jobviews import JobViews
 from crawl_api.reads import PAGE_FIELDS, BadCursorError, ReadStore, decode_cursor, encode_cursor
 from crawl_api.store import iso
 from crawl_contracts import Outcome
@@ -106,16 +107,16 @@ class ResultsController(Controller):
     async def pages(
         self,
         *,
-        job_id: str,
-        principal: Principal,
-        state: State,
-        cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-        outcome: Outcome | None = None,
-        fields: Annotated[str, Parameter(max_length=500)] = _DEFAULT_FIELDS,
+        job_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        views: NamedDependency[JobViews],
+        reads: NamedDependency[ReadStore],
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        outcome: FromQuery[Outcome | None] = None,
+        fields: Annotated[str, QueryParameter(max_length=500)] = _DEFAULT_FIELDS,
     ) -> PageList:
-        reads: ReadStore = state.reads
-        await job_or_404(state.store, job_id, principal)
+        await views.get(job_id, principal)
         chosen = _fields(fields)
         after = _page_cursor(cursor, job_id) if cursor is not None else None
         docs = await reads.page_list(
@@ -136,13 +137,13 @@ class ResultsController(Controller):
     )
     async def pages_jsonl(
         self,
-        job_id: str,
-        principal: Principal,
-        state: State,
-        fields: Annotated[str, Parameter(max_length=500)] = _DEFAULT_FIELDS,
+        job_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        views: NamedDependency[JobViews],
+        reads: NamedDependency[ReadStore],
+        fields: Annotated[str, QueryParameter(max_length=500)] = _DEFAULT_FIELDS,
     ) -> Stream:
-        reads: ReadStore = state.reads
-        await job_or_404(state.store, job_id, principal)
+        await views.get(job_id, principal)
         chosen = _fields(fields)
 
         async def lines() -> AsyncIterator[bytes]:
@@ -154,14 +155,15 @@ class ResultsController(Controller):
     @get("/logs", summary="Log lines of a crawl, in order, after a sequence number")
     async def logs(
         self,
-        job_id: str,
-        principal: Principal,
-        state: State,
-        after: Annotated[int | None, Parameter(ge=0)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
+        *,
+        job_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        views: NamedDependency[JobViews],
+        reads: NamedDependency[ReadStore],
+        after: Annotated[int | None, QueryParameter(ge=0)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
     ) -> LogList:
-        reads: ReadStore = state.reads
-        await job_or_404(state.store, job_id, principal)
+        await views.get(job_id, principal)
         docs = await reads.log_list(job_id, after=after, limit=limit)
         items = [
             LogLine(seq=d["order"], level=d["level"], message=d["message"], at=iso(d.get("at")))
@@ -172,10 +174,14 @@ class ResultsController(Controller):
 
     @get("/webhooks", summary="Webhook deliveries of a crawl, with every attempt")
     async def webhooks(
-        self, job_id: str, principal: Principal, state: State
+        self,
+        job_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        views: NamedDependency[JobViews],
+        reads: NamedDependency[ReadStore],
     ) -> WebhookDeliveryList:
-        reads: ReadStore = state.reads
-        await job_or_404(state.store, job_id, principal)
+        await views.get(job_id, principal)
+
         docs = await reads.webhook_deliveries(job_id)
         return WebhookDeliveryList(
             items=[

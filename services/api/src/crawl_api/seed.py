@@ -13,22 +13,26 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, MediaType, Response, get, post
-from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pymongo.asynchronous.collection import AsyncCollection
 
 from crawl_api.auth import Principal
-from crawl_api.cancel import publish_cancel
+from crawl_api.cancel import Canceller
 from crawl_api.errors import Conflict, NotFound
-from crawl_api.publisher import CommandPublisher
-from crawl_api.settings import AssistantConfig
+from crawl_api.settings import ApiSettings, AssistantConfig
 from crawl_api.store import JobStore, iso
 from crawl_api.submission import Submitter
 from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus
 from crawl_contracts.envelope import utcnow
 from crawl_schema.queries import assistant_runs
 
-__all__ = ["AssistantCrawlController", "seed_status"]
+__all__ = ["AssistantCrawlController", "Runs", "seed_status"]
+
+Runs = AsyncCollection[dict[str, Any]]
+"""The run records (``assistant_runs``): written and read only by these routes."""
+
 
 _SEED_STATUS = {
     JobStatus.PENDING: "Pending",
@@ -99,13 +103,15 @@ class AssistantCrawlController(Controller):
     )
     async def start(
         self,
-        assistant_id: str,
-        data: StartWebCrawlRequest,
-        principal: Principal,
-        state: State,
+        *,
+        assistant_id: FromPath[str],
+        data: JSONBody[StartWebCrawlRequest],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[ApiSettings],
+        submitter: NamedDependency[Submitter],
+        runs: NamedDependency[Runs],
     ) -> Response[RunId]:
-        assistant = _assistant(state, assistant_id, principal)
-        submitter: Submitter = state.submitter
+        assistant = _assistant(settings, assistant_id, principal)
         run_id = str(uuid.uuid4())
         bypass = tuple(data.bypass_robots_txt_check_domains)
         job_ids = []
@@ -118,7 +124,7 @@ class AssistantCrawlController(Controller):
             )
             job_ids.append((url, (await submitter.submit(principal, request)).job_id))
         now = utcnow()
-        await state.runs.insert_one(
+        await runs.insert_one(
             {
                 "_id": run_id,
                 "assistant_id": assistant_id,
@@ -137,52 +143,67 @@ class AssistantCrawlController(Controller):
     @get("/history", summary="Runs of the assistant, newest first")
     async def history(
         self,
-        assistant_id: str,
-        principal: Principal,
-        state: State,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        *,
+        assistant_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[ApiSettings],
+        store: NamedDependency[JobStore],
+        runs: NamedDependency[Runs],
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> list[WebCrawlRun]:
-        _assistant(state, assistant_id, principal)
+        _assistant(settings, assistant_id, principal)
         query = assistant_runs(principal.tenant, assistant_id)
-        runs = await state.runs.find(query.filter).sort(query.sort).limit(limit).to_list()
-        jobs = await _jobs(state, principal.tenant, runs)  # one read for all their jobs
-        return [_run_view(run, jobs) for run in runs]
+        found = await runs.find(query.filter).sort(query.sort).limit(limit).to_list()
+        jobs = await _jobs(store, principal.tenant, found)  # one read for all their jobs
+        return [_run_view(run, jobs) for run in found]
 
     @get("/history/{run_id:str}", summary="One run of the assistant")
     async def run(
-        self, assistant_id: str, run_id: str, principal: Principal, state: State
+        self,
+        *,
+        assistant_id: FromPath[str],
+        run_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[ApiSettings],
+        store: NamedDependency[JobStore],
+        runs: NamedDependency[Runs],
     ) -> WebCrawlRun:
-        run = await _run(state, assistant_id, run_id, principal)
-        return _run_view(run, await _jobs(state, principal.tenant, [run]))
+        _assistant(settings, assistant_id, principal)
+        run = await _run(runs, assistant_id, run_id, principal)
+        return _run_view(run, await _jobs(store, principal.tenant, [run]))
 
     @post("/history/{run_id:str}/cancel", status_code=202, summary="Cancel a run")
     async def cancel(
-        self, assistant_id: str, run_id: str, principal: Principal, state: State
+        self,
+        *,
+        assistant_id: FromPath[str],
+        run_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        settings: NamedDependency[ApiSettings],
+        store: NamedDependency[JobStore],
+        runs: NamedDependency[Runs],
+        canceller: NamedDependency[Canceller],
     ) -> WebCrawlRun:
-        run = await _run(state, assistant_id, run_id, principal)
-        view = _run_view(run, await _jobs(state, principal.tenant, [run]))
+        _assistant(settings, assistant_id, principal)
+        run = await _run(runs, assistant_id, run_id, principal)
+        view = _run_view(run, await _jobs(store, principal.tenant, [run]))
         unfinished = [u for u in view.urls if u.status in ("Pending", "Processing")]
         if not unfinished:
             raise Conflict(f"run {run_id} has already finished ({view.status})")
-        publisher: CommandPublisher = state.publisher
         for url_run in unfinished:
-            await publish_cancel(publisher, principal, url_run.jobId)
+            await canceller.publish(principal, url_run.jobId)
         return view
 
 
-def _assistant(state: State, assistant_id: str, principal: Principal) -> AssistantConfig:
-    assistants: dict[str, AssistantConfig] = state.settings.assistants
-    assistant = assistants.get(assistant_id)
+def _assistant(settings: ApiSettings, assistant_id: str, principal: Principal) -> AssistantConfig:
+    assistant = settings.assistants.get(assistant_id)
     if assistant is None or assistant.tenant != principal.tenant:
         raise NotFound(f"no assistant {assistant_id}")
     return assistant
 
 
-async def _run(
-    state: State, assistant_id: str, run_id: str, principal: Principal
-) -> dict[str, Any]:
-    _assistant(state, assistant_id, principal)
-    run: dict[str, Any] | None = await state.runs.find_one(
+async def _run(runs: Runs, assistant_id: str, run_id: str, principal: Principal) -> dict[str, Any]:
+    run: dict[str, Any] | None = await runs.find_one(
         {"_id": run_id, "assistant_id": assistant_id, "tenant": principal.tenant}
     )
     if run is None:
@@ -190,9 +211,10 @@ async def _run(
     return run
 
 
-async def _jobs(state: State, tenant: str, runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+async def _jobs(
+    store: JobStore, tenant: str, runs: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
     """The job summaries of ``runs``, by id."""
-    store: JobStore = state.store
     return await store.summaries([job["job_id"] for run in runs for job in run["jobs"]], tenant)
 
 

@@ -6,12 +6,13 @@ waits for both, so the job is readable the instant its id is returned, and a rec
 stands for a command the broker holds: nothing is recorded that would have to be undone or
 relayed later. If the broker refuses, the claim is released and the caller gets a 503. If only
 the record fails, the command still makes the job (the status service creates its document
-from the command), so the caller gets its 202.
+from the command), so the caller gets its 202. Once the broker holds the command the claim is
+kept whatever happens next, even if the request is cancelled: a retry with the same key must
+find the job that command makes, not start another.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from dataclasses import dataclass
@@ -31,10 +32,6 @@ from crawl_contracts.envelope import utcnow
 __all__ = ["Submitted", "Submitter"]
 
 log = structlog.get_logger("crawl_api")
-
-
-class _Published(asyncio.CancelledError):
-    """Cancelled after the broker confirmed the command: the job exists, keep its key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +81,14 @@ class Submitter:
                         "this Idempotency-Key was used with a different request body"
                     )
                 return Submitted(claim.job_id, replayed=True)
+        published = False
         try:
             await self._check_cap(principal)
-            await self._record_and_publish(principal, request, job_id, correlation_id)
-        except _Published:  # the broker holds the command: the key stays with its job
-            raise
+            command = await self._publish(principal, request, job_id, correlation_id)
+            published = True  # the broker holds the command: the key stays with its job
+            await self._record(command)
         except BaseException:
-            if idempotency_key is not None:
+            if idempotency_key is not None and not published:
                 await self._keys.release(principal.tenant, idempotency_key, job_id)
             raise
         return Submitted(job_id, replayed=False)
@@ -122,13 +120,14 @@ class Submitter:
                 limit=self._max_running,
             )
 
-    async def _record_and_publish(
+    async def _publish(
         self,
         principal: Principal,
         request: CrawlRequest,
         job_id: str,
         correlation_id: str | None,
-    ) -> None:
+    ) -> CrawlRequested:
+        """Publish the job's command with confirms; a refusal is a ``503`` problem."""
         command = CrawlRequested(
             job_id=job_id,
             tenant=principal.tenant,
@@ -146,12 +145,16 @@ class Submitter:
                 "the message broker did not accept the job; nothing was recorded, retry later",
                 headers={"Retry-After": "5"},
             ) from exc
+        return command
+
+    async def _record(self, command: CrawlRequested) -> None:
+        """Record the job as ``pending``, so it is readable the instant its id is returned.
+        A failure is logged, not raised: the status service makes the document from the
+        command the broker holds."""
         try:
             await self._jobs.record_pending(command)
         except DuplicateKeyError:
             pass  # the status service projected the command first
-        except Exception as exc:  # the status service makes the document from the command
-            log.warning("crawl.record_failed", job_id=job_id, error=str(exc))
-        except BaseException as exc:  # cancelled once the broker holds the command
-            raise _Published from exc
-        log.info("crawl.accepted", job_id=job_id, url=request.url)
+        except Exception as exc:
+            log.warning("crawl.record_failed", job_id=command.job_id, error=str(exc))
+        log.info("crawl.accepted", job_id=command.job_id, url=command.request.url)

@@ -1,7 +1,7 @@
 """What the dashboard asks of RabbitMQ beyond the API's own paths: dead-letter counts.
 
 Submitting goes through the API's ``Submitter`` and cancelling through
-``crawl_api.cancel.publish_cancel``, the paths every route shares.
+``crawl_api.cancel.Canceller``, the paths every route shares.
 """
 
 from __future__ import annotations

@@ -13,35 +13,39 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from litestar import Controller, MediaType, Request, Response, get, post
-from litestar.datastructures import Cookie, State
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 from pydantic import ValidationError
 
 from crawl_api.auth import Authenticator, Principal
-from crawl_api.cancel import publish_cancel
+from crawl_api.cancel import Canceller
 from crawl_api.dashboard import views
 from crawl_api.dashboard.commands import dead_letter_counts
 from crawl_api.dashboard.reads import DashboardReads
-from crawl_api.errors import ApiProblem, Conflict, NotFound, Unauthorized
+from crawl_api.errors import ApiProblem, NotFound, Unauthorized
+from crawl_api.publisher import CommandPublisher
 from crawl_api.submission import Submitter
-from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus
+from crawl_contracts import CrawlRequest
 
 __all__ = ["COOKIE", "DashboardController", "dashboard_routes"]
 
 COOKIE = "crawl_dashboard_token"
 _PAGE_SIZE = 50
 _Req = Request[Any, Any, Any]
+_Authenticator = NamedDependency[Authenticator]
+_Reads = NamedDependency[DashboardReads]
+_Query = FromQuery[str | None]
 
 
-def _principal(request: _Req) -> Principal | None:
+def _principal(request: _Req, authenticator: Authenticator) -> Principal | None:
+    """The signed-in principal, by the API's own authenticator: static keys, JWTs and the
+    e-mail domain policy alike."""
     token = request.cookies.get(COOKIE)
     header = request.headers.get("authorization")
-    # The API's own authenticator: static keys, JWTs and the e-mail domain policy alike.
-    authenticator: Authenticator = request.app.state.authenticator
     try:
         if header:
             return authenticator.authenticate(request)
@@ -52,8 +56,8 @@ def _principal(request: _Req) -> Principal | None:
     return None
 
 
-def _require(request: _Req) -> Principal:
-    principal = _principal(request)
+def _require(request: _Req, authenticator: Authenticator) -> Principal:
+    principal = _principal(request, authenticator)
     if principal is None:
         raise Unauthorized("sign in at /dashboard/login")
     return principal
@@ -78,10 +82,6 @@ def _safe_next(value: str | None) -> str:
     if value and value.startswith(f"{views.BASE}") and not value.startswith("//"):
         return value
     return views.BASE
-
-
-def _reads(state: State) -> DashboardReads:
-    return DashboardReads(state.mongo[state.settings.mongodb_database])
 
 
 def _blank(value: str | None) -> str | None:
@@ -117,18 +117,15 @@ class DashboardController(Controller):
 
     @get("/login")
     async def login_form(
-        self, next_url: Annotated[str | None, Parameter(query="next")] = None
+        self, next_url: Annotated[str | None, QueryParameter(name="next")] = None
     ) -> Response[str]:
         return _html(views.login_page(next_url=_safe_next(next_url)))
 
     @post("/login", status_code=303)
     async def login(
-        self,
-        request: _Req,
-        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+        self, request: _Req, authenticator: _Authenticator, data: URLEncodedBody[dict[str, str]]
     ) -> Response[Any]:
         token = (data.get("token") or "").strip()
-        authenticator: Authenticator = request.app.state.authenticator
         try:
             authenticator.authenticate_token(token)
         except Unauthorized:
@@ -160,25 +157,28 @@ class DashboardController(Controller):
     async def runs(
         self,
         request: _Req,
-        state: State,
-        status: str | None = None,
-        host: str | None = None,
+        authenticator: _Authenticator,
+        dashboard_reads: _Reads,
+        status: _Query = None,
+        host: _Query = None,
     ) -> Response[Any]:
-        principal = _principal(request)
+        principal = _principal(request, authenticator)
         if principal is None:
             return _to_login(request)
         status, host = _blank(status), _blank(host)
-        runs = await _reads(state).runs(principal.tenant, status=status, host=host)
+        runs = await dashboard_reads.runs(principal.tenant, status=status, host=host)
         return _html(views.runs_page(runs, tenant=principal.tenant, status=status, host=host))
 
     @post("/runs", status_code=303)
     async def submit(
         self,
         request: _Req,
-        state: State,
-        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+        authenticator: _Authenticator,
+        dashboard_reads: _Reads,
+        submitter: NamedDependency[Submitter],
+        data: URLEncodedBody[dict[str, str]],
     ) -> Response[Any]:
-        principal = _principal(request)
+        principal = _principal(request, authenticator)
         if principal is None:
             return _to_login(request)
         try:
@@ -188,22 +188,28 @@ class DashboardController(Controller):
                 max_depth=int(data.get("max_depth") or 3),
             )
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            runs = await _reads(state).runs(principal.tenant)
+            runs = await dashboard_reads.runs(principal.tenant)
             page = views.runs_page(
                 runs, tenant=principal.tenant, status=None, host=None, error=_first_error(exc)
             )
             return _html(page, 422)
         # The REST route's own path: tenant cap, pending record, confirmed publish, 503.
-        submitter: Submitter = state.submitter
         job_id = (await submitter.submit(principal, crawl)).job_id
         return Redirect(f"{views.BASE}/runs/{quote(job_id)}", status_code=303)
 
     @get("/fragments/runs")
     async def runs_live(
-        self, request: _Req, state: State, status: str | None = None, host: str | None = None
+        self,
+        request: _Req,
+        authenticator: _Authenticator,
+        dashboard_reads: _Reads,
+        status: _Query = None,
+        host: _Query = None,
     ) -> Response[str]:
-        principal = _require(request)
-        runs = await _reads(state).runs(principal.tenant, status=_blank(status), host=_blank(host))
+        principal = _require(request, authenticator)
+        runs = await dashboard_reads.runs(
+            principal.tenant, status=_blank(status), host=_blank(host)
+        )
         return _html(views.runs_fragment(runs))
 
     @get("/runs/{job_id:str}")
@@ -211,21 +217,21 @@ class DashboardController(Controller):
         self,
         *,
         request: _Req,
-        state: State,
-        job_id: str,
-        outcome: str | None = None,
-        reason: str | None = None,
-        cursor: str | None = None,
+        authenticator: _Authenticator,
+        dashboard_reads: _Reads,
+        job_id: FromPath[str],
+        outcome: _Query = None,
+        reason: _Query = None,
+        cursor: _Query = None,
     ) -> Response[Any]:
-        principal = _principal(request)
+        principal = _principal(request, authenticator)
         if principal is None:
             return _to_login(request)
-        reads = _reads(state)
-        run = await reads.run(principal.tenant, job_id)
+        run = await dashboard_reads.run(principal.tenant, job_id)
         if run is None:
             return _html(views.login_page(f"No run {job_id} for your tenant."), 404)
         outcome, reason, cursor = _blank(outcome), _blank(reason), _blank(cursor)
-        fragment = await _run_fragment(reads, run, outcome, reason, cursor)
+        fragment = await _run_fragment(dashboard_reads, run, outcome, reason, cursor)
         query = {
             k: v for k, v in (("outcome", outcome), ("reason", reason), ("cursor", cursor)) if v
         }
@@ -234,7 +240,7 @@ class DashboardController(Controller):
                 run,
                 fragment,
                 tenant=principal.tenant,
-                reasons=await reads.reasons(job_id),
+                reasons=await dashboard_reads.reasons(job_id),
                 outcome=outcome,
                 reason=reason,
                 query=query,
@@ -246,62 +252,87 @@ class DashboardController(Controller):
         self,
         *,
         request: _Req,
-        state: State,
-        job_id: str,
-        outcome: str | None = None,
-        reason: str | None = None,
-        cursor: str | None = None,
+        authenticator: _Authenticator,
+        dashboard_reads: _Reads,
+        job_id: FromPath[str],
+        outcome: _Query = None,
+        reason: _Query = None,
+        cursor: _Query = None,
     ) -> Response[str]:
-        principal = _require(request)
-        reads = _reads(state)
-        run = await reads.run(principal.tenant, job_id)
+        principal = _require(request, authenticator)
+        run = await dashboard_reads.run(principal.tenant, job_id)
         if run is None:
             raise NotFound(f"no crawl {job_id}")
         return _html(
-            await _run_fragment(reads, run, _blank(outcome), _blank(reason), _blank(cursor))
+            await _run_fragment(
+                dashboard_reads, run, _blank(outcome), _blank(reason), _blank(cursor)
+            )
         )
 
     @get("/runs/{job_id:str}/pages/{key:str}")
-    async def page_text(self, request: _Req, state: State, job_id: str, key: str) -> Response[Any]:
-        principal = _principal(request)
+    async def page_text(
+        self,
+        request: _Req,
+        authenticator: _Authenticator,
+        dashboard_reads: _Reads,
+        job_id: FromPath[str],
+        key: FromPath[str],
+    ) -> Response[Any]:
+        principal = _principal(request, authenticator)
         if principal is None:
             return _to_login(request)
-        reads = _reads(state)
-        run = await reads.run(principal.tenant, job_id)
-        page = await reads.page(job_id, key) if run is not None else None
+        run = await dashboard_reads.run(principal.tenant, job_id)
+        page = await dashboard_reads.page(job_id, key) if run is not None else None
         if run is None or page is None:
             raise NotFound(f"no page {key} in crawl {job_id}")
         return _html(views.page_text_page(run, page, tenant=principal.tenant))
 
     @post("/runs/{job_id:str}/cancel", status_code=202)
-    async def cancel(self, request: _Req, state: State, job_id: str) -> dict[str, str]:
-        principal = _require(request)
+    async def cancel(
+        self,
+        request: _Req,
+        authenticator: _Authenticator,
+        canceller: NamedDependency[Canceller],
+        job_id: FromPath[str],
+    ) -> dict[str, str]:
+        principal = _require(request, authenticator)
         if not request.headers.get("x-requested-with"):
             raise ApiProblem("the X-Requested-With header is required")
-        run = await _reads(state).run(principal.tenant, job_id)
-        if run is None:
-            raise NotFound(f"no crawl {job_id}")
-        if JobStatus(run["status"]) in TERMINAL_STATUSES:
-            raise Conflict(f"crawl {job_id} is already {run['status']}")
-        await publish_cancel(state.publisher, principal, job_id, attempt=int(run.get("attempt", 1)))
-        return {"id": job_id, "status": JobStatus.CANCELLING.value}
+        # The REST route's own path: 404 for another tenant's job, 409 once finished, 503.
+        accepted = await canceller.cancel(principal, job_id)
+        return accepted.model_dump()
 
     @get("/overview")
-    async def overview(self, request: _Req, state: State) -> Response[Any]:
-        principal = _principal(request)
+    async def overview(
+        self,
+        request: _Req,
+        authenticator: _Authenticator,
+        dashboard_reads: _Reads,
+        publisher: NamedDependency[CommandPublisher],
+    ) -> Response[Any]:
+        principal = _principal(request, authenticator)
         if principal is None:
             return _to_login(request)
-        fragment = await _overview_fragment(state, principal)
+        fragment = await _overview_fragment(dashboard_reads, publisher, principal)
         return _html(views.overview_page(fragment, tenant=principal.tenant))
 
     @get("/fragments/overview")
-    async def overview_live(self, request: _Req, state: State) -> Response[str]:
-        return _html(await _overview_fragment(state, _require(request)))
+    async def overview_live(
+        self,
+        request: _Req,
+        authenticator: _Authenticator,
+        dashboard_reads: _Reads,
+        publisher: NamedDependency[CommandPublisher],
+    ) -> Response[str]:
+        principal = _require(request, authenticator)
+        return _html(await _overview_fragment(dashboard_reads, publisher, principal))
 
 
-async def _overview_fragment(state: State, principal: Principal) -> str:
-    overview = await _reads(state).overview(principal.tenant)
-    return views.overview_fragment(overview, await dead_letter_counts(state.publisher))
+async def _overview_fragment(
+    reads: DashboardReads, publisher: CommandPublisher, principal: Principal
+) -> str:
+    overview = await reads.overview(principal.tenant)
+    return views.overview_fragment(overview, await dead_letter_counts(publisher))
 
 
 def _first_error(exc: ValueError) -> str:
