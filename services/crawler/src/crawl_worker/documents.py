@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-import pypdfium2 as pdfium
+import pypdfium2 as pdfium  # type: ignore[import-untyped]  # no type information shipped
 
 from crawl_worker.extracted import Extracted
 
