@@ -59,6 +59,23 @@ class PageRecorded(Envelope):
     markdown: str | None = None
     content_hash: str | None = None
     page_count: int | None = Field(default=None, ge=0, description="A document's pages (PDF)")
+    etag: str | None = Field(default=None, description="The response's ETag, for re-crawls")
+    last_modified: str | None = Field(
+        default=None, description="The response's Last-Modified, for re-crawls"
+    )
+    body_hash: str | None = Field(
+        default=None, description="SHA-256 of the body as received: a re-crawl's same bytes"
+    )
+    links: tuple[str, ...] | None = Field(
+        default=None,
+        description=(
+            "The page's links, resolved: what a re-crawl follows from it when the page is "
+            "unchanged and its body is not read again"
+        ),
+    )
+    change: Literal["added", "changed", "unchanged"] | None = Field(
+        default=None, description="In a re-crawl: the page against the earlier job's"
+    )
 
 
 class SkippedUrl(BaseModel):

@@ -47,6 +47,10 @@ class Outcome(StrEnum):
     FETCHED = "fetched"
     FAILED = "failed"
     SKIPPED = "skipped"
+    # A re-crawl (``since``) found the page as the earlier job recorded it: the server
+    # answered 304 to a conditional request, or sent the same bytes or the same text again.
+    # Its record carries the earlier job's content; nothing was extracted again.
+    UNCHANGED = "unchanged"
 
 
 class StopReason(StrEnum):
@@ -62,8 +66,14 @@ class StopReason(StrEnum):
 class Counters(BaseModel):
     """Cumulative counters of one job.
 
-    Invariant: ``discovered == queued + in_flight + fetched + failed + skipped``. They only grow
-    (but for ``queued`` and ``in_flight``), so a projection may combine them field by field.
+    Invariant: ``discovered == queued + in_flight + fetched + failed + skipped + unchanged``.
+    They only grow (but for ``queued`` and ``in_flight``), so a projection may combine them
+    field by field.
+
+    A re-crawl (``CrawlRequest.since``) also counts its pages against the earlier job's:
+    ``added`` and ``changed`` split ``fetched`` (a page the earlier job had no content for, or
+    whose text differs), ``unchanged`` is the outcome, and ``removed`` (set when the crawl has
+    visited everything it could reach) the earlier job's pages this one has no content for.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -74,6 +84,10 @@ class Counters(BaseModel):
     fetched: int = Field(default=0, ge=0)
     failed: int = Field(default=0, ge=0)
     skipped: int = Field(default=0, ge=0)
+    unchanged: int = Field(default=0, ge=0)
+    added: int = Field(default=0, ge=0)
+    changed: int = Field(default=0, ge=0)
+    removed: int = Field(default=0, ge=0)
 
 
 class SitemapMode(StrEnum):
@@ -176,6 +190,18 @@ class CrawlRequest(BaseModel):
     )
     webhook: WebhookSpec | None = Field(
         default=None, description="Deliver this job's events to a URL (optional)"
+    )
+    since: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[0-9A-Za-z._~-]+$",
+        description=(
+            "Re-crawl against an earlier finished job of the same tenant and start URL: pages "
+            "are asked for conditionally (If-None-Match, If-Modified-Since), an unchanged one "
+            "is recorded `unchanged` without being extracted again, and the job's changes "
+            "(added, changed, removed, unchanged) are listed at /changes"
+        ),
     )
 
     @field_validator("url")

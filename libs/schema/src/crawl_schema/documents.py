@@ -47,10 +47,22 @@ JobDocument = dict[str, Any]
 PageRecord = dict[str, Any]
 LogLine = dict[str, Any]
 
-COUNTER_FIELDS = ("discovered", "queued", "in_flight", "fetched", "failed", "skipped")
-"""A job's counters; they add up: ``discovered = queued + in_flight + fetched + failed +
-skipped``."""
-OUTCOME_COUNTERS = ("fetched", "failed", "skipped")
+COUNTER_FIELDS = (
+    "discovered",
+    "queued",
+    "in_flight",
+    "fetched",
+    "failed",
+    "skipped",
+    "unchanged",
+    "added",
+    "changed",
+    "removed",
+)
+"""A job's counters (``crawl_contracts.Counters``); they add up: ``discovered = queued +
+in_flight + fetched + failed + skipped + unchanged``; ``added``, ``changed`` and ``removed``
+compare a re-crawl's pages with the earlier job's."""
+OUTCOME_COUNTERS = ("fetched", "failed", "skipped", "unchanged")
 """The counters of URLs whose outcome is in the ledger (they never decrease)."""
 
 JOB_DEFAULTS: JobDocument = {
@@ -150,6 +162,11 @@ PAGE_RECORD_FIELDS = (
     "markdown",
     "content_hash",
     "page_count",
+    "etag",
+    "last_modified",
+    "body_hash",
+    "links",
+    "change",
 )
 
 

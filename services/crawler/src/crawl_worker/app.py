@@ -35,6 +35,7 @@ from crawl_runtime.deadletters import dead_letter
 from crawl_runtime.publish import publish_message, republish
 from crawl_runtime.topology import crawl_exchange, declare_dead_letters, work_queue
 from crawl_worker import observability
+from crawl_worker.baseline import MongoBaselines
 from crawl_worker.crawl import Crawl, CrawlPorts
 from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
@@ -205,6 +206,7 @@ class CrawlerService:
             robots,
             observability.timed_extractor(self.extract),
             observability.CountingSink(BrokerSink(self.broker)),
+            MongoBaselines(self.mongo[s.mongodb_database]),
         )
 
     async def start_resources(self) -> None:

@@ -27,10 +27,11 @@ lease): then it stops at once and says nothing more.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol, TypeVar
 
 import structlog
 
@@ -53,9 +54,10 @@ from crawl_contracts import (
 )
 from crawl_contracts.models import SitemapMode
 from crawl_schema.keys import url_hash
+from crawl_worker.baseline import Baseline, BaselineError, Baselines, EarlierPage
 from crawl_worker.documents import DocumentError, is_pdf
 from crawl_worker.extract import Extracted
-from crawl_worker.fetch import DOCUMENT_TYPES, FetchResult
+from crawl_worker.fetch import DOCUMENT_TYPES, FetchResult, Validators
 from crawl_worker.frontier import Scope
 from crawl_worker.robots import RobotsCache
 from crawl_worker.sitemap import read_sitemaps
@@ -87,7 +89,12 @@ class FetchGate(Protocol):
 
 
 class PageFetcher(Protocol):
-    async def fetch(self, url: str, in_scope: Callable[[str], bool] = ...) -> FetchResult: ...
+    async def fetch(
+        self,
+        url: str,
+        in_scope: Callable[[str], bool] = ...,
+        validators: Validators | None = ...,
+    ) -> FetchResult: ...
 
     async def fetch_bytes(self, url: str) -> tuple[int | None, bytes]: ...
 
@@ -98,6 +105,7 @@ class CrawlPorts:
     robots: RobotsCache
     extract: Extractor
     sink: EventSink
+    baselines: Baselines | None = None  # where a re-crawl finds its earlier job (``since``)
 
 
 @dataclass(slots=True)
@@ -108,6 +116,10 @@ class _Count:
     fetched: int = 0
     failed: int = 0
     skipped: int = 0
+    unchanged: int = 0
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
 
     def snapshot(self, *, in_flight_as_queued: bool = False) -> Counters:
         """The counters; ``in_flight_as_queued`` counts URLs being visited as queued (as a
@@ -120,6 +132,10 @@ class _Count:
             fetched=self.fetched,
             failed=self.failed,
             skipped=self.skipped,
+            unchanged=self.unchanged,
+            added=self.added,
+            changed=self.changed,
+            removed=self.removed,
         )
 
 
@@ -189,6 +205,7 @@ class Crawl:
         self._cancelled = asyncio.Event()
         self._page_limited = False
         self._start_unreachable: str | None = None  # why the start URL was never fetched
+        self._baseline: Baseline | None = None  # the earlier job of a re-crawl, once opened
         self.timed_out = False
         self.abandoned = False
         self.ended = False  # the terminal event is on its way
@@ -280,6 +297,11 @@ class Crawl:
         # Not held for its confirm: events go out on one channel in order, a consumer orders
         # them by ``seq`` anyway, and the command is acked once any event is confirmed.
         await self._emit(CrawlStarted, worker_id=self._worker_id)
+        if self.request.since is not None:
+            try:
+                self._baseline = await self._open_baseline(self.request.since)
+            except BaselineError as exc:
+                return await self._terminal(CrawlFailed, error_code="invalid_since", error=str(exc))
         if url_hash(self.start_url) not in self._seen:  # a resumed crawl knows it already
             self._discover(self.start_url, 0)
         workers = [asyncio.create_task(self._work_all())]
@@ -317,7 +339,20 @@ class Crawl:
                 CrawlFailed, error_code="start_unreachable", error=self._start_unreachable
             )
         reason = StopReason.PAGE_LIMIT if self._page_limited else StopReason.EXHAUSTED
+        baseline = self._baseline
+        if baseline is not None and reason is StopReason.EXHAUSTED:
+            # Everything reachable was visited: the earlier job's pages this one has no
+            # content for are gone (a crawl cut short says nothing of those it did not reach).
+            kept = self._count.changed + self._count.unchanged
+            self._count.removed = max(0, baseline.pages - kept)
         return await self._terminal(CrawlCompleted, stop_reason=reason)
+
+    async def _open_baseline(self, job_id: str) -> Baseline:
+        if self._ports.baselines is None:
+            raise BaselineError("this crawler has no access to earlier jobs")
+        return await self._ports.baselines.open(
+            job_id, tenant=self.command.tenant, start_url=self.start_url
+        )
 
     def _budget_left(self) -> bool:
         c = self._count
@@ -382,9 +417,18 @@ class Crawl:
             skipped = FetchResult(Outcome.SKIPPED, reason, attempts=0, error=cause)
             await self._record(url, depth, skipped)
             return
-        result = await ports.fetcher.fetch(url, self._in_scope)
+        earlier = await self._baseline.page(url) if self._baseline is not None else None
+        validators = earlier.validators if earlier is not None else None
+        result = await ports.fetcher.fetch(url, self._in_scope, validators)
+        if earlier is not None and result.outcome is Outcome.UNCHANGED:
+            await self._unchanged(url, depth, result, earlier)
+            return
         if result.outcome is not Outcome.FETCHED or result.body is None:
             await self._record(url, depth, result)
+            return
+        body_hash = hashlib.sha256(result.body).hexdigest()
+        if earlier is not None and earlier.body_hash == body_hash:  # the same bytes again
+            await self._unchanged(url, depth, replace(result, reason="same_body"), earlier)
             return
         base = result.final_url or url
         try:
@@ -441,13 +485,51 @@ class Crawl:
             return
         if page.content_hash:
             self._hashes.add(page.content_hash)
+        link_base = resolve_link(base, page.base) if page.base else base
+        links = [
+            link
+            for href in page.links
+            if (link := resolve_link(link_base or base, href)) is not None
+        ]
+        await self._follow(links, depth)
+        if earlier is not None and page.content_hash == earlier.extracted.content_hash:
+            # Other bytes, the same text (a date in a footer, a new session token)
+            same = replace(result, outcome=Outcome.UNCHANGED, reason="same_text")
+            await self._record(url, depth, same, page, body_hash=body_hash, links=links)
+            return
+        change: Literal["added", "changed"] | None = None
+        if self._baseline is not None:
+            change = "added" if earlier is None else "changed"
+        await self._record(
+            url, depth, result, page, body_hash=body_hash, links=links, change=change
+        )
+
+    async def _follow(self, links: list[str], depth: int) -> None:
         if self.request.sitemap is not SitemapMode.ONLY:
-            link_base = resolve_link(base, page.base) if page.base else base
-            for href in page.links:
-                link = resolve_link(link_base or base, href)
-                if link is not None:
-                    await self._found(link, depth + 1)
-        await self._record(url, depth, result, page)
+            for link in links:
+                await self._found(link, depth + 1)
+
+    async def _unchanged(
+        self, url: str, depth: int, result: FetchResult, earlier: EarlierPage
+    ) -> None:
+        """A page as the earlier job recorded it (``304``, or the same bytes): its text,
+        fields and links stand in for a body not read again."""
+        page = earlier.extracted
+        if page.content_hash and page.content_hash in self._hashes:
+            duplicate = replace(result, outcome=Outcome.SKIPPED, reason="duplicate")
+            await self._record(url, depth, duplicate)
+            return
+        if page.content_hash:
+            self._hashes.add(page.content_hash)
+        await self._follow(page.links, depth)
+        same = replace(
+            result,
+            outcome=Outcome.UNCHANGED,
+            content_type=result.content_type or earlier.content_type,
+            etag=result.etag or earlier.validators.etag,
+            last_modified=result.last_modified or earlier.validators.last_modified,
+        )
+        await self._record(url, depth, same, page, body_hash=earlier.body_hash, links=page.links)
 
     async def _extract(self, body: bytes, content_type: str | None, url: str) -> Extracted:
         if content_type in DOCUMENT_TYPES and not is_pdf(body):
@@ -529,6 +611,10 @@ class Crawl:
         depth: int,
         result: FetchResult,
         page: Extracted | None = None,
+        *,
+        body_hash: str | None = None,
+        links: list[str] | None = None,
+        change: Literal["added", "changed"] | None = None,
     ) -> None:
         """Count a visited URL's outcome (it leaves ``in_flight``), publish its record and
         journal it, in one step as a cut sees it: the only await comes first."""
@@ -546,6 +632,12 @@ class Crawl:
                 self._count.failed += 1
             case Outcome.SKIPPED:
                 self._count.skipped += 1
+            case Outcome.UNCHANGED:
+                self._count.unchanged += 1
+        if change == "added":
+            self._count.added += 1
+        elif change == "changed":
+            self._count.changed += 1
         sent = self._publish(
             PageRecorded,
             url=url,
@@ -563,6 +655,11 @@ class Crawl:
             markdown=page.markdown if page else None,
             content_hash=page.content_hash if page else None,
             page_count=page.page_count if page else None,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            body_hash=body_hash,
+            links=tuple(links) if links is not None else None,
+            change="unchanged" if result.outcome is Outcome.UNCHANGED else change,
         )
         self._journal.recorded(url_hash(url), page.content_hash if page else None, sent)
 

@@ -33,7 +33,7 @@ from crawl_worker.politeness import HostGate, PolitenessLimits
 from crawl_worker.safety import AddressGuard, AddressRefusedError
 from crawl_worker.urls import normalize_url
 
-__all__ = ["DOCUMENT_TYPES", "HTML_TYPES", "FetchLimits", "FetchResult", "Fetcher"]
+__all__ = ["DOCUMENT_TYPES", "HTML_TYPES", "FetchLimits", "FetchResult", "Fetcher", "Validators"]
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # Documents turned into markdown too (``documents``): fetched like pages, within the same caps.
@@ -57,6 +57,22 @@ class FetchLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class Validators:
+    """An earlier answer's validators: what makes a request conditional (RFC 9110 13.1)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        sent = {}
+        if self.etag:
+            sent["If-None-Match"] = self.etag
+        if self.last_modified:
+            sent["If-Modified-Since"] = self.last_modified
+        return sent
+
+
+@dataclass(frozen=True, slots=True)
 class FetchResult:
     outcome: Outcome
     reason: str | None
@@ -67,6 +83,8 @@ class FetchResult:
     attempts: int = 1
     retry_after: float | None = None
     error: str | None = None  # the network error behind a failure, as the page record says
+    etag: str | None = None  # the response's validators, for a later conditional request
+    last_modified: str | None = None
 
     def cause(self) -> str:
         """Why the resource was not fetched, in a few words: ``HTTP 503``,
@@ -110,12 +128,18 @@ class Fetcher:
         self._gate = gate
 
     async def fetch(
-        self, url: str, in_scope: Callable[[str], bool] = lambda _: True
+        self,
+        url: str,
+        in_scope: Callable[[str], bool] = lambda _: True,
+        validators: Validators | None = None,
     ) -> FetchResult:
+        """A page. With ``validators`` (an earlier answer's ETag and Last-Modified) the request
+        is conditional, and a ``304`` is ``Outcome.UNCHANGED`` (reason ``not_modified``)."""
+        headers = validators.headers() if validators is not None else {}
         attempts = 0
         while True:
             attempts += 1
-            result = await self._attempt(url, in_scope, any_type=False)
+            result = await self._attempt(url, in_scope, any_type=False, headers=headers)
             if not self._retryable(result) or attempts > self._limits.retries:
                 return replace(result, attempts=attempts)
             if result.retry_after is not None:
@@ -166,11 +190,19 @@ class Fetcher:
             await self._sleep(self._limits.retry_backoff * attempts)
 
     async def _attempt(
-        self, url: str, in_scope: Callable[[str], bool], *, any_type: bool, gated: bool = True
+        self,
+        url: str,
+        in_scope: Callable[[str], bool],
+        *,
+        any_type: bool,
+        gated: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> FetchResult:
         try:
             async with asyncio.timeout(self._limits.total_timeout):
-                return await self._follow(url, in_scope, any_type=any_type, gated=gated)
+                return await self._follow(
+                    url, in_scope, any_type=any_type, gated=gated, headers=headers or {}
+                )
         except TimeoutError:
             error = f"no complete answer within {self._limits.total_timeout:g} s"
             return FetchResult(Outcome.FAILED, "timeout", error=error)
@@ -180,7 +212,13 @@ class Fetcher:
             return FetchResult(Outcome.FAILED, _transport_reason(exc), error=_describe(exc))
 
     async def _follow(
-        self, url: str, in_scope: Callable[[str], bool], *, any_type: bool, gated: bool
+        self,
+        url: str,
+        in_scope: Callable[[str], bool],
+        *,
+        any_type: bool,
+        gated: bool,
+        headers: dict[str, str],
     ) -> FetchResult:
         seen: set[str] = set()
         current = url
@@ -199,7 +237,9 @@ class Fetcher:
             # Every hop is a request to its host, so every hop passes that host's gate.
             # (robots.txt and sitemaps are not gated: the gate needs robots.txt first.)
             slot = self._gate.slot(current) if gated else contextlib.nullcontext()
-            async with slot, self._client.stream("GET", current) as response:
+            # Validators belong to the URL they were given for, not to a redirect's target.
+            conditional = headers if current == url else {}
+            async with slot, self._client.stream("GET", current, headers=conditional) as response:
                 status = response.status_code
                 if status in _REDIRECTS and "location" in response.headers:
                     try:
@@ -210,12 +250,23 @@ class Fetcher:
                         return FetchResult(Outcome.FAILED, "redirect_loop", status, current)
                     current = target
                     continue
+                if status == 304 and conditional:
+                    return FetchResult(
+                        Outcome.UNCHANGED,
+                        "not_modified",
+                        status,
+                        current,
+                        etag=response.headers.get("etag"),
+                        last_modified=response.headers.get("last-modified"),
+                    )
                 return await self._read(response, current, any_type=any_type)
         return FetchResult(Outcome.FAILED, "too_many_redirects", status, current)
 
     async def _read(self, response: httpx.Response, url: str, *, any_type: bool) -> FetchResult:
         status = response.status_code
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if status == 304:  # "not modified", though nothing was asked conditionally
+            return FetchResult(Outcome.FAILED, f"http_{status}", status, url, content_type)
         if status >= 400:
             retry_after = (
                 _retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
@@ -238,7 +289,16 @@ class Fetcher:
         except _RefusedError as refused:
             outcome = Outcome.FAILED if refused.reason == "decoding_error" else Outcome.SKIPPED
             return FetchResult(outcome, refused.reason, status, url, content_type)
-        return FetchResult(Outcome.FETCHED, None, status, url, content_type, body)
+        return FetchResult(
+            Outcome.FETCHED,
+            None,
+            status,
+            url,
+            content_type,
+            body,
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+        )
 
     async def _body(self, response: httpx.Response) -> bytes:
         """The decoded body, refused as soon as it passes a limit."""
