@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Any, cast
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from crawl_contracts import CrawlRequest, CrawlRequested, CrawlStarted
+from crawl_contracts import CrawlRequest, CrawlRequested, CrawlStarted, Outcome, PageRecorded
 from crawl_netguard import AddressPolicy, Resolve
 from crawl_status.settings import StatusSettings
 from crawl_status.webhooks import WebhookDispatcher, WebhookOutbox, refusal, sign
@@ -41,6 +42,52 @@ async def test_the_outbox_learns_a_jobs_webhook_from_its_command_without_a_read(
     assert [(d["job_id"], d["event"], d["url"]) for d in deliveries.inserted] == [
         ("hooked", "started", "http://127.0.0.1:9/hook")
     ]
+
+
+async def test_a_recrawls_new_and_changed_pages_are_delivered_as_page_changed() -> None:
+    crawls, deliveries = Collection(), Collection()
+    database = {"crawls": crawls, "webhook_deliveries": deliveries}
+    outbox = WebhookOutbox(cast("AsyncDatabase[dict[str, Any]]", database))
+    request = CrawlRequest(
+        url="http://127.0.0.1:9/",
+        since="earlier",
+        webhook={"url": "http://127.0.0.1:9/hook", "events": ["page", "page.changed"]},
+    )
+    await outbox.enqueue(CrawlRequested(job_id="j", tenant="t", request=request))
+    pages = {
+        "/new": (Outcome.FETCHED, "added"),
+        "/edited": (Outcome.FETCHED, "changed"),
+        "/same": (Outcome.UNCHANGED, "unchanged"),
+        "/gone": (Outcome.FAILED, None),
+    }
+    for path, (outcome, change) in pages.items():
+        page = PageRecorded(
+            job_id="j",
+            tenant="t",
+            url=f"http://127.0.0.1:9{path}",
+            outcome=outcome,
+            depth=1,
+            change=change,
+            markdown="text",
+            links=("http://127.0.0.1:9/",),
+        )
+        await outbox.enqueue(page)
+    delivered = [
+        (d["event"], json.loads(d["body"])["data"]["url"].removeprefix("http://127.0.0.1:9"))
+        for d in deliveries.inserted
+    ]
+    assert sorted(e for e in delivered if e[0] == "page.changed") == [
+        ("page.changed", "/edited"),
+        ("page.changed", "/new"),
+    ]
+    assert len([e for e in delivered if e[0] == "page"]) == 4
+    assert len({d["_id"] for d in deliveries.inserted}) == 6  # one delivery per page and event
+    changed = next(
+        json.loads(d["body"]) for d in deliveries.inserted if d["event"] == "page.changed"
+    )
+    assert changed["type"] == "crawl.page.changed"
+    assert "markdown" not in changed["data"]
+    assert "links" not in changed["data"]
 
 
 def test_signatures_match_the_standard_webhooks_reference_vector() -> None:

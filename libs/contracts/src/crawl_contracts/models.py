@@ -107,6 +107,7 @@ class WebhookEvent(StrEnum):
 
     STARTED = "started"
     PAGE = "page"
+    PAGE_CHANGED = "page.changed"  # a re-crawl's page that is new or whose text changed
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"

@@ -142,23 +142,34 @@ class WebhookOutbox:
             webhook = message.request.webhook
             self._remember(message.job_id, webhook.model_dump(mode="json") if webhook else None)
             return
-        event = _EVENTS.get(type(message))
-        if event is None:
+        events = _events_of(message)
+        if not events:
             return
         spec = await self._spec(message.job_id)
-        if not spec or event.value not in spec.get("events", ()):
+        if not spec:
             return
+        for event in events:
+            if event.value in spec.get("events", ()):
+                await self._deliver(message, event, spec)
+
+    async def _deliver(self, message: Message, event: WebhookEvent, spec: dict[str, Any]) -> None:
         now = utcnow()
         payload = {
             "type": f"crawl.{event.value}",
             "timestamp": message.occurred_at.isoformat().replace("+00:00", "Z"),
             "data": _data(message),
         }
+        # One delivery per message and event (a page may be both ``page`` and ``page.changed``)
+        key = (
+            message.message_id
+            if event is _EVENTS.get(type(message))
+            else (f"{message.message_id}.{event.value}")
+        )
         with contextlib.suppress(DuplicateKeyError):  # a redelivered message
             await self.deliveries.insert_one(
                 {
-                    "_id": delivery_id(message.job_id, message.message_id),
-                    "webhook_id": f"msg_{message.message_id}",
+                    "_id": delivery_id(message.job_id, key),
+                    "webhook_id": f"msg_{key}",
                     "job_id": message.job_id,
                     "tenant": message.tenant,
                     "event": event.value,
@@ -172,10 +183,22 @@ class WebhookOutbox:
             )
 
 
+def _events_of(message: Message) -> list[WebhookEvent]:
+    """The webhook events a message stands for: its own, and ``page.changed`` for a
+    re-crawl's page that is new or whose text changed."""
+    event = _EVENTS.get(type(message))
+    if event is None:
+        return []
+    if isinstance(message, PageRecorded) and message.change in ("added", "changed"):
+        return [event, WebhookEvent.PAGE_CHANGED]
+    return [event]
+
+
 def _data(message: Message) -> dict[str, Any]:
     data: dict[str, Any] = {"job_id": message.job_id, "attempt": message.attempt}
     if isinstance(message, PageRecorded):
-        data |= message.model_dump(mode="json", exclude={"markdown", "type", "message_id"})
+        # Without the page's text and links: a delivery says what happened, the API has the rest
+        data |= message.model_dump(mode="json", exclude={"markdown", "links", "type", "message_id"})
         data.pop("tenant", None)
     elif isinstance(message, CrawlCompleted | CrawlFailed | CrawlCancelled):
         data["status"] = _EVENTS[type(message)].value
