@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from crawl_contracts import CrawlRequest, CrawlRequested
 from crawl_schema import new_job_document
 from crawl_schema import queries as q
-from crawl_schema.keys import LIST_KEY_TOP, list_key_bound
+from crawl_schema.keys import LIST_KEY_TOP, list_key_bound, page_id
 
 T0 = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 
@@ -41,8 +41,20 @@ def test_every_sorted_read_pins_its_sort_key() -> None:
         q.job_deliveries("j"),
         q.due_deliveries(T0),
         q.assistant_runs("acme", "a1"),
+        q.job_pages_by_key("j"),
+        q.job_pages_by_key("j", after="00ff"),
     ]
     assert all(pinned(r) for r in reads)
+
+
+def test_two_jobs_records_of_one_url_stand_at_the_same_place_of_their_key_ranges() -> None:
+    url = "http://example.com/a"
+    hash_of = {job: page_id(job, url).split(":", 1)[1] for job in ("j1", "j2")}
+    assert hash_of["j1"] == hash_of["j2"]
+    after = q.job_pages_by_key("j2", after=hash_of["j1"]).filter["_id"]
+    assert after == {"$gt": page_id("j2", url), "$lt": "j2;"}
+    assert not after["$gt"] < page_id("j2", url) < after["$lt"]  # strictly after the URL
+    assert q.job_pages_by_key("j2").filter["_id"] == {"$gte": "j2:", "$lt": "j2;"}
 
 
 def test_the_job_list_bounds_combine_the_cursor_and_the_creation_window() -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "job_list",
     "job_logs",
     "job_pages",
+    "job_pages_by_key",
     "silent_jobs",
     "tenant_unfinished",
 ]
@@ -74,6 +75,16 @@ def job_pages(job_id: str, *, after: int | None = None, outcome: str | None = No
         query["outcome"] = outcome
     query["order"] = {"$gt": _NO_ORDER if after is None else after}
     return Query(query, [("order", 1)])
+
+
+def job_pages_by_key(job_id: str, *, after: str | None = None) -> Query:
+    """A job's pages in the order of their keys (the URL's hash, ``keys.page_id``), after the
+    hash ``after``: two jobs' records of one URL stand at the same place in each, so a
+    re-crawl's changes are a merge of its pages and the earlier job's (``_id`` index)."""
+    bounds = job_range(job_id)
+    if after is not None:
+        bounds = {"$gt": f"{job_id}:{after}", "$lt": bounds["$lt"]}
+    return Query({"_id": bounds}, [("_id", 1)])
 
 
 def job_logs(job_id: str, *, after: int | None = None, newest_first: bool = False) -> Query:
