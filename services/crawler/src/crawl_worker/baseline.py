@@ -20,9 +20,9 @@ from typing import Any, Protocol
 from crawl_contracts import TERMINAL_STATUSES, Outcome
 from crawl_schema.keys import page_id
 from crawl_schema.names import CRAWLS, PAGES
+from crawl_schema.urls import normalize_url
 from crawl_worker.extracted import Extracted
 from crawl_worker.fetch import Validators
-from crawl_worker.urls import normalize_url
 
 __all__ = [
     "Baseline",
