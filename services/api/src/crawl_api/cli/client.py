@@ -5,6 +5,8 @@ Errors (each carries the message shown to the user and the process exit code)::
     CliError                   base
     ├── ApiUnreachableError         no answer from the API (down, wrong URL, timeout)      exit 4
     ├── ApiRefusedError             the API answered with a problem (401, 404, 409, 422)   exit 4
+    ├── NoSuchCrawlError            no crawl of the caller's has an id that starts so      exit 4
+    ├── AmbiguousIdError            several do: the id prefix names no single crawl        exit 2
     └── RouteMissingError           this API server lacks the route (404/405 on the route) exit 5
 
 The token goes only into the ``Authorization`` header; it is never printed.
@@ -18,10 +20,12 @@ from typing import Any
 import httpx
 
 __all__ = [
+    "AmbiguousIdError",
     "ApiClient",
     "ApiRefusedError",
     "ApiUnreachableError",
     "CliError",
+    "NoSuchCrawlError",
     "RouteMissingError",
 ]
 
@@ -48,6 +52,14 @@ class ApiRefusedError(CliError):
 
 class RouteMissingError(CliError):
     exit_code = 5
+
+
+class NoSuchCrawlError(CliError):
+    pass
+
+
+class AmbiguousIdError(CliError):
+    exit_code = 2
 
 
 def _detail(response: httpx.Response) -> str:
@@ -139,6 +151,12 @@ class ApiClient:
             "GET", CRAWLS, route=f"GET {CRAWLS}", params=params
         ).json()
         return body
+
+    def crawls_by_prefix(self, prefix: str, *, limit: int) -> list[dict[str, Any]]:
+        """The caller's crawls whose id starts with ``prefix``, in id order (at most ``limit``)."""
+        params = {"id_prefix": prefix, "limit": limit}
+        body = self._call("GET", CRAWLS, route=f"GET {CRAWLS}", params=params).json()
+        return list(body.get("items", []))
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         response = self._call("DELETE", f"{CRAWLS}/{job_id}", route=f"{CRAWLS}/{{id}}")

@@ -1,8 +1,13 @@
 """``crawlctl``: submit, watch, list, cancel and export crawls from a terminal.
 
-Exit codes: 0 done (a watched job completed), 1 the watched job failed, 2 usage error,
-3 the watched job was cancelled, 4 the API is unreachable or refused the request, 5 the API
-server lacks the route, 130 interrupted. Errors are one line on stderr, never a traceback.
+A crawl is named by its whole id or by any prefix of at least four characters, such as the
+short ids ``crawlctl ls`` shows (:mod:`crawl_api.cli.ids`).
+
+Exit codes: 0 done (a watched job completed), 1 the watched job failed, 2 usage error (also
+an id prefix that several crawls share), 3 the watched job was cancelled, 4 the API is
+unreachable or refused the request (also no crawl matches the id), 5 the API server lacks
+the route, 130 interrupted. Errors are one line on stderr (an ambiguous id lists its
+candidates under it), never a traceback.
 """
 
 from __future__ import annotations
@@ -11,16 +16,20 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from crawl_api.cli.client import ApiClient, CliError
+from crawl_api.cli.client import ApiClient, ApiRefusedError, CliError
 from crawl_api.cli.export import export_pages
+from crawl_api.cli.ids import MIN_PREFIX, resolve
+from crawl_api.cli.listing import crawl_table
 from crawl_api.cli.watch import TERMINAL, watch
 
 __all__ = ["app", "config"]
@@ -62,13 +71,20 @@ def _main(
 
 
 @contextmanager
-def _client() -> Iterator[ApiClient]:
-    """An API client; ``CliError`` becomes one line on stderr and its exit code."""
+def _client(ref: str | None = None) -> Iterator[ApiClient]:
+    """An API client; ``CliError`` becomes one line on stderr and its exit code. ``ref`` is
+    the crawl id the command was given: one too short for a prefix gets a hint if unknown."""
     client = ApiClient(config.api_url, config.token, transport=config.transport)
     try:
         yield client
     except CliError as exc:
-        err.print(f"[red]error:[/] {exc.message}", highlight=False)
+        message = exc.message
+        unknown = isinstance(exc, ApiRefusedError) and exc.status == 404
+        if unknown and ref is not None and len(ref) < MIN_PREFIX:
+            message += (
+                f"; a crawl is named by its id or {MIN_PREFIX} or more of its first characters"
+            )
+        err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted; the crawl itself goes on (see `crawlctl status ID`)")
@@ -93,6 +109,12 @@ def _finish(job: dict[str, Any]) -> None:
     if job.get("error"):
         err.print(f"[red]error:[/] {job['error'].get('message')}", highlight=False)
     raise typer.Exit(_EXIT_FOR_STATUS.get(status, 0))
+
+
+_ID = typer.Argument(
+    help=f"Crawl id, whole or its first {MIN_PREFIX} or more characters (as `ls` shows)",
+    show_default=False,
+)
 
 
 @app.command()
@@ -127,12 +149,12 @@ def crawl(  # noqa: PLR0917  (typer options are parameters)
 
 @app.command()
 def status(
-    job_id: Annotated[str, typer.Argument(help="Crawl id")],
+    job_id: Annotated[str, _ID],
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON")] = False,
 ) -> None:
     """Show one crawl's status and counters."""
-    with _client() as client:
-        job = client.crawl(job_id)
+    with _client(job_id) as client:
+        job = client.crawl(resolve(client, job_id))
     if as_json:
         out.print_json(json.dumps(job))
         return
@@ -148,43 +170,39 @@ def status(
 def list_crawls(
     status_: Annotated[str | None, typer.Option("--status", help="Only this status")] = None,
     limit: Annotated[int, typer.Option(help="How many, newest first")] = 20,
+    no_trunc: Annotated[
+        bool, typer.Option("--no-trunc", help="Whole ids, not their first characters")
+    ] = False,
 ) -> None:
-    """List your crawls, newest first."""
+    """List your crawls, newest first, with short ids that other commands accept."""
     with _client() as client:
         body = client.crawls(status=status_, limit=limit)
-    table = Table("id", "status", "url", "fetched", "failed", "skipped", "created")
-    for job in body.get("items", []):
-        c = job.get("counters") or {}
-        table.add_row(
-            str(job.get("id")),
-            str(job.get("status")),
-            str(job.get("url") or ""),
-            str(c.get("fetched", 0)),
-            str(c.get("failed", 0)),
-            str(c.get("skipped", 0)),
-            str(job.get("created_at") or ""),
-        )
-    out.print(table)
+    table = crawl_table(
+        body.get("items", []), width=out.width, now=datetime.now(UTC), whole_ids=no_trunc
+    )
+    out.print(table, highlight=False)
 
 
 @app.command()
-def cancel(job_id: Annotated[str, typer.Argument(help="Crawl id")]) -> None:
+def cancel(job_id: Annotated[str, _ID]) -> None:
     """Ask a running crawl to stop."""
-    with _client() as client:
+    with _client(job_id) as client:
+        job_id = resolve(client, job_id)
         body = client.cancel(job_id)
     out.print(f"crawl {job_id}: {body.get('status', 'cancelling')}", highlight=False)
 
 
 @app.command()
 def pages(
-    job_id: Annotated[str, typer.Argument(help="Crawl id")],
+    job_id: Annotated[str, _ID],
     export: Annotated[
         Path | None,
         typer.Option(help="Write one markdown file per page and index.jsonl into this folder"),
     ] = None,
 ) -> None:
     """List a crawl's pages, or export them with --export DIR."""
-    with _client() as client:
+    with _client(job_id) as client:
+        job_id = resolve(client, job_id)
         if export is not None:
             files, lines = export_pages(client.pages(job_id), export)
             out.print(f"wrote {files} markdown files and {lines} index lines to {export}")
@@ -202,13 +220,25 @@ def pages(
 
 @app.command()
 def logs(
-    job_id: Annotated[str, typer.Argument(help="Crawl id")],
+    job_id: Annotated[str, _ID],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Wait for new lines")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls with --follow")] = 1.0,
 ) -> None:
     """Print a crawl's log lines; with --follow, until the crawl ends."""
-    with _client() as client:
+    with _client(job_id) as client:
+        job_id = resolve(client, job_id)
         _print_logs(client, job_id, follow=follow, interval=interval, sleep=time.sleep)
+
+
+@app.command("watch")
+def watch_crawl(
+    job_id: Annotated[str, _ID],
+    interval: Annotated[float, typer.Option(help="Seconds between polls")] = 0.5,
+) -> None:
+    """Follow a crawl's progress to its end (exit 1 if it failed, 3 if it was cancelled)."""
+    with _client(job_id) as client:
+        job = watch(client, resolve(client, job_id), out, interval=interval)
+    _finish(job)
 
 
 def _print_logs(
