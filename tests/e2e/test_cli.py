@@ -1,4 +1,5 @@
-"""``crawlctl`` against the real stack, in a pseudo-terminal where it draws its progress bar."""
+"""``crawlctl`` against the real stack, in a pseudo-terminal where it draws its progress bar
+(and, for the short ids, one 80 columns wide)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ import json
 import os
 import re
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pexpect
 import pytest
+from faststream.rabbit import RabbitBroker
 from typer.testing import CliRunner
 
 from crawl_api.cli import app
+from crawl_contracts import CrawlRequest, CrawlRequested, routing
 from crawl_stack import TOKEN, Services, Stack, free_port, running_stack
 from tests.sites.serve import SAMPLE, serving
 from tests.sites.slow import slow_site
@@ -30,12 +36,13 @@ def stack(services: Services) -> Iterator[Stack]:
         yield running
 
 
-def spawn(stack_url: str, *args: str) -> pexpect.spawn[str]:
+def spawn(stack_url: str, *args: str, columns: int = 160) -> pexpect.spawn[str]:
     env = {**os.environ, "CRAWLCTL_API_URL": stack_url, "CRAWLCTL_TOKEN": TOKEN}
     env.pop("NO_COLOR", None)
     env["TERM"] = "xterm-256color"
+    env["COLUMNS"] = str(columns)
     return pexpect.spawn(
-        CRAWLCTL, list(args), env=env, encoding="utf-8", dimensions=(40, 160), timeout=180
+        CRAWLCTL, list(args), env=env, encoding="utf-8", dimensions=(40, columns), timeout=180
     )
 
 
@@ -127,4 +134,94 @@ def test_commands_the_server_may_lack_end_cleanly(stack: Stack) -> None:
         if result.exit_code == 5:
             assert "does not offer" in result.output
         if result.exit_code == 4:
-            assert "no crawl whatever" in result.output
+            assert "no crawl matches whatever" in result.output
+
+
+async def _publish(services: Services, command: CrawlRequested) -> None:
+    """A crawl requested straight on the broker, as other services may: its id is chosen."""
+    broker = RabbitBroker(services.rabbitmq_url, logger=None)
+    await broker.connect()
+    try:
+        await broker.publish(
+            command.model_dump_json().encode(),
+            exchange=routing.EXCHANGE,
+            routing_key=routing.routing_key(command.type),
+            persist=True,
+            message_id=command.message_id,
+            content_type="application/json",
+        )
+    finally:
+        await broker.stop()
+
+
+def _wait_listed(stack: Stack, job_ids: set[str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=stack.api_url, headers=stack.headers, timeout=30) as client:
+        while time.monotonic() < deadline:
+            found = {
+                job_id
+                for job_id in job_ids
+                if client.get(f"/api/v1/crawls/{job_id}").status_code == 200
+            }
+            if found == job_ids:
+                return
+            time.sleep(0.2)
+    raise AssertionError(f"not recorded within {timeout} s: {job_ids - found}")
+
+
+def _at_80(stack: Stack, *args: str) -> tuple[int, str]:
+    child = spawn(stack.api_url, *args, columns=80)
+    screen = run_to_end(child)
+    return int(child.exitstatus or 0), screen.replace("\r\n", "\n")
+
+
+async def test_ids_copied_from_ls_at_80_columns_work_and_an_ambiguous_one_lists_its_crawls(
+    stack: Stack, services: Services
+) -> None:
+    # Twins: two crawls whose ids share their first 9 characters, and one ordinary crawl.
+    stem = uuid.uuid4().hex[:8]
+    twins = [f"{stem}-{str(uuid.uuid4())[9:]}", f"{stem}-{str(uuid.uuid4())[9:]}"]
+    with serving(SAMPLE) as sample, slow_site(pages=2000, delay=0.5) as slow:
+        for twin in twins:
+            request = CrawlRequest(url=sample + "conifers/", max_depth=1)
+            await _publish(services, CrawlRequested(job_id=twin, tenant="e2e", request=request))
+        code, screen = _at_80(stack, "crawl", slow, "--max-pages", "2000", "--max-depth", "20")
+        assert code == 0, screen
+        running = re.search(r"crawl (\S+) accepted", screen)[1]  # type: ignore[index]
+        _wait_listed(stack, {running, *twins})
+
+        code, listing = _at_80(stack, "ls", "--limit", "50")
+        assert code == 0, listing
+        lines = [line for line in listing.splitlines() if line.strip()]
+        assert all(len(line) <= 80 for line in lines), listing
+        assert "…" not in "".join(line.split()[0] for line in lines), "an id was cut"
+        shown = {line.split()[0]: line for line in lines[1:]}
+        short_running = next(s for s in shown if running.startswith(s))
+        assert len(short_running) == 8
+        short_twins = [next(s for s in shown if twin.startswith(s)) for twin in twins]
+        assert all(len(s) > 9 for s in short_twins), "twins are widened past what they share"
+        assert short_twins[0] != short_twins[1]
+
+        code, status = _at_80(stack, "status", short_running)
+        assert code == 0, status
+        assert running in status
+        code, pages = _at_80(stack, "pages", short_running)
+        assert code == 0, pages
+        assert "outcome" in pages
+        for short, twin in zip(short_twins, twins, strict=True):
+            code, status = _at_80(stack, "status", short)
+            assert code == 0, status
+            assert twin in status
+
+        code, ambiguous = _at_80(stack, "status", stem)
+        assert code == 2, ambiguous
+        assert f"{stem} matches 2 crawls" in ambiguous
+        assert all(twin in ambiguous for twin in twins)
+        code, unknown = _at_80(stack, "cancel", "zzzz")
+        assert code == 4, unknown
+        assert "no crawl matches zzzz" in unknown
+
+        code, cancelled = _at_80(stack, "cancel", short_running)
+        assert code == 0, cancelled
+        assert f"crawl {running}:" in cancelled
+        assert "Traceback" not in listing + status + pages + ambiguous + cancelled
