@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 __all__ = [
     "TERMINAL_STATUSES",
@@ -22,6 +22,16 @@ __all__ = [
 ]
 
 MAX_URL_LENGTH = 2048
+# What ``_http_url`` accepts, as far as JSON Schema can say it (the OpenAPI document states it):
+# an http(s) scheme in any case, a host without credentials, a port of 0-65535, then anything.
+# Not ``format: uri``: the validator takes characters RFC 3986 does not (as browsers do).
+_HTTP_URL_SCHEMA: dict[str, JsonValue] = {
+    "pattern": (
+        r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s/?#@:\[\]]+"
+        r"(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])?)?"
+        r"(?:[/?#][\s\S]*)?\s*$"
+    ),
+}
 # Hard upper bound of ``CrawlRequest.max_duration`` (7 days); operators configure a lower cap.
 MAX_DURATION_SECONDS = 7 * 24 * 3600
 
@@ -100,6 +110,11 @@ class SitemapMode(StrEnum):
 
 MAX_PATTERNS = 20
 MAX_PATTERN_LENGTH = 500
+_REGEX_SCHEMA: dict[str, JsonValue] = {
+    "type": "string",
+    "format": "regex",
+    "maxLength": MAX_PATTERN_LENGTH,
+}
 
 
 class WebhookEvent(StrEnum):
@@ -119,7 +134,12 @@ class WebhookSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    url: str = Field(min_length=1, max_length=MAX_URL_LENGTH, description="http(s) endpoint")
+    url: str = Field(
+        min_length=1,
+        max_length=MAX_URL_LENGTH,
+        description="http(s) endpoint",
+        json_schema_extra=_HTTP_URL_SCHEMA,
+    )
     events: tuple[WebhookEvent, ...] = Field(
         default=(
             WebhookEvent.STARTED,
@@ -146,7 +166,12 @@ class CrawlRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    url: str = Field(min_length=1, max_length=MAX_URL_LENGTH, description="Start URL (http/https)")
+    url: str = Field(
+        min_length=1,
+        max_length=MAX_URL_LENGTH,
+        description="Start URL (http/https)",
+        json_schema_extra=_HTTP_URL_SCHEMA,
+    )
     max_pages: PageLimit = Field(default=100, description="Stop after this many fetched pages")
     max_depth: DepthLimit = Field(default=3, description="Link hops from the start URL")
     bypass_robots_domains: tuple[str, ...] = Field(
@@ -156,11 +181,13 @@ class CrawlRequest(BaseModel):
         default=(),
         max_length=MAX_PATTERNS,
         description="URL regexes (Python syntax, searched): when given, a URL must match one",
+        json_schema_extra={"items": _REGEX_SCHEMA},
     )
     exclude: tuple[str, ...] = Field(
         default=(),
         max_length=MAX_PATTERNS,
         description="URL regexes (Python syntax, searched): a URL matching one is out of scope",
+        json_schema_extra={"items": _REGEX_SCHEMA},
     )
     allow_subdomains: bool = Field(
         default=False, description="Subdomains of the start URL's host are in scope"

@@ -16,7 +16,9 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from pymongo import AsyncMongoClient
 
+from crawl_api.allow import AllowMiddleware
 from crawl_api.auth import Authenticator, EmailDomainPolicy, Principal
+from crawl_api.bodies import ValidatorSchemas
 from crawl_api.cancel import Canceller
 from crawl_api.changes import ChangeFeed
 from crawl_api.crawls import CrawlController
@@ -28,15 +30,17 @@ from crawl_api.idempotency import IdempotencyStore
 from crawl_api.jobviews import JobViews
 from crawl_api.metrics import MetricsMiddleware, metrics
 from crawl_api.ports import Ports, dependencies
+from crawl_api.problems import problems
 from crawl_api.publisher import CommandPublisher
 from crawl_api.ratelimit import RateLimiter
 from crawl_api.reads import ReadStore
 from crawl_api.recent import RecentJobs
 from crawl_api.results import ResultsController
-from crawl_api.seed import AssistantCrawlController
+from crawl_api.seed import AssistantCrawlController, StartWebCrawlRequest
 from crawl_api.settings import ApiSettings
 from crawl_api.store import JobStore
 from crawl_api.submission import Submitter
+from crawl_contracts import CrawlRequest
 from crawl_schema import ensure_indexes, names
 
 __all__ = ["create_app"]
@@ -59,7 +63,12 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/health/ready", summary="Broker and database answer", tags=["health"])
+@get(
+    "/health/ready",
+    summary="Broker and database answer",
+    tags=["health"],
+    responses=problems(503),
+)
 async def ready(
     mongo: NamedDependency[AsyncMongoClient[dict[str, Any]]],
     publisher: NamedDependency[CommandPublisher],
@@ -145,7 +154,8 @@ def create_app(settings: ApiSettings) -> Litestar:
             EventsController,
             AssistantCrawlController,
         ],
-        middleware=[MetricsMiddleware],
+        middleware=[MetricsMiddleware, AllowMiddleware],
+        plugins=[ValidatorSchemas(CrawlRequest, StartWebCrawlRequest)],
         lifespan=[lifespan],
         dependencies={
             "principal": Provide(provide_principal),

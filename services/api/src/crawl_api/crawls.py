@@ -25,6 +25,13 @@ from crawl_api.changes import ChangeFeed
 from crawl_api.errors import BadRequest
 from crawl_api.idprefix import ID_PREFIX_PATTERN, by_id_prefix
 from crawl_api.jobviews import CrawlView, JobViews, job_view, matches
+from crawl_api.problems import (
+    AUTHENTICATED,
+    HEADER_STRING,
+    ProblemOperation,
+    no_content,
+    problems,
+)
 from crawl_api.rawheaders import documented_headers, header
 from crawl_api.reads import BadCursorError, HistoryFilter, ReadStore, decode_cursor, encode_cursor
 from crawl_api.settings import ApiSettings
@@ -36,6 +43,7 @@ __all__ = ["CrawlController", "CrawlCreated", "CrawlList", "parse_wait"]
 
 _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _MAX_KEY = 255
+_TIME = {"format": "date-time"}  # RFC 3339: what _parse_time accepts (a time zone included)
 
 
 class CrawlCreated(BaseModel):
@@ -111,6 +119,7 @@ class CrawlController(Controller):
             "`Idempotency-Key` header a repeat of the same body returns the same job; the same "
             "key with another body is a 422."
         ),
+        responses=problems(400, *AUTHENTICATED, 413, 422, 503),
     )
     async def create(
         self,
@@ -122,7 +131,13 @@ class CrawlController(Controller):
         settings: NamedDependency[ApiSettings],
         request: Request[Any, Any, Any],
         idempotency_key: Annotated[
-            str | None, HeaderParameter(name="Idempotency-Key", min_length=1, max_length=_MAX_KEY)
+            str | None,
+            HeaderParameter(
+                name="Idempotency-Key",
+                min_length=1,
+                max_length=_MAX_KEY,
+                schema_extra=HEADER_STRING,
+            ),
         ] = None,
     ) -> Response[CrawlCreated]:
         submitted = await submitter.submit(
@@ -150,6 +165,10 @@ class CrawlController(Controller):
             "`Prefer: wait=N` (N <= 30) holds the request until the job changes or finishes."
         ),
         operation_class=documented_headers("Prefer", "If-None-Match"),
+        responses={
+            **no_content(304, "Not modified: the job is as the `If-None-Match` ETag says"),
+            **problems(*AUTHENTICATED, 404),
+        },
     )
     async def read(
         self,
@@ -197,6 +216,8 @@ class CrawlController(Controller):
             "Publishes CrawlCancelRequested and answers at once; the job goes `cancelling`, then "
             "`cancelled`. 409 once the job has finished."
         ),
+        operation_class=ProblemOperation,
+        responses=problems(*AUTHENTICATED, 404, 409, 503),
     )
     async def cancel(
         self,
@@ -219,6 +240,7 @@ class CrawlController(Controller):
             "(how `crawlctl` resolves the short ids it shows; ask for 2 or more to tell "
             "whether a prefix is ambiguous)."
         ),
+        responses=problems(400, *AUTHENTICATED, 422),
     )
     async def history(
         self,
@@ -228,10 +250,10 @@ class CrawlController(Controller):
         status: FromQuery[list[JobStatus] | None] = None,
         host: Annotated[str | None, QueryParameter(max_length=253)] = None,
         created_after: Annotated[
-            str | None, QueryParameter(description="ISO 8601, inclusive")
+            str | None, QueryParameter(description="ISO 8601, inclusive", schema_extra=_TIME)
         ] = None,
         created_before: Annotated[
-            str | None, QueryParameter(description="ISO 8601, exclusive")
+            str | None, QueryParameter(description="ISO 8601, exclusive", schema_extra=_TIME)
         ] = None,
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,

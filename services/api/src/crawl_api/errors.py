@@ -27,6 +27,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 __all__ = [
     "PROBLEM_JSON",
+    "TYPE_BASE",
     "ApiProblem",
     "BadRequest",
     "Conflict",

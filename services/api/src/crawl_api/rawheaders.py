@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litestar.enums import ParamType
-from litestar.openapi.spec import OpenAPIType, Operation, Parameter, Schema
+from litestar.openapi.spec import OpenAPIType, Parameter, Schema
 from litestar.types import Scope
+
+from crawl_api.problems import ProblemOperation
 
 __all__ = ["documented_headers", "header"]
 
@@ -25,7 +27,7 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def documented_headers(*names: str) -> type[Operation]:
+def documented_headers(*names: str) -> type[ProblemOperation]:
     """An OpenAPI ``Operation`` that lists the optional request headers ``names``, for a
     handler that reads them with :func:`header` rather than as declared parameters."""
     extra = [
@@ -34,14 +36,15 @@ def documented_headers(*names: str) -> type[Operation]:
             param_in=ParamType.HEADER,
             required=False,
             deprecated=False,
-            schema=Schema(one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.NULL)]),
+            schema=Schema(type=OpenAPIType.STRING),
         )
         for name in names
     ]
 
     @dataclass
-    class WithHeaders(Operation):
+    class WithHeaders(ProblemOperation):
         def __post_init__(self) -> None:
+            super().__post_init__()
             self.parameters = [*(self.parameters or []), *extra]
 
     return WithHeaders

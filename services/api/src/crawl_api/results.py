@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from crawl_api.auth import Principal
 from crawl_api.errors import BadRequest
 from crawl_api.jobviews import JobViews
+from crawl_api.problems import AUTHENTICATED, ProblemOperation, problems
 from crawl_api.reads import PAGE_FIELDS, BadCursorError, ReadStore, decode_cursor, encode_cursor
 from crawl_api.store import iso
 from crawl_contracts import Outcome
@@ -23,6 +24,17 @@ from crawl_contracts import Outcome
 __all__ = ["ResultsController", "page_item"]
 
 _DEFAULT_FIELDS = ",".join(f for f in PAGE_FIELDS if f != "order")
+_FIELD = "(?:" + "|".join(PAGE_FIELDS) + ")"
+_FIELDS_PATTERN = rf"^\s*{_FIELD}?\s*(?:,\s*{_FIELD}?\s*)*$"  # what _fields accepts
+_Fields = Annotated[
+    str,
+    QueryParameter(
+        max_length=500,
+        # Documented, not enforced here: _fields answers a 400 that names the unknown fields.
+        schema_extra={"pattern": _FIELDS_PATTERN},
+        description="Comma-separated page fields (`url` is always there)",
+    ),
+]
 
 
 class PageList(BaseModel):
@@ -103,6 +115,7 @@ class ResultsController(Controller):
             "`fields` picks what each page carries (comma-separated); leave `markdown` out for "
             "a cheap listing. `outcome` keeps only fetched, failed or skipped pages."
         ),
+        responses=problems(400, *AUTHENTICATED, 404, 422),
     )
     async def pages(
         self,
@@ -114,7 +127,7 @@ class ResultsController(Controller):
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
         outcome: FromQuery[Outcome | None] = None,
-        fields: Annotated[str, QueryParameter(max_length=500)] = _DEFAULT_FIELDS,
+        fields: _Fields = _DEFAULT_FIELDS,
     ) -> PageList:
         await views.get(job_id, principal)
         chosen = _fields(fields)
@@ -134,6 +147,7 @@ class ResultsController(Controller):
         summary="Every page of a crawl as JSON Lines",
         description="Streamed in batches: memory stays flat however many pages there are.",
         media_type="application/jsonl",
+        responses=problems(400, *AUTHENTICATED, 404, 422),
     )
     async def pages_jsonl(
         self,
@@ -141,7 +155,7 @@ class ResultsController(Controller):
         principal: NamedDependency[Principal],
         views: NamedDependency[JobViews],
         reads: NamedDependency[ReadStore],
-        fields: Annotated[str, QueryParameter(max_length=500)] = _DEFAULT_FIELDS,
+        fields: _Fields = _DEFAULT_FIELDS,
     ) -> Stream:
         await views.get(job_id, principal)
         chosen = _fields(fields)
@@ -152,7 +166,12 @@ class ResultsController(Controller):
 
         return Stream(lines(), media_type="application/jsonl")
 
-    @get("/logs", summary="Log lines of a crawl, in order, after a sequence number")
+    @get(
+        "/logs",
+        summary="Log lines of a crawl, in order, after a sequence number",
+        operation_class=ProblemOperation,
+        responses=problems(*AUTHENTICATED, 404, 422),
+    )
     async def logs(
         self,
         *,
@@ -160,7 +179,8 @@ class ResultsController(Controller):
         principal: NamedDependency[Principal],
         views: NamedDependency[JobViews],
         reads: NamedDependency[ReadStore],
-        after: Annotated[int | None, QueryParameter(ge=0)] = None,
+        # ``minimum`` restated: Litestar leaves a bound of 0 out of an optional's schema.
+        after: Annotated[int | None, QueryParameter(ge=0, schema_extra={"minimum": 0})] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
     ) -> LogList:
         await views.get(job_id, principal)
@@ -172,7 +192,12 @@ class ResultsController(Controller):
         next_after = items[-1].seq if len(items) == limit else None
         return LogList(items=items, next_after=next_after)
 
-    @get("/webhooks", summary="Webhook deliveries of a crawl, with every attempt")
+    @get(
+        "/webhooks",
+        summary="Webhook deliveries of a crawl, with every attempt",
+        operation_class=ProblemOperation,
+        responses=problems(*AUTHENTICATED, 404),
+    )
     async def webhooks(
         self,
         job_id: FromPath[str],

@@ -21,6 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from crawl_api.auth import Principal
 from crawl_api.cancel import Canceller
 from crawl_api.errors import Conflict, NotFound
+from crawl_api.problems import AUTHENTICATED, ProblemOperation, problems
 from crawl_api.settings import ApiSettings, AssistantConfig
 from crawl_api.store import JobStore, iso
 from crawl_api.submission import Submitter
@@ -100,6 +101,7 @@ class AssistantCrawlController(Controller):
         media_type=MediaType.JSON,
         summary="Start a web crawl of the assistant's URLs",
         description="Answers the run id (a JSON string), as the original route does.",
+        responses=problems(400, *AUTHENTICATED, 404, 413, 422, 503),
     )
     async def start(
         self,
@@ -140,7 +142,12 @@ class AssistantCrawlController(Controller):
             headers={"Location": f"/api/assistants/{assistant_id}/webcrawl/history/{run_id}"},
         )
 
-    @get("/history", summary="Runs of the assistant, newest first")
+    @get(
+        "/history",
+        summary="Runs of the assistant, newest first",
+        operation_class=ProblemOperation,
+        responses=problems(*AUTHENTICATED, 404, 422),
+    )
     async def history(
         self,
         *,
@@ -157,7 +164,12 @@ class AssistantCrawlController(Controller):
         jobs = await _jobs(store, principal.tenant, found)  # one read for all their jobs
         return [_run_view(run, jobs) for run in found]
 
-    @get("/history/{run_id:str}", summary="One run of the assistant")
+    @get(
+        "/history/{run_id:str}",
+        summary="One run of the assistant",
+        operation_class=ProblemOperation,
+        responses=problems(*AUTHENTICATED, 404),
+    )
     async def run(
         self,
         *,
@@ -172,7 +184,13 @@ class AssistantCrawlController(Controller):
         run = await _run(runs, assistant_id, run_id, principal)
         return _run_view(run, await _jobs(store, principal.tenant, [run]))
 
-    @post("/history/{run_id:str}/cancel", status_code=202, summary="Cancel a run")
+    @post(
+        "/history/{run_id:str}/cancel",
+        status_code=202,
+        summary="Cancel a run",
+        operation_class=ProblemOperation,
+        responses=problems(*AUTHENTICATED, 404, 409, 503),
+    )
     async def cancel(
         self,
         *,
