@@ -221,6 +221,17 @@ async def test_ids_copied_from_ls_at_80_columns_work_and_an_ambiguous_one_lists_
         assert code == 4, unknown
         assert "no crawl matches zzzz" in unknown
 
+        async with httpx.AsyncClient(
+            base_url=stack.api_url, headers=stack.headers, timeout=30
+        ) as api:
+            found = await api.get("/api/v1/crawls", params={"id_prefix": stem, "limit": 10})
+            assert [job["id"] for job in found.json()["items"]] == sorted(twins)
+            assert found.json()["next_cursor"] is None
+            mixed = await api.get("/api/v1/crawls", params={"id_prefix": stem, "status": "running"})
+            assert mixed.status_code == 400
+            too_short = await api.get("/api/v1/crawls", params={"id_prefix": stem[:3]})
+            assert too_short.status_code == 422
+
         code, cancelled = _at_80(stack, "cancel", short_running)
         assert code == 0, cancelled
         assert f"crawl {running}:" in cancelled
