@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +16,8 @@ from crawl_api.cli.client import AmbiguousIdError, NoSuchCrawlError
 from crawl_api.cli.ids import choose, is_full_id, is_prefix, short_ids
 from crawl_api.cli.listing import age
 from crawl_api.cli.main import config
+from crawl_api.idprefix import ID_PREFIX_PATTERN
+from crawl_schema.queries import ID_PREFIX_CHARACTERS
 
 A = "63717066-0c5e-4f43-9b6e-2d6c1e1f0a9d"
 B = "63717066-9d0a-4b1e-8f43-1c2d3e4f5a6b"  # shares "63717066-" with A
@@ -223,3 +226,17 @@ def test_a_server_without_id_prefix_or_the_list_still_takes_whole_ids(
     unlisted = invoke("status", "6371a000")
     assert unlisted.exit_code == 4
     assert fake.requests[-1] == "GET /api/v1/crawls/6371a000?"
+
+
+def test_the_cli_the_api_and_the_schema_agree_on_what_a_prefix_is() -> None:
+    api_pattern = re.compile(ID_PREFIX_PATTERN)
+    for code in range(32, 0x250):
+        ref = "abc" + chr(code)
+        in_schema = chr(code) in ID_PREFIX_CHARACTERS
+        assert bool(api_pattern.match(ref)) == in_schema == is_prefix(ref), repr(ref)
+    assert not api_pattern.match("abc")
+    assert not is_prefix("abc")
+    assert api_pattern.match("a" * 64)
+    assert is_prefix("a" * 64)
+    assert not api_pattern.match("a" * 65)
+    assert not is_prefix("a" * 65)
