@@ -56,7 +56,7 @@ def contract_stack(service_urls: tuple[str, str, str]) -> Iterator[Stack]:
         yield stack
 
 
-def test_every_answer_keeps_the_openapi_contract(contract_stack: Stack) -> None:
+def test_every_answer_keeps_the_openapi_contract(contract_stack: Stack, tmp_path: Path) -> None:
     command = [
         str(Path(sys.executable).parent / "schemathesis"),
         "--no-color",
@@ -73,7 +73,7 @@ def test_every_answer_keeps_the_openapi_contract(contract_stack: Stack) -> None:
     run = subprocess.run(
         command,
         env={**os.environ, "SCHEMATHESIS_HOOKS": HOOKS, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
+        cwd=tmp_path,  # Schemathesis keeps a cache (.schemathesis/) where it runs
         capture_output=True,
         text=True,
         timeout=240,
