@@ -29,6 +29,7 @@ from crawl_api.problems import (
     AUTHENTICATED,
     HEADER_STRING,
     ProblemOperation,
+    answer_headers,
     no_content,
     problems,
 )
@@ -120,6 +121,10 @@ class CrawlController(Controller):
             "key with another body is a 422."
         ),
         responses=problems(400, *AUTHENTICATED, 413, 422, 503),
+        response_headers=answer_headers(
+            {"Location": "The job's URL", "Retry-After": "Seconds until a first poll is useful"},
+            {"Idempotent-Replayed": "`true` when an earlier submission with the key answered"},
+        ),
     )
     async def create(
         self,
@@ -169,6 +174,13 @@ class CrawlController(Controller):
             **no_content(304, "Not modified: the job is as the `If-None-Match` ETag says"),
             **problems(*AUTHENTICATED, 404),
         },
+        response_headers=answer_headers(
+            {"ETag": "A validator of this representation", "Cache-Control": "`no-cache`"},
+            {
+                "Retry-After": "Seconds until the next poll is useful, while the job runs",
+                "Preference-Applied": "`wait=N` when `Prefer: wait=N` was honoured",
+            },
+        ),
     )
     async def read(
         self,
@@ -218,6 +230,7 @@ class CrawlController(Controller):
         ),
         operation_class=ProblemOperation,
         responses=problems(*AUTHENTICATED, 404, 409, 503),
+        response_headers=answer_headers({"Location": "The job's URL"}),
     )
     async def cancel(
         self,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIResponse, OpenAPIType, Operation
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,6 +27,7 @@ __all__ = [
     "HEADER_STRING",
     "Problem",
     "ProblemOperation",
+    "answer_headers",
     "no_content",
     "problems",
 ]
@@ -86,6 +88,22 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
 def no_content(status: int, description: str) -> dict[int, ResponseSpec]:
     """An answer without a body (e.g. ``304 Not Modified``)."""
     return {status: ResponseSpec(data_container=None, description=description)}
+
+
+def answer_headers(
+    required: dict[str, str], optional: dict[str, str] | None = None
+) -> list[ResponseHeader]:
+    """The headers a success answer carries (name -> description), for the document only: the
+    handler sets them. ``required`` ones are on every such answer."""
+    return [
+        ResponseHeader(
+            name=name, value="", documentation_only=True, required=True, description=text
+        )
+        for name, text in required.items()
+    ] + [
+        ResponseHeader(name=name, value="", documentation_only=True, description=text)
+        for name, text in (optional or {}).items()
+    ]
 
 
 @dataclass

@@ -21,7 +21,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from crawl_api.auth import Principal
 from crawl_api.cancel import Canceller
 from crawl_api.errors import Conflict, NotFound
-from crawl_api.problems import AUTHENTICATED, ProblemOperation, problems
+from crawl_api.problems import AUTHENTICATED, ProblemOperation, answer_headers, problems
 from crawl_api.settings import ApiSettings, AssistantConfig
 from crawl_api.store import JobStore, iso
 from crawl_api.submission import Submitter
@@ -102,6 +102,7 @@ class AssistantCrawlController(Controller):
         summary="Start a web crawl of the assistant's URLs",
         description="Answers the run id (a JSON string), as the original route does.",
         responses=problems(400, *AUTHENTICATED, 404, 413, 422, 503),
+        response_headers=answer_headers({"Location": "The run's URL"}),
     )
     async def start(
         self,
