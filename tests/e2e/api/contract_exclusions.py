@@ -13,6 +13,9 @@ API section lists them; a failure of any other kind fails the test.
 5. Request bodies are validated in pydantic's lax mode, as JSON APIs commonly are: a number
    written as a string (``"5"``), an integral float (``5.0``) or a boolean for a number is
    coerced, not refused. Only a body that differs from the schema in nothing else is accepted.
+6. A re-crawl's ``since`` must name a finished job of the caller's tenant with the same start
+   URL: a well-formed id that names no such job is a 422 naming ``since`` (a reference to
+   other data, which a schema cannot state).
 """
 
 from __future__ import annotations
@@ -73,9 +76,10 @@ def accepted(failure: Failure, case: Case[Any], response: Response) -> bool:
             problem.get("parameter") == "cursor" or "cursor" in str(problem.get("detail"))
         )
         return made_up_cursor or problem.get("parameter") == "id_prefix"
-    return response.status_code == 422 and str(problem.get("type")).endswith(
-        "/idempotency-key-reused"
-    )
+    if response.status_code != 422:
+        return False
+    reused_key = str(problem.get("type")).endswith("/idempotency-key-reused")
+    return reused_key or problem.get("parameter") == "since"
 
 
 @schemathesis.hook

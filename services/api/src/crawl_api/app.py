@@ -20,6 +20,7 @@ from crawl_api.allow import AllowMiddleware
 from crawl_api.auth import Authenticator, EmailDomainPolicy, Principal
 from crawl_api.bodies import ValidatorSchemas
 from crawl_api.cancel import Canceller
+from crawl_api.changelist import ChangeReader
 from crawl_api.changes import ChangeFeed
 from crawl_api.crawls import CrawlController
 from crawl_api.dashboard import dashboard_routes
@@ -35,6 +36,7 @@ from crawl_api.publisher import CommandPublisher
 from crawl_api.ratelimit import RateLimiter
 from crawl_api.reads import ReadStore
 from crawl_api.recent import RecentJobs
+from crawl_api.recrawls import ChangesController
 from crawl_api.results import ResultsController
 from crawl_api.seed import AssistantCrawlController, StartWebCrawlRequest
 from crawl_api.settings import ApiSettings
@@ -114,6 +116,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         ports.reads = ReadStore(database)
         ports.runs = database[names.ASSISTANT_RUNS]
         ports.dashboard_reads = DashboardReads(database)
+        ports.change_reader = ChangeReader(database[names.PAGES])
         ports.canceller = Canceller(store, publisher)
         await ensure_indexes(database, *_READ_OR_WRITTEN)
         keys = IdempotencyStore(database, timedelta(seconds=settings.idempotency_key_seconds))
@@ -151,6 +154,7 @@ def create_app(settings: ApiSettings) -> Litestar:
             metrics,
             *dashboard_routes(),
             ResultsController,
+            ChangesController,
             EventsController,
             AssistantCrawlController,
         ],

@@ -35,6 +35,10 @@ class CounterView(BaseModel):
     fetched: int = 0
     failed: int = 0
     skipped: int = 0
+    unchanged: int = 0
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
 
 
 class CrawlView(BaseModel):

@@ -17,6 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from crawl_api.auth import Authenticator
 from crawl_api.cancel import Canceller
+from crawl_api.changelist import ChangeReader
 from crawl_api.changes import ChangeFeed
 from crawl_api.dashboard.reads import DashboardReads
 from crawl_api.jobviews import JobViews
@@ -44,6 +45,7 @@ class Ports:
     submitter: Submitter
     canceller: Canceller
     dashboard_reads: DashboardReads
+    change_reader: ChangeReader  # a re-crawl's changes against its earlier job
 
 
 _OPENED = tuple(Ports.__annotations__)

@@ -25,6 +25,7 @@ from crawl_api.errors import ServiceUnavailable, TooManyRequests
 from crawl_api.idempotency import IdempotencyKeyReused, IdempotencyStore, fingerprint
 from crawl_api.publisher import CommandPublisher, PublishError
 from crawl_api.reads import ReadStore
+from crawl_api.recrawls import check_since
 from crawl_api.store import JobStore
 from crawl_contracts import CrawlRequest, CrawlRequested
 from crawl_contracts.envelope import utcnow
@@ -83,6 +84,7 @@ class Submitter:
                 return Submitted(claim.job_id, replayed=True)
         published = False
         try:
+            await check_since(self._jobs, principal, request)
             await self._check_cap(principal)
             command = await self._publish(principal, request, job_id, correlation_id)
             published = True  # the broker holds the command: the key stays with its job
