@@ -21,24 +21,11 @@ from crawl_api.auth import Principal
 from crawl_api.errors import NotFound
 from crawl_api.singleflight import SingleFlight
 from crawl_api.store import JobStore, iso
-from crawl_contracts import JobStatus
+from crawl_contracts import Counters, JobStatus
 
-__all__ = ["CounterView", "CrawlView", "JobViews", "job_view", "matches"]
+__all__ = ["CrawlView", "JobViews", "job_view", "matches"]
 
 _RENDERED_MAX = 10_000  # views kept (about 1 KB each)
-
-
-class CounterView(BaseModel):
-    discovered: int = 0
-    queued: int = 0
-    in_flight: int = 0
-    fetched: int = 0
-    failed: int = 0
-    skipped: int = 0
-    unchanged: int = 0
-    added: int = 0
-    changed: int = 0
-    removed: int = 0
 
 
 class CrawlView(BaseModel):
@@ -46,7 +33,7 @@ class CrawlView(BaseModel):
     status: JobStatus
     url: str | None
     request: dict[str, Any] | None
-    counters: CounterView
+    counters: Counters  # as the crawler counts them (crawl_contracts)
     created_at: str | None
     started_at: str | None
     last_activity_at: str | None
@@ -63,7 +50,7 @@ def job_view(doc: dict[str, Any]) -> CrawlView:
         status=JobStatus(doc["status"]),
         url=request.get("url") if request else None,
         request=request,
-        counters=CounterView(**(doc.get("counters") or {})),
+        counters=Counters.model_validate(doc.get("counters") or {}),
         created_at=iso(doc.get("created_at")),
         started_at=iso(doc.get("started_at")),
         last_activity_at=iso(doc.get("last_activity_at")),
