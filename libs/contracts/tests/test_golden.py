@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from crawl_contracts import MESSAGE_TYPES, UnknownMessageError, parse_message, routing
-from crawl_contracts.registry import CURRENT_SCHEMA_VERSION
+from crawl_contracts.registry import CURRENT_SCHEMA_VERSION, upcast
 
 GOLDEN = Path(__file__).parent / "golden"
 FIXTURES = sorted(GOLDEN.glob("v*/*.json"))
@@ -63,3 +63,25 @@ def test_every_message_type_has_a_routing_key() -> None:
     keys = {routing.routing_key(name) for name in MESSAGE_TYPES}
     assert len(keys) == len(MESSAGE_TYPES)
     assert all(k.startswith(("crawl.command.", "crawl.event.")) for k in keys)
+
+
+def test_an_older_version_is_brought_up_by_its_registered_steps_in_order() -> None:
+    def rename(body: dict[str, object]) -> dict[str, object]:  # v1 -> v2 of a made-up change
+        moved = dict(body)
+        moved["worker"] = moved.pop("worker_id")
+        return moved
+
+    def tag(body: dict[str, object]) -> dict[str, object]:  # v2 -> v3
+        return {**body, "tagged": True}
+
+    body = json.loads((GOLDEN / "v1" / "CrawlStarted.json").read_text())
+    steps = {("CrawlStarted", 1): rename, ("CrawlStarted", 2): tag}
+    upcasted = upcast(body, current=3, steps=steps)
+    assert upcasted["schema_version"] == 3
+    assert upcasted["worker"] == body["worker_id"]
+    assert "worker_id" not in upcasted
+    assert upcasted["tagged"] is True
+    # A type without steps only changes version; the current version is left as it is.
+    other = json.loads((GOLDEN / "v1" / "CrawlCancelled.json").read_text())
+    assert upcast(other, current=3, steps=steps) == {**other, "schema_version": 3}
+    assert upcast(body, steps=steps) == body

@@ -8,7 +8,7 @@ Exceptions::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Final
 
 from pydantic import Field, TypeAdapter
@@ -30,9 +30,11 @@ from crawl_contracts.events import (
 __all__ = [
     "CURRENT_SCHEMA_VERSION",
     "MESSAGE_TYPES",
+    "UPCASTERS",
     "Message",
     "UnknownMessageError",
     "parse_message",
+    "upcast",
 ]
 
 CURRENT_SCHEMA_VERSION: Final = 1
@@ -76,6 +78,9 @@ MESSAGE_TYPES: Final[dict[str, type[Any]]] = {
 _ADAPTER: Final[TypeAdapter[Message]] = TypeAdapter(Message)
 
 # (type, from_version) -> function turning that version's dict into the next version's dict.
+# Empty while every message is at version 1: a change that is not an added optional field
+# raises CURRENT_SCHEMA_VERSION and registers here the step from the version before it
+# (``upcast`` runs the steps; its tests run them against a version 2 of their own).
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 UPCASTERS: Final[dict[tuple[str, int], Upcaster]] = {}
 
@@ -84,14 +89,21 @@ class UnknownMessageError(ValueError):
     """The body is not a message this version of the contracts understands."""
 
 
-def _upcast(body: dict[str, Any]) -> dict[str, Any]:
+def upcast(
+    body: dict[str, Any],
+    *,
+    current: int = CURRENT_SCHEMA_VERSION,
+    steps: Mapping[tuple[str, int], Upcaster] = UPCASTERS,
+) -> dict[str, Any]:
+    """``body`` brought to version ``current``, one registered step at a time (a type with no
+    step for a version is unchanged by it, but for its ``schema_version``)."""
     version = body.get("schema_version", 1)
     if not isinstance(version, int) or version < 1:
         raise UnknownMessageError(f"invalid schema_version {version!r}")
-    if version > CURRENT_SCHEMA_VERSION:
+    if version > current:
         raise UnknownMessageError(f"schema_version {version} is newer than this consumer")
-    while version < CURRENT_SCHEMA_VERSION:
-        step = UPCASTERS.get((str(body.get("type")), version))
+    while version < current:
+        step = steps.get((str(body.get("type")), version))
         if step is not None:
             body = step(body)
         version += 1
@@ -112,4 +124,4 @@ def parse_message(body: dict[str, Any] | bytes | str) -> Message:
         raise UnknownMessageError("body is not a JSON object")
     if body.get("type") not in MESSAGE_TYPES:
         raise UnknownMessageError(f"unknown message type {body.get('type')!r}")
-    return _ADAPTER.validate_python(_upcast(body))
+    return _ADAPTER.validate_python(upcast(body))
