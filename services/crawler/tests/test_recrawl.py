@@ -209,3 +209,60 @@ async def test_a_crawl_without_since_records_validators_and_links_for_a_later_on
     assert home.body_hash is not None
     assert home.links is not None
     assert {link.removeprefix(BASE) for link in home.links} == {"/a", "/b", "/c", "/d"}
+
+
+async def test_unchanged_pages_count_against_max_pages() -> None:
+    site = Site(SITE)
+    _, first_sink = await crawl(site, "j1")
+    client = httpx.AsyncClient(transport=httpx.MockTransport(site.handler))
+    fetcher = Fetcher(client, AddressGuard(["127.0.0.0/8"]), FetchLimits())
+    request = CrawlRequest(url=BASE + "/", max_depth=5, max_pages=3, since="j1")
+    ports = CrawlPorts(
+        fetcher,
+        RobotsCache(fetcher.fetch_text, "test-agent"),
+        extract,
+        Sink(),
+        Baselines(Earlier("j1", first_sink)),
+    )
+    terminal = await Crawl(
+        CrawlRequested(job_id="j2", tenant="t", request=request), ports, worker_id="w"
+    ).run()
+    c = terminal.counters
+    assert c.unchanged + c.fetched + c.failed == 3
+    assert terminal.stop_reason.value == "page_limit"
+    assert c.removed == 0  # a crawl cut short says nothing of the pages it did not reach
+
+
+async def test_a_page_with_too_many_links_is_kept_without_them_and_read_again_next_time() -> None:
+    many = "".join(f"<a href='/p{i}'>p</a>" for i in range(5_001))
+    site = Site({"/": html("Home", extra=many)})
+    _, first_sink = await crawl(site, "j1")
+    home = next(r for r in page_records(first_sink.events) if r.url == BASE + "/")
+    assert home.links is None  # too many to keep
+    earlier = await Earlier("j1", first_sink).page(BASE + "/")
+    assert earlier is not None
+    site.log.clear()
+    _, sink = await crawl(site, "j2", since="j1", baselines=Baselines(Earlier("j1", first_sink)))
+    assert (BASE + "/p4999") in {r.url for r in page_records(sink.events)}  # links followed
+    assert ("/", 200) in site.log  # read again, not answered 304
+
+
+async def test_an_extraction_past_its_time_is_a_failed_page_and_the_crawl_goes_on() -> None:
+    async def slow(body: bytes, url: str) -> Extracted:
+        if url.endswith("/b"):
+            raise TimeoutError
+        return extract_page(body, url)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(Site(SITE).handler))
+    fetcher = Fetcher(client, AddressGuard(["127.0.0.0/8"]), FetchLimits())
+    sink = Sink()
+    ports = CrawlPorts(fetcher, RobotsCache(fetcher.fetch_text, "test-agent"), slow, sink)
+    request = CrawlRequest(url=BASE + "/", max_depth=5)
+    terminal = await Crawl(
+        CrawlRequested(job_id="j", tenant="t", request=request), ports, worker_id="w"
+    ).run()
+    assert terminal.type == "CrawlCompleted"
+    assert outcomes(sink)["/b"] == ("failed", None)
+    b = next(r for r in page_records(sink.events) if r.url == BASE + "/b")
+    assert b.reason == "extraction_timeout"
+    assert terminal.counters.fetched == 4  # /, /a, /c, /d; /deep is reached only through /b

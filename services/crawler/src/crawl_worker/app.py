@@ -37,6 +37,7 @@ from crawl_runtime.topology import crawl_exchange, declare_dead_letters, work_qu
 from crawl_worker import observability
 from crawl_worker.baseline import MongoBaselines
 from crawl_worker.crawl import Crawl, CrawlPorts
+from crawl_worker.documents import is_pdf
 from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.lease import LeaseStore
@@ -265,13 +266,18 @@ class CrawlerService:
 
     async def extract(self, body: bytes, url: str) -> Extracted:
         """Extract a fetched page: in the event loop up to ``inline_extract_bytes``, else in
-        the extraction pool."""
-        if len(body) <= self.settings.inline_extract_bytes:
+        the extraction pool, within ``extract_timeout`` (``TimeoutError`` past it). A document
+        always goes to the pool: native code reading hostile input stays out of this process.
+
+        A page past its time limit leaves its pool process busy until it finishes: the crawl
+        goes on, the pool has one process fewer meanwhile."""
+        if len(body) <= self.settings.inline_extract_bytes and not is_pdf(body):
             return extract_page(body, url)  # cheaper than the hand-off to the pool
         assert self._pool is not None
-        return await asyncio.get_running_loop().run_in_executor(
-            self._pool, partial(extract_page, body, url)
-        )
+        async with asyncio.timeout(self.settings.extract_timeout):
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, partial(extract_page, body, url)
+            )
 
 
 def create_app(settings: WorkerSettings) -> tuple[FastStream, CrawlerService]:

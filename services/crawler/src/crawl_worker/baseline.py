@@ -66,9 +66,17 @@ class EarlierPage:
 
     @classmethod
     def of_record(cls, record: dict[str, Any]) -> EarlierPage:
+        """The page as a record holds it. A record without its links (too many to keep, or
+        from before records kept them) offers no shortcut: an unchanged answer could not be
+        followed on, so the page is read again (its text still tells changed from not)."""
+        shortcut = record.get("links") is not None
         return cls(
-            validators=Validators(record.get("etag"), record.get("last_modified")),
-            body_hash=record.get("body_hash"),
+            validators=(
+                Validators(record.get("etag"), record.get("last_modified"))
+                if shortcut
+                else Validators()
+            ),
+            body_hash=record.get("body_hash") if shortcut else None,
             content_type=record.get("content_type"),
             extracted=Extracted(
                 title=record.get("title"),

@@ -332,7 +332,7 @@ class Crawl:
             # counted: until its batch is confirmed it travels in the commits as pending.
             self._journal.settled(url_hash(url))
             await self._record_skip(url, depth, "page_limit")
-        if self._start_unreachable is not None and self._count.fetched == 0:
+        if self._start_unreachable is not None and self._count.fetched + self._count.unchanged == 0:
             # Nothing was crawled because the site could not be reached: a failure to name,
             # not a crawl that completed with one skipped page.
             return await self._terminal(
@@ -355,8 +355,8 @@ class Crawl:
         )
 
     def _budget_left(self) -> bool:
-        c = self._count
-        return c.fetched + c.failed + c.in_flight < self.request.max_pages
+        c = self._count  # an unchanged page of a re-crawl is a page visited like any other
+        return c.fetched + c.unchanged + c.failed + c.in_flight < self.request.max_pages
 
     async def _work_all(self) -> None:
         """Seed from sitemaps, then work the frontier; cancelling this cancels every worker."""
@@ -431,31 +431,8 @@ class Crawl:
             await self._unchanged(url, depth, replace(result, reason="same_body"), earlier)
             return
         base = result.final_url or url
-        try:
-            page = await self._extract(result.body, result.content_type, base)
-        except DocumentError as exc:
-            failed = FetchResult(
-                Outcome.FAILED,
-                exc.reason,
-                result.http_status,
-                base,
-                result.content_type,
-                attempts=result.attempts,
-                error=exc.detail,
-            )
-            await self._record(url, depth, failed)
-            return
-        except Exception as exc:
-            failed = FetchResult(
-                Outcome.FAILED,
-                "extraction_error",
-                result.http_status,
-                base,
-                result.content_type,
-                attempts=result.attempts,
-            )
-            await self._record(url, depth, failed)
-            await self._log("warning", f"extraction failed for {url}: {exc!r}"[:500])
+        page = await self._extracted(url, depth, result, result.body, base)
+        if page is None:
             return
         canonical = self._canonical(page, base, url)
         if canonical is not None:
@@ -486,23 +463,51 @@ class Crawl:
         if page.content_hash:
             self._hashes.add(page.content_hash)
         link_base = resolve_link(base, page.base) if page.base else base
-        links = [
-            link
-            for href in page.links
-            if (link := resolve_link(link_base or base, href)) is not None
-        ]
+        links = list(
+            dict.fromkeys(
+                link
+                for href in page.links
+                if (link := resolve_link(link_base or base, href)) is not None
+            )
+        )
         await self._follow(links, depth)
+        kept = _kept_links(links)  # None: too many to keep (a re-crawl then reads it again)
         if earlier is not None and page.content_hash == earlier.extracted.content_hash:
             # Other bytes, the same text (a date in a footer, a new session token)
             same = replace(result, outcome=Outcome.UNCHANGED, reason="same_text")
-            await self._record(url, depth, same, page, body_hash=body_hash, links=links)
+            await self._record(url, depth, same, page, body_hash=body_hash, links=kept)
             return
         change: Literal["added", "changed"] | None = None
         if self._baseline is not None:
             change = "added" if earlier is None else "changed"
-        await self._record(
-            url, depth, result, page, body_hash=body_hash, links=links, change=change
+        await self._record(url, depth, result, page, body_hash=body_hash, links=kept, change=change)
+
+    async def _extracted(
+        self, url: str, depth: int, result: FetchResult, body: bytes, base: str
+    ) -> Extracted | None:
+        """The page's text and links; ``None`` once a failure to extract is recorded."""
+        try:
+            return await self._extract(body, result.content_type, base)
+        except TimeoutError:
+            reason, error, note = "extraction_timeout", None, f"extraction of {url} ran out of time"
+        except DocumentError as exc:
+            reason, error, note = exc.reason, exc.detail, None
+        except Exception as exc:
+            reason, error = "extraction_error", None
+            note = f"extraction failed for {url}: {exc!r}"[:500]
+        failed = FetchResult(
+            Outcome.FAILED,
+            reason,
+            result.http_status,
+            base,
+            result.content_type,
+            attempts=result.attempts,
+            error=error,
         )
+        await self._record(url, depth, failed)
+        if note is not None:
+            await self._log("warning", note)
+        return None
 
     async def _follow(self, links: list[str], depth: int) -> None:
         if self.request.sitemap is not SitemapMode.ONLY:
@@ -521,6 +526,8 @@ class Crawl:
             return
         if page.content_hash:
             self._hashes.add(page.content_hash)
+        if result.final_url and result.final_url != url:
+            self._know(result.final_url)  # the redirect target is known; not a new discovery
         await self._follow(page.links, depth)
         same = replace(
             result,
@@ -771,6 +778,19 @@ class Crawl:
             await asyncio.gather(*list(self._outbox), return_exceptions=True)
         if self._publish_error is not None:
             raise self._publish_error
+
+
+# The links a page record keeps for a later re-crawl (which follows them from an unchanged
+# page instead of reading it again): a page with more, or longer, is kept without them, and a
+# re-crawl reads it again. 5,000 links of 100 bytes is half a megabyte a record.
+_MAX_KEPT_LINKS = 5_000
+_MAX_KEPT_LINK_BYTES = 512 * 1024
+
+
+def _kept_links(links: list[str]) -> list[str] | None:
+    if len(links) > _MAX_KEPT_LINKS or sum(len(link) for link in links) > _MAX_KEPT_LINK_BYTES:
+        return None
+    return links
 
 
 # The start URL could not be fetched at all: no answer (after the fetcher's retries), a

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 import pypdfium2 as pdfium  # type: ignore[import-untyped]  # no type information shipped
 
@@ -53,17 +54,7 @@ def extract_pdf(body: bytes, url: str) -> Extracted:
         raise DocumentError(reason, str(exc)[:300]) from None
     try:
         pages = len(document)
-        texts = []
-        for index in range(min(pages, MAX_PAGES)):
-            page = document[index]
-            try:
-                textpage = page.get_textpage()
-                texts.append(_paragraphs(textpage.get_text_bounded()))
-                textpage.close()
-            except pdfium.PdfiumError as exc:
-                raise DocumentError("pdf_damaged", f"page {index + 1}: {exc}"[:300]) from None
-            finally:
-                page.close()
+        texts = [_page_text(document, index) for index in range(min(pages, MAX_PAGES))]
         metadata = document.get_metadata_dict(skip_empty=True)
     finally:
         document.close()
@@ -79,6 +70,22 @@ def extract_pdf(body: bytes, url: str) -> Extracted:
         content_hash=digest if body_text else None,
         page_count=pages,
     )
+
+
+def _page_text(document: Any, index: int) -> str:
+    """One page's text; ``DocumentError`` (``pdf_damaged``) if PDFium cannot read it."""
+    page = textpage = None
+    try:
+        page = document[index]
+        textpage = page.get_textpage()
+        return _paragraphs(textpage.get_text_bounded())
+    except pdfium.PdfiumError as exc:
+        raise DocumentError("pdf_damaged", f"page {index + 1}: {exc}"[:300]) from None
+    finally:
+        if textpage is not None:
+            textpage.close()
+        if page is not None:
+            page.close()
 
 
 def _paragraphs(text: str) -> str:

@@ -29,12 +29,21 @@ class WorkerSettings(BrokerSettings, DatabaseSettings, ProbeSettings, LogSetting
     extract_processes: int | None = Field(
         default=None, ge=1, description="Extraction process pool size (default: CPU count)"
     )
+    extract_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Seconds a page's extraction may take; past them the page is failed with "
+            "extraction_timeout and the crawl goes on"
+        ),
+    )
     inline_extract_bytes: int = Field(
         default=4096,
         ge=0,
         description=(
             "Pages up to this size are extracted in the event loop (about 1 ms per KiB), "
-            "larger ones in the process pool, whose hand-off costs several ms per page"
+            "larger ones in the process pool, whose hand-off costs several ms per page; "
+            "documents (PDF) always go to the pool"
         ),
     )
     user_agent: str = Field(
