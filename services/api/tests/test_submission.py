@@ -11,7 +11,7 @@ from pymongo.errors import AutoReconnect, DuplicateKeyError
 
 from crawl_api.auth import Principal
 from crawl_api.errors import ServiceUnavailable
-from crawl_api.idempotency import IdempotencyStore
+from crawl_api.idempotency import IdempotencyStore, fingerprint
 from crawl_api.publisher import CommandPublisher, PublishError
 from crawl_api.reads import ReadStore
 from crawl_api.store import JobStore
@@ -159,3 +159,25 @@ async def test_a_refused_publish_releases_the_key() -> None:
             PRINCIPAL, REQUEST, idempotency_key="k"
         )
     assert keys.claimed == set()
+
+
+class DigestKeys(Keys):
+    """Remembers the body digest each key was claimed with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.digests: list[str] = []
+
+    async def claim(self, tenant: str, key: str, digest: str, job_id: str, now: Any) -> Any:
+        self.digests.append(digest)
+        return await super().claim(tenant, key, digest, job_id, now)
+
+
+async def test_a_body_without_since_keeps_the_digest_it_had_before_since_existed() -> None:
+    publisher, keys = Publisher(), DigestKeys()
+    await keyed_submitter(Jobs(publisher), publisher, keys).submit(
+        PRINCIPAL, REQUEST, idempotency_key="k"
+    )
+    before_since = REQUEST.model_dump(mode="json")
+    before_since.pop("since")
+    assert keys.digests == [fingerprint(before_since)]

@@ -133,6 +133,12 @@ class ChangesController(Controller):
         since = (doc.get("request") or {}).get("since")
         if not since:
             raise NotFound(f"crawl {job_id} is not a re-crawl: it names no earlier job (since)")
+        try:  # the earlier job must be the caller's too (a command from the broker may not be)
+            await views.get(since, principal)
+        except NotFound:
+            raise NotFound(
+                f"crawl {job_id} names an earlier job {since} there is no access to"
+            ) from None
         complete = (
             doc.get("status") == JobStatus.COMPLETED.value
             and doc.get("stop_reason") == StopReason.EXHAUSTED.value

@@ -249,7 +249,8 @@ def _run_view(run: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> WebCrawlR
                 url=job["url"],
                 jobId=job["job_id"],
                 status=_SEED_STATUS[JobStatus(doc["status"])],
-                pagesFetched=int(counters.get("fetched", 0)),
+                # a re-crawl's unchanged pages were fetched too (answered 304 or the same)
+                pagesFetched=int(counters.get("fetched", 0)) + int(counters.get("unchanged", 0)),
                 pagesFailed=int(counters.get("failed", 0)),
                 pagesSkipped=int(counters.get("skipped", 0)),
             )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from pymongo.errors import DuplicateKeyError
@@ -72,7 +73,7 @@ class Submitter:
     ) -> Submitted:
         job_id = str(uuid.uuid4())
         if idempotency_key is not None:
-            digest = fingerprint(request.model_dump(mode="json"))
+            digest = fingerprint(_fingerprinted(request))
             claim = await self._keys.claim(
                 principal.tenant, idempotency_key, digest, job_id, utcnow()
             )
@@ -160,3 +161,16 @@ class Submitter:
         except Exception as exc:
             log.warning("crawl.record_failed", job_id=command.job_id, error=str(exc))
         log.info("crawl.accepted", job_id=command.job_id, url=command.request.url)
+
+
+# Optional fields added to requests after keys were first fingerprinted: left out while unset,
+# so a key claimed before a field existed still matches a retry of the same body after.
+_LATER_OPTIONAL = ("since",)
+
+
+def _fingerprinted(request: CrawlRequest) -> dict[str, Any]:
+    body = request.model_dump(mode="json")
+    for name in _LATER_OPTIONAL:
+        if body.get(name) is None:
+            body.pop(name, None)
+    return body

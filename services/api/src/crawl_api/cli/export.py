@@ -38,7 +38,8 @@ def export_pages(pages: Iterable[dict[str, Any]], directory: Path) -> tuple[int,
     with (directory / "index.jsonl").open("w", encoding="utf-8") as index:
         for page in pages:
             entry = {k: v for k, v in page.items() if k != "markdown"}
-            if page.get("outcome") == "fetched" and page.get("markdown") is not None:
+            has_text = page.get("outcome") in ("fetched", "unchanged")  # unchanged: a re-crawl's
+            if has_text and page.get("markdown") is not None:
                 files += 1
                 name = file_name(files, str(page.get("url", "")))
                 (directory / name).write_text(_markdown(page), encoding="utf-8")

@@ -38,7 +38,8 @@ class RateMeter:
 
 
 def _settled(counters: dict[str, Any]) -> int:
-    return int(counters.get("fetched", 0) + counters.get("failed", 0) + counters.get("skipped", 0))
+    outcomes = ("fetched", "failed", "skipped", "unchanged")
+    return int(sum(counters.get(name, 0) for name in outcomes))
 
 
 def _describe(job: dict[str, Any]) -> dict[str, Any]:

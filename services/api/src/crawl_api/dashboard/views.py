@@ -29,7 +29,7 @@ __all__ = [
 
 BASE = "/dashboard"
 _TERMINAL = {JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value}
-_COUNTERS = ("discovered", "queued", "in_flight", "fetched", "failed", "skipped")
+_COUNTERS = ("discovered", "queued", "in_flight", "fetched", "unchanged", "failed", "skipped")
 
 
 def esc(value: object) -> str:
@@ -249,7 +249,7 @@ def run_fragment(
     status = str(run.get("status"))
     terminal = status in _TERMINAL
     c = _counters(run)
-    done = c["fetched"] + c["failed"] + c["skipped"]
+    done = c["fetched"] + c["failed"] + c["skipped"] + c["unchanged"]
     percent = 100.0 if status == JobStatus.COMPLETED.value else done / max(c["discovered"], 1) * 100
     current = rates.rates[-1] if rates and rates.rates and not terminal else 0.0
     cancel = (
@@ -298,7 +298,7 @@ def run_page(
 <p class="url">{esc(_url(run))}</p>
 <form class="filters" method="get" action="{BASE}/runs/{quote(job_id)}">
 <label>Outcome <select name="outcome">{
-        _options(["fetched", "failed", "skipped"], outcome, "any")
+        _options(["fetched", "unchanged", "failed", "skipped"], outcome, "any")
     }</select></label>
 <label>Reason <select name="reason">{_options(reasons, reason, "any")}</select></label>
 <button type="submit">Filter pages</button></form>
