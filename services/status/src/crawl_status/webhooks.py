@@ -91,7 +91,7 @@ async def refusal(policy: AddressPolicy, url: str, *, resolve: Resolve = resolve
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         addresses = parse(await resolve(host, port))
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a name IDNA cannot encode
         return f"cannot resolve {host}: {exc}"
     for address in addresses:
         if not policy.permits(address):
