@@ -25,6 +25,7 @@ from crawl_api.changes import ChangeFeed
 from crawl_api.errors import BadRequest
 from crawl_api.idprefix import ID_PREFIX_PATTERN, by_id_prefix
 from crawl_api.jobviews import CrawlView, JobViews, job_view, matches
+from crawl_api.ports import StatusRead, Submission
 from crawl_api.problems import (
     AUTHENTICATED,
     HEADER_STRING,
@@ -36,8 +37,6 @@ from crawl_api.problems import (
 from crawl_api.rawheaders import documented_headers, header
 from crawl_api.reads import BadCursorError, HistoryFilter, ReadStore, decode_cursor, encode_cursor
 from crawl_api.settings import ApiSettings
-from crawl_api.store import JobStore
-from crawl_api.submission import Submitter
 from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus
 
 __all__ = ["CrawlController", "CrawlCreated", "CrawlList", "parse_wait"]
@@ -130,10 +129,7 @@ class CrawlController(Controller):
         self,
         *,
         data: JSONBody[CrawlRequest],
-        principal: NamedDependency[Principal],
-        submitter: NamedDependency[Submitter],
-        store: NamedDependency[JobStore],
-        settings: NamedDependency[ApiSettings],
+        submission: NamedDependency[Submission],
         request: Request[Any, Any, Any],
         idempotency_key: Annotated[
             str | None,
@@ -145,7 +141,8 @@ class CrawlController(Controller):
             ),
         ] = None,
     ) -> Response[CrawlCreated]:
-        submitted = await submitter.submit(
+        principal, store, settings = submission.principal, submission.store, submission.settings
+        submitted = await submission.submitter.submit(
             principal,
             data,
             idempotency_key=idempotency_key,
@@ -186,12 +183,11 @@ class CrawlController(Controller):
         self,
         *,
         job_id: FromPath[str],
-        principal: NamedDependency[Principal],
-        views: NamedDependency[JobViews],
-        changes: NamedDependency[ChangeFeed],
-        settings: NamedDependency[ApiSettings],
+        status_read: NamedDependency[StatusRead],
         scope: Scope,
     ) -> Response[CrawlView]:
+        principal, views = status_read.principal, status_read.views
+        changes, settings = status_read.changes, status_read.settings
         # The hot path of every poller: both headers are read from the scope (see rawheaders).
         prefer = header(scope, b"prefer")
         if_none_match = header(scope, b"if-none-match")
