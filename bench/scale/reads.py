@@ -30,7 +30,7 @@ from bench.scale import load, procs
 from bench.scale.preload import BENCH_ASSISTANT, BENCH_TENANT
 from bench.scale.stacks import HEADERS, settle, stack_env
 from crawl_api.settings import ApiSettings
-from crawl_stack import Services, Stack, running_stack
+from crawl_stack import Services, Stack, running_stack, wait_finished
 
 __all__ = ["ReadOptions", "measure_reads"]
 
@@ -54,16 +54,6 @@ class ReadOptions:
     clients: int = 50
 
 
-def _wait_finished(client: httpx.Client, location: str, within: float = 300) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(location).json()
-        if job["status"] in ("completed", "failed", "cancelled"):
-            return job
-        time.sleep(0.2)
-    raise RuntimeError(f"{location} did not finish within {within} s")
-
-
 def _prepare(stack: Stack, site: str, seed_runs: int) -> dict[str, Any]:
     """Crawl the site, run the assistant's seed route; the crawl's id and what it recorded."""
     with httpx.Client(base_url=stack.api_url, headers=HEADERS, timeout=60) as client:
@@ -71,7 +61,7 @@ def _prepare(stack: Stack, site: str, seed_runs: int) -> dict[str, Any]:
             "/api/v1/crawls", json={"url": site, "max_pages": 100, "max_depth": 5}
         )
         created.raise_for_status()
-        job = _wait_finished(client, created.headers["Location"])
+        job = wait_finished(client, created.headers["Location"], timeout=300)
         if job["status"] != "completed":
             raise RuntimeError(f"the site's crawl ended {job['status']}: {job.get('error')}")
         for _ in range(seed_runs):

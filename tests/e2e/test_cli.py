@@ -9,7 +9,6 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,7 +19,7 @@ from typer.testing import CliRunner
 
 from crawl_api.cli import app
 from crawl_contracts import CrawlRequest, CrawlRequested, routing
-from crawl_stack import TOKEN, Services, Stack, free_port, running_stack
+from crawl_stack import TOKEN, Services, Stack, free_port
 from tests.sites.serve import SAMPLE, serving
 from tests.sites.slow import slow_site
 
@@ -28,12 +27,6 @@ pytestmark = pytest.mark.e2e
 
 CRAWLCTL = str(Path(sys.executable).with_name("crawlctl"))
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]")
-
-
-@pytest.fixture(scope="module")
-def stack(services: Services) -> Iterator[Stack]:
-    with running_stack(services) as running:
-        yield running
 
 
 def spawn(stack_url: str, *args: str, columns: int = 160) -> pexpect.spawn[str]:

@@ -4,36 +4,17 @@ encrypted ones are ``failed`` with their reasons, while the crawl completes."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from crawl_stack import Services, Stack, running_stack
+from crawl_stack import Stack, wait_finished
 from tests.sites.serve import serving
 
 pytestmark = pytest.mark.e2e
 
 DOCUMENTS = Path(__file__).resolve().parents[1] / "sites" / "documents"
-
-
-@pytest.fixture(scope="module")
-def stack(services: Services) -> Iterator[Stack]:
-    with running_stack(services) as running:
-        yield running
-
-
-def wait_finished(client: httpx.Client, location: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(location).json()
-        if job["status"] in ("completed", "failed", "cancelled"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job at {location} did not finish within {timeout} s")
 
 
 def test_pdfs_become_markdown_and_broken_ones_fail_with_a_reason(stack: Stack) -> None:

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from crawl_stack import Services, Stack, running_stack
+from crawl_stack import Stack
 from tests.sites.serve import SAMPLE, serving
 
 pytestmark = pytest.mark.e2e
 
 SAMPLE_PAGES = 37
-
-
-@pytest.fixture(scope="module")
-def stack(services: Services) -> Iterator[Stack]:
-    with running_stack(services) as running:
-        yield running
 
 
 def metric(text: str, name: str, **labels: str) -> float:

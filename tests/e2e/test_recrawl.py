@@ -8,7 +8,6 @@ import functools
 import os
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from crawl_stack import Services, Stack, running_stack
+from crawl_stack import Stack, wait_finished
 from tests.sites.serve import SAMPLE
 
 pytestmark = pytest.mark.e2e
@@ -49,22 +48,6 @@ def site(tmp_path: Path) -> Iterator[tuple[str, Path, list[tuple[str, int]]]]:
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(scope="module")
-def stack(services: Services) -> Iterator[Stack]:
-    with running_stack(services) as running:
-        yield running
-
-
-def wait_finished(client: httpx.Client, location: str, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(location).json()
-        if job["status"] in ("completed", "failed", "cancelled"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job at {location} did not finish within {timeout} s")
 
 
 def rewrite(path: Path, old: str, new: str) -> None:
@@ -100,7 +83,7 @@ def test_a_recrawl_reports_exactly_what_changed_and_asks_conditionally(
     with httpx.Client(base_url=stack.api_url, headers=stack.headers, timeout=10) as client:
         first = client.post("/api/v1/crawls", json=request)
         assert first.status_code == 202
-        first_job = wait_finished(client, first.headers["Location"])
+        first_job = wait_finished(client, first.headers["Location"], timeout=90)
         assert first_job["status"] == "completed"
         assert first_job["counters"]["fetched"] == 37
 
@@ -119,7 +102,7 @@ def test_a_recrawl_reports_exactly_what_changed_and_asks_conditionally(
         second = client.post("/api/v1/crawls", json={**request, "since": first_job["id"]})
         assert second.status_code == 202, second.text
         location = second.headers["Location"]
-        job = wait_finished(client, location)
+        job = wait_finished(client, location, timeout=90)
         assert job["status"] == "completed"
         counters = job["counters"]
         assert (counters["added"], counters["changed"], counters["removed"]) == (1, 2, 1)

@@ -5,22 +5,13 @@
 from __future__ import annotations
 
 import socket
-import time
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
-from crawl_stack import Services, Stack, running_stack
+from crawl_stack import Stack, wait_finished
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack(services: Services) -> Iterator[Stack]:
-    with running_stack(services) as running:
-        yield running
 
 
 def closed_port() -> int:
@@ -28,16 +19,6 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_finished(client: httpx.Client, location: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(location).json()
-        if job["status"] in ("completed", "failed", "cancelled"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job at {location} did not finish within {timeout} s")
 
 
 def test_a_crawl_of_a_closed_port_fails_with_start_unreachable_and_its_cause(

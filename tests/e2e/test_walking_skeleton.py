@@ -3,22 +3,15 @@ three real service processes, a local site crawled, results read back over REST.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from crawl_stack import Services, Stack, running_stack
+from crawl_stack import Stack, wait_finished
 from tests.sites.serve import SAMPLE, serving
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack(services: Services) -> Iterator[Stack]:
-    with running_stack(services) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +27,6 @@ def expected_urls(base: str) -> set[str]:
         relative = relative.removesuffix("index.html")  # served as the folder URL
         urls.add(base + relative)
     return urls
-
-
-def wait_finished(client: httpx.Client, location: str, timeout: float = 60) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, object] = client.get(location).json()
-        if job["status"] in ("completed", "failed", "cancelled"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job at {location} did not finish within {timeout} s")
 
 
 def test_a_crawl_submitted_over_rest_completes_with_every_page_and_its_text(

@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+import crawl_stack
 from crawl_stack import Services, Stack, running_stack
 from tests.sites.serve import SAMPLE, serving
 
@@ -137,13 +138,7 @@ def api(services: Services) -> Iterator[ApiStack]:
 
 def wait_finished(client: httpx.Client, job_id: str, timeout: float = 60) -> dict[str, Any]:
     """Long-poll (Prefer: wait) until the job is finished."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = client.get(f"/api/v1/crawls/{job_id}", headers={"Prefer": "wait=5"})
-        job: dict[str, Any] = response.json()
-        if job["status"] in ("completed", "failed", "cancelled"):
-            return job
-    raise AssertionError(f"job {job_id} did not finish within {timeout} s")
+    return crawl_stack.wait_finished(client, f"/api/v1/crawls/{job_id}", timeout)
 
 
 def expected_urls(base: str) -> set[str]:
