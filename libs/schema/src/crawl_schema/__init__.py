@@ -15,6 +15,7 @@ its projection and every read of it agree, and every read is one an index answer
 
 from crawl_schema import names
 from crawl_schema.documents import (
+    CONTENT_OUTCOMES,
     COUNTER_FIELDS,
     JOB_DEFAULTS,
     JOB_SUMMARY_FIELDS,
@@ -33,6 +34,7 @@ from crawl_schema.indexes import ensure_indexes
 from crawl_schema.queries import Query
 
 __all__ = [
+    "CONTENT_OUTCOMES",
     "COUNTER_FIELDS",
     "JOB_DEFAULTS",
     "JOB_SUMMARY_FIELDS",

@@ -28,6 +28,7 @@ from crawl_contracts import JobStatus, OrderingKey
 from crawl_schema.keys import list_key, log_id, page_id, url_host
 
 __all__ = [
+    "CONTENT_OUTCOMES",
     "COUNTER_FIELDS",
     "JOB_DEFAULTS",
     "JOB_SUMMARY_FIELDS",
@@ -63,6 +64,9 @@ COUNTER_FIELDS = (
 in_flight + fetched + failed + skipped + unchanged``; ``added``, ``changed`` and ``removed``
 compare a re-crawl's pages with the earlier job's."""
 OUTCOME_COUNTERS = ("fetched", "failed", "skipped", "unchanged")
+CONTENT_OUTCOMES = ("fetched", "unchanged")
+"""The outcomes of records that hold a page's text (``unchanged``: a re-crawl's, carried from
+the earlier job)."""
 """The counters of URLs whose outcome is in the ledger (they never decrease)."""
 
 JOB_DEFAULTS: JobDocument = {

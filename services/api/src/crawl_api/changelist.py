@@ -19,13 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from crawl_schema import CONTENT_OUTCOMES
 from crawl_schema.queries import job_pages_by_key
 
 __all__ = ["CHANGE_KINDS", "ChangePage", "ChangeReader", "merge"]
 
 CHANGE_KINDS = ("added", "changed", "removed", "unchanged", "not_visited")
 ChangeKind = Literal["added", "changed", "removed", "unchanged", "not_visited"]
-_CONTENT = ("fetched", "unchanged")
 _FIELDS = {"url": 1, "outcome": 1, "change": 1, "content_hash": 1, "title": 1}
 
 
@@ -40,7 +40,7 @@ def _key(record: dict[str, Any]) -> str:
 
 
 def _content(record: dict[str, Any] | None) -> bool:
-    return record is not None and record.get("outcome") in _CONTENT
+    return record is not None and record.get("outcome") in CONTENT_OUTCOMES
 
 
 def merge(

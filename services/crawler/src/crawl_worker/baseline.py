@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from crawl_contracts import TERMINAL_STATUSES, Outcome
+from crawl_contracts import TERMINAL_STATUSES
+from crawl_schema import CONTENT_OUTCOMES
 from crawl_schema.keys import page_id
 from crawl_schema.names import CRAWLS, PAGES
 from crawl_schema.urls import normalize_url
@@ -33,7 +34,6 @@ __all__ = [
     "MongoBaselines",
 ]
 
-_CONTENT = (Outcome.FETCHED.value, Outcome.UNCHANGED.value)
 _PAGE_FIELDS = {
     "outcome": 1,
     "etag": 1,
@@ -160,6 +160,6 @@ class MongoBaseline:
 
     async def page(self, url: str) -> EarlierPage | None:
         record = await self._pages.find_one({"_id": page_id(self._job_id, url)}, _PAGE_FIELDS)
-        if record is None or record.get("outcome") not in _CONTENT:
+        if record is None or record.get("outcome") not in CONTENT_OUTCOMES:
             return None
         return EarlierPage.of_record(record)
