@@ -24,7 +24,8 @@ from crawl_api.changelist import ChangeReader
 from crawl_api.errors import BadRequest, NotFound, Unprocessable
 from crawl_api.jobviews import JobViews
 from crawl_api.problems import AUTHENTICATED, problems
-from crawl_api.reads import BadCursorError, decode_cursor, encode_cursor
+from crawl_api.reads import encode_cursor
+from crawl_api.results import job_cursor
 from crawl_api.store import JobStore
 from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus, StopReason
 from crawl_schema.urls import normalize_url
@@ -92,12 +93,7 @@ class ChangeList(BaseModel):
 
 
 def _change_cursor(cursor: str, job_id: str) -> str:
-    try:
-        crawl, after = decode_cursor(cursor, 2)
-    except BadCursorError as exc:
-        raise BadRequest(str(exc), parameter="cursor") from exc
-    if crawl != job_id:
-        raise BadRequest("the cursor belongs to another crawl", parameter="cursor")
+    after = job_cursor(cursor, job_id)
     if not isinstance(after, str) or not _KEY.fullmatch(after):
         raise BadRequest("the cursor is not one this API handed out", parameter="cursor")
     return after

@@ -21,7 +21,7 @@ from crawl_api.reads import PAGE_FIELDS, BadCursorError, ReadStore, decode_curso
 from crawl_api.store import iso
 from crawl_contracts import Outcome
 
-__all__ = ["ResultsController", "page_item"]
+__all__ = ["ResultsController", "job_cursor", "page_item"]
 
 _DEFAULT_FIELDS = ",".join(f for f in PAGE_FIELDS if f != "order")
 _FIELD = "(?:" + "|".join(PAGE_FIELDS) + ")"
@@ -87,14 +87,21 @@ def _fields(raw: str) -> tuple[str, ...]:
     return ("url", *(f for f in chosen if f != "url"))
 
 
-def _page_cursor(cursor: str, job_id: str) -> int:
-    """The ordering number a page cursor continues after (it names its crawl)."""
+def job_cursor(cursor: str, job_id: str) -> object:
+    """The position a cursor of this crawl continues after (a cursor names its crawl); what
+    the position must be is the caller's to check."""
     try:
-        crawl, order = decode_cursor(cursor, 2)
+        crawl, position = decode_cursor(cursor, 2)
     except BadCursorError as exc:
         raise BadRequest(str(exc), parameter="cursor") from exc
     if crawl != job_id:
         raise BadRequest("the cursor belongs to another crawl", parameter="cursor")
+    return position
+
+
+def _page_cursor(cursor: str, job_id: str) -> int:
+    """The ordering number a page cursor continues after."""
+    order = job_cursor(cursor, job_id)
     if not isinstance(order, int) or isinstance(order, bool):
         raise BadRequest("the cursor is not one this API handed out", parameter="cursor")
     return order
