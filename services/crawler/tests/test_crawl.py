@@ -16,10 +16,11 @@ from crawl_contracts import (
     page_records,
 )
 from crawl_worker.crawl import Crawl, CrawlPorts
-from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.robots import RobotsCache
 from crawl_worker.safety import AddressGuard
+
+from .fakes import Sink, extract
 
 TEXT = "<p>" + "Plenty of words so that the extractor keeps this paragraph. " * 5 + "</p>"
 
@@ -63,18 +64,6 @@ def handler(request: httpx.Request) -> httpx.Response:
         headers={"content-type": "text/html", **headers},
         stream=httpx.ByteStream(body.encode()),
     )
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    async def emit(self, event: Any) -> None:
-        self.events.append(event)
-
-
-async def extract(body: bytes, url: str) -> Extracted:
-    return extract_page(body, url)
 
 
 def make_crawl(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -13,10 +12,12 @@ import pytest
 from crawl_contracts import CrawlRequest, CrawlRequested, page_records
 from crawl_worker.crawl import Crawl, CrawlPorts
 from crawl_worker.documents import DocumentError, extract_pdf, is_pdf
-from crawl_worker.extract import Extracted, extract_page
+from crawl_worker.extract import extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.robots import RobotsCache
 from crawl_worker.safety import AddressGuard
+
+from .fakes import Sink, extract
 
 SITE = Path(__file__).resolve().parents[3] / "tests" / "sites" / "documents"
 
@@ -62,18 +63,6 @@ def test_a_pdf_that_cannot_be_read_is_a_named_failure(name: str, reason: str, de
 def test_a_document_error_crosses_process_bounds_with_its_reason() -> None:
     error = pickle.loads(pickle.dumps(DocumentError("pdf_damaged", "why")))
     assert (error.reason, error.detail) == ("pdf_damaged", "why")
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    async def emit(self, event: Any) -> None:
-        self.events.append(event)
-
-
-async def extract(body: bytes, url: str) -> Extracted:
-    return extract_page(body, url)
 
 
 def handler(request: httpx.Request) -> httpx.Response:

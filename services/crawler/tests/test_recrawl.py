@@ -18,6 +18,8 @@ from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.robots import RobotsCache
 from crawl_worker.safety import AddressGuard
 
+from .fakes import Sink
+
 BASE = "http://127.0.0.1:9"
 WORDS = "Plenty of words so that the extractor keeps this paragraph of the page. " * 4
 
@@ -57,14 +59,6 @@ class Site:
     ) -> httpx.Response:
         self.log.append((path, status))
         return httpx.Response(status, headers=headers, stream=httpx.ByteStream(body))
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    async def emit(self, event: Any) -> None:
-        self.events.append(event)
 
 
 class Earlier:

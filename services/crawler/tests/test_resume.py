@@ -19,7 +19,8 @@ from crawl_worker.robots import RobotsCache
 from crawl_worker.safety import AddressGuard
 from crawl_worker.state import Commit, CrawlState
 
-from .test_crawl import extract, handler
+from .fakes import extract
+from .test_crawl import handler
 
 
 class DyingSink:

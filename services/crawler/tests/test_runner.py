@@ -22,7 +22,8 @@ from crawl_worker.safety import AddressGuard
 from crawl_worker.settings import WorkerSettings
 from crawl_worker.state import CrawlState
 
-from .test_crawl import TEXT, Sink, extract, handler
+from .fakes import Sink, extract
+from .test_crawl import TEXT, handler
 
 
 class FakeLeases:

@@ -9,24 +9,13 @@ import httpx
 
 from crawl_contracts import CrawlFailed, CrawlRequest, CrawlRequested, PageRecorded, page_records
 from crawl_worker.crawl import Crawl, CrawlPorts
-from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.robots import RobotsCache
 from crawl_worker.safety import AddressGuard
 
+from .fakes import Sink, extract
+
 PAGE = b"<html><head><title>Up</title></head><body><p>" + b"Words to keep. " * 30 + b"</p></body>"
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-
-    async def emit(self, event: Any) -> None:
-        self.events.append(event)
-
-
-async def extract(body: bytes, url: str) -> Extracted:
-    return extract_page(body, url)
 
 
 def crawl_of(handler: Any, *, bypass_robots: bool = False) -> tuple[Crawl, Sink]:
