@@ -336,25 +336,13 @@ def run_ours(
             submitted = datetime.now(UTC)
             started = time.perf_counter()
             location = client.post("/api/v1/crawls", json=request).headers["Location"]
-            terminal = None
-            while terminal is None:
-                time.sleep(0.5)
-                terminal = tap.terminal()
+            terminal = completed(tap, "crawl", every=0.5)
             # The crawler's own clock (this machine) says when it sent the terminal event.
             crawler_seconds = (
                 datetime.fromisoformat(terminal["occurred_at"]) - submitted
             ).total_seconds()
-            if terminal["type"] != "CrawlCompleted":
-                raise RuntimeError(f"our crawl ended {terminal['type']}: {terminal.get('error')}")
             # Then the time until the API shows it: the status service has projected it all.
-            deadline = time.perf_counter() + args.api_wait
-            visible = False
-            while time.perf_counter() < deadline:
-                job = client.get(location).json()
-                if job["status"] == "completed":
-                    visible = True
-                    break
-                time.sleep(0.1)
+            job, visible = shown_completed(client, location, args.api_wait)
             seconds = time.perf_counter() - started
             groups = sampler.stop()
         load_after = load()
@@ -415,19 +403,34 @@ def recrawl(
     since = first.rsplit("/", 1)[1]
     started = time.perf_counter()
     location = client.post("/api/v1/crawls", json={**request, "since": since}).headers["Location"]
+    completed(tap, "re-crawl", every=0.2)
+    job, _ = shown_completed(client, location, args.api_wait)
+    return {"seconds": round(time.perf_counter() - started, 2), "counters": job["counters"]}
+
+
+def completed(tap: Tap, what: str, *, every: float) -> dict[str, Any]:
+    """The crawl's terminal event, once the tap has it; ``RuntimeError`` unless completed."""
     terminal = None
     while terminal is None:
-        time.sleep(0.2)
+        time.sleep(every)
         terminal = tap.terminal()
     if terminal["type"] != "CrawlCompleted":
-        raise RuntimeError(f"our re-crawl ended {terminal['type']}: {terminal.get('error')}")
-    deadline = time.perf_counter() + args.api_wait
+        raise RuntimeError(f"our {what} ended {terminal['type']}: {terminal.get('error')}")
+    return terminal
+
+
+def shown_completed(
+    client: httpx.Client, location: str, wait: float
+) -> tuple[dict[str, Any], bool]:
+    """The job as the API last showed it within ``wait`` seconds, and whether as completed."""
+    deadline = time.perf_counter() + wait
+    job: dict[str, Any] = {}
     while time.perf_counter() < deadline:
         job = client.get(location).json()
         if job["status"] == "completed":
-            break
+            return job, True
         time.sleep(0.1)
-    return {"seconds": round(time.perf_counter() - started, 2), "counters": job["counters"]}
+    return job, False
 
 
 def run_scrapy(start_url: str, site_pid: int, concurrency: int) -> dict[str, Any]:
