@@ -18,7 +18,8 @@ from faststream.rabbit import RabbitBroker
 from typer.testing import CliRunner
 
 from crawl_api.cli import app
-from crawl_contracts import CrawlRequest, CrawlRequested, routing
+from crawl_contracts import CrawlRequest, CrawlRequested
+from crawl_runtime.publish import publish_message
 from crawl_stack import TOKEN, Services, Stack, free_port
 from tests.sites.serve import SAMPLE, serving
 from tests.sites.slow import slow_site
@@ -135,14 +136,7 @@ async def _publish(services: Services, command: CrawlRequested) -> None:
     broker = RabbitBroker(services.rabbitmq_url, logger=None)
     await broker.connect()
     try:
-        await broker.publish(
-            command.model_dump_json().encode(),
-            exchange=routing.EXCHANGE,
-            routing_key=routing.routing_key(command.type),
-            persist=True,
-            message_id=command.message_id,
-            content_type="application/json",
-        )
+        await publish_message(broker, command)  # as another service publishes a command
     finally:
         await broker.stop()
 

@@ -13,7 +13,8 @@ import jwt
 import pytest
 from faststream.rabbit import RabbitBroker
 
-from crawl_contracts import CrawlRequest, CrawlRequested, routing
+from crawl_contracts import CrawlRequest, CrawlRequested
+from crawl_runtime.publish import publish_message
 from crawl_stack import Services
 from tests.e2e.api.conftest import (
     AUDIENCE,
@@ -160,14 +161,7 @@ async def test_a_job_published_straight_to_the_broker_reads_like_a_rest_one(
     broker = RabbitBroker(services.rabbitmq_url, logger=None)
     await broker.connect()
     try:
-        await broker.publish(
-            command.model_dump_json().encode(),
-            exchange=routing.EXCHANGE,
-            routing_key=routing.routing_key(command.type),
-            persist=True,
-            message_id=command.message_id,
-            content_type="application/json",
-        )
+        await publish_message(broker, command)  # as another service publishes a command
     finally:
         await broker.stop()
     with api.client() as client:
