@@ -41,7 +41,7 @@ from crawl_worker.documents import is_pdf
 from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.lease import LeaseStore
-from crawl_worker.politeness import HostGate, PolitenessLimits
+from crawl_politeness import HostGate, PolitenessLimits
 from crawl_worker.robots import RobotsCache, RobotsFiles
 from crawl_worker.runner import Delivery, JobRunner
 from crawl_worker.safety import AddressGuard, pinned_transport
