@@ -143,6 +143,7 @@ async def test_cancelling_a_crawl_while_its_pages_render_ends_it_within_a_second
             print(f"render cancel: crawler stopped after {stopped}, API read it after {took:.3f} s")
             pages = (await client.get(f"{location}/pages", params={"limit": 1000})).json()["items"]
             fetched = [p for p in pages if p["outcome"] == "fetched"]
-            assert fetched and all(p["rendered"] for p in fetched)
+            assert fetched
+            assert all(p["rendered"] for p in fetched)
             assert all("as its script wrote it" in p["markdown"] for p in fetched)
             assert any(p["reason"] == "cancelled" for p in pages)  # stopped mid-render
