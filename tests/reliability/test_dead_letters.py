@@ -1,5 +1,6 @@
 """Poison messages on each work queue (the renderer's too) end in its dead-letter queue with a
-against their job where one can be read, and never block the good messages behind them."""
+reason, are filed against their job where one can be read, and never block the good messages
+behind them."""
 
 from __future__ import annotations
 
