@@ -38,6 +38,8 @@ from crawl_api.reads import ReadStore
 from crawl_api.recent import RecentJobs
 from crawl_api.recrawls import ChangesController
 from crawl_api.results import ResultsController
+from crawl_api.schedules import ScheduleController, ScheduleCreate
+from crawl_api.schedulestore import ScheduleStore
 from crawl_api.seed import AssistantCrawlController, StartWebCrawlRequest
 from crawl_api.settings import ApiSettings
 from crawl_api.store import JobStore
@@ -57,6 +59,9 @@ _READ_OR_WRITTEN = (
     names.WEBHOOK_DELIVERIES,
     names.IDEMPOTENCY_KEYS,
     names.ASSISTANT_RUNS,
+    names.SCHEDULES,
+    names.SCHEDULE_TIMERS,
+    names.SCHEDULE_FIRES,
 )
 
 
@@ -118,6 +123,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         ports.dashboard_reads = DashboardReads(database)
         ports.change_reader = ChangeReader(database[names.PAGES])
         ports.canceller = Canceller(store, publisher)
+        ports.schedules = ScheduleStore(database, max_per_tenant=settings.max_schedules_per_tenant)
         await ensure_indexes(database, *_READ_OR_WRITTEN)
         keys = IdempotencyStore(database, timedelta(seconds=settings.idempotency_key_seconds))
         ports.submitter = Submitter(
@@ -157,9 +163,10 @@ def create_app(settings: ApiSettings) -> Litestar:
             ChangesController,
             EventsController,
             AssistantCrawlController,
+            ScheduleController,
         ],
         middleware=[MetricsMiddleware, AllowMiddleware],
-        plugins=[ValidatorSchemas(CrawlRequest, StartWebCrawlRequest)],
+        plugins=[ValidatorSchemas(CrawlRequest, StartWebCrawlRequest, ScheduleCreate)],
         lifespan=[lifespan],
         dependencies={
             "principal": Provide(provide_principal),

@@ -27,6 +27,7 @@ from crawl_api.store import JobStore, iso
 from crawl_api.submission import Submitter
 from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus
 from crawl_contracts.envelope import utcnow
+from crawl_schema.documents import assistant_run
 from crawl_schema.queries import assistant_runs
 
 __all__ = ["AssistantCrawlController", "Runs", "seed_status"]
@@ -126,16 +127,15 @@ class AssistantCrawlController(Controller):
                 bypass_robots_domains=bypass,
             )
             job_ids.append((url, (await submitter.submit(principal, request)).job_id))
-        now = utcnow()
         await runs.insert_one(
-            {
-                "_id": run_id,
-                "assistant_id": assistant_id,
-                "tenant": principal.tenant,
-                "created_by": principal.user,
-                "created_at": now,
-                "jobs": [{"url": u, "job_id": j} for u, j in job_ids],
-            }
+            assistant_run(
+                run_id,
+                assistant_id=assistant_id,
+                tenant=principal.tenant,
+                created_by=principal.user,
+                created_at=utcnow(),
+                jobs=job_ids,
+            )
         )
         return Response(
             RunId(run_id),

@@ -78,6 +78,9 @@ class ApiSettings(BrokerSettings, DatabaseSettings, LogSettings, BaseSettings):
         ge=0,
         description="Unfinished jobs a tenant may have; more are a 429 (0: no cap)",
     )
+    max_schedules_per_tenant: int = Field(
+        default=100, ge=0, description="Schedules a tenant may have; more are a 409 (0: no cap)"
+    )
     idempotency_key_seconds: float = Field(
         default=86_400.0,
         gt=0,
