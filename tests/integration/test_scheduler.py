@@ -122,6 +122,36 @@ async def test_ticks_missed_while_down_fire_once_on_return(
     assert [t["tick"] for t in timers] == [T0 + 20 * SECOND]
 
 
+async def test_a_replica_stopped_before_its_next_timer_leaves_nothing_unfired(
+    database: AsyncDatabase[dict[str, Any]],
+) -> None:
+    """Stopped after publishing tick T but before inserting the next timer: the ticks that
+    passed since fire once, as one late run, when a replica looks again."""
+    sink = Published()
+    schedule_id = await add_schedule(database)
+    (dying,) = replicas(database, sink, 1)
+    timers = dying._timers
+
+    class StoppedBeforeInsert:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(timers, name)
+
+        async def insert_one(self, document: Any) -> None:
+            raise RuntimeError("process stopped")
+
+    dying._timers = StoppedBeforeInsert()  # type: ignore[assignment]
+    await dying.run_due(T0)  # fired and published T0; its timer stays
+    back = T0 + 17 * SECOND
+    (other,) = replicas(database, sink, 1)
+    for look in range(3):
+        await other.run_due(back + look * 0.5 * SECOND)
+    fires = await fires_of(database, schedule_id)
+    assert [(f["tick"], f["missed"]) for f in fires] == [(T0, 0), (T0 + 5 * SECOND, 2)]
+    assert len(sink.commands) == 2
+    left = await database[names.SCHEDULE_TIMERS].find({"schedule_id": schedule_id}).to_list()
+    assert [t["tick"] for t in left] == [T0 + 20 * SECOND]
+
+
 async def test_paused_deleted_and_outdated_timers_are_dropped_unfired(
     database: AsyncDatabase[dict[str, Any]],
 ) -> None:

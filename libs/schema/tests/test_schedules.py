@@ -30,8 +30,8 @@ def test_cron_ticks_follow_the_time_zone_across_a_daylight_saving_change() -> No
 def test_missed_ticks_are_counted_in_the_half_open_interval() -> None:
     timing = Timing(every=5)
     tick = datetime(2026, 1, 1, tzinfo=UTC)
-    assert timing.ticks_between(tick, tick + timedelta(seconds=4.9)) == 0
-    assert timing.ticks_between(tick, tick + timedelta(seconds=17)) == 3
+    assert timing.coalesce(tick, tick + timedelta(seconds=4.9)) == (0, tick)
+    assert timing.coalesce(tick, tick + timedelta(seconds=17)) == (3, tick + timedelta(seconds=15))
 
 
 @pytest.mark.parametrize(
@@ -42,6 +42,8 @@ def test_missed_ticks_are_counted_in_the_half_open_interval() -> None:
         (4, None, "UTC", "at least 5"),
         (None, "61 * * * *", "UTC", "five fields"),
         (None, "* * * * * *", "UTC", "five fields"),
+        (None, "*/0 * * * *", "UTC", "cron"),
+        (None, "0 0 31 2 *", "UTC", "never fires"),
         (None, "* * * * *", "Mars/Olympus", "time zone"),
         (None, "* * * * *", "../../etc/passwd", "time zone"),
     ],

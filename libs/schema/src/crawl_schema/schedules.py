@@ -20,8 +20,10 @@ Three collections (:mod:`crawl_schema.names`):
   fire makes are derived from the schedule and the tick (:func:`fire_job_id`), so a command
   published again after a crash is the same job, not a second one.
 
-A tick that passed while no status service ran fires once when one returns (its fire says how
-many ticks it stands for, ``missed``), and the next timer is the first tick after that moment.
+A tick that passed while no status service ran fires once when one returns: its fire stands for
+the ticks that passed since too (``missed``, up to ``last_tick``), and the next timer is the
+tick after those. Every replica derives the next timer from the fire document, so they all
+insert the same one.
 """
 
 from __future__ import annotations
@@ -76,10 +78,15 @@ class Timing:
             raise ValueError("give either every (seconds) or cron (an expression), not both")
         if self.every is not None and self.every < MIN_EVERY:
             raise ValueError(f"every must be at least {MIN_EVERY} seconds")
-        if self.cron is not None and (
-            len(self.cron.split()) != 5 or not croniter.is_valid(self.cron)
-        ):
-            raise ValueError("cron must be five fields: minute hour day-of-month month day-of-week")
+        if self.cron is not None:
+            if len(self.cron.split()) != 5 or not croniter.is_valid(self.cron):
+                raise ValueError(
+                    "cron must be five fields: minute hour day-of-month month day-of-week"
+                )
+            try:
+                croniter(self.cron, _EPOCH).get_next(datetime)
+            except Exception as exc:  # CroniterBadDateError: e.g. "0 0 31 2 *"
+                raise ValueError(f"cron {self.cron!r} never fires: {exc}") from exc
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -95,15 +102,16 @@ class Timing:
         found: datetime = croniter(self.cron, local).get_next(datetime)
         return found.astimezone(UTC)
 
-    def ticks_between(self, after: datetime, until: datetime, limit: int = 1000) -> int:
-        """How many ticks fall in ``(after, until]`` (counted up to ``limit``)."""
-        count, moment = 0, after
+    def coalesce(self, tick: datetime, now: datetime, limit: int = 1000) -> tuple[int, datetime]:
+        """The ticks after ``tick`` that have passed by ``now`` too (up to ``limit`` of them):
+        how many, and the last one (``tick`` itself if none). A late fire stands for them all."""
+        count, last = 0, tick
         while count < limit:
-            moment = self.next_after(moment)
-            if moment > until:
+            following = self.next_after(last)
+            if following > now:
                 break
-            count += 1
-        return count
+            count, last = count + 1, following
+        return count, last
 
     def fields(self) -> dict[str, Any]:
         return {"every": self.every, "cron": self.cron, "timezone": self.timezone}
@@ -190,11 +198,14 @@ def fire_document(
     jobs: Sequence[Mapping[str, Any]],
     skipped: str | None,
     missed: int,
+    last_tick: datetime,
     fired_by: str,
     expires_at: datetime,
 ) -> dict[str, Any]:
     """The claim of ``tick``: what it fires (``jobs``: url, job_id, since) or why it fires
-    nothing (``skipped``), and whether its commands were published yet."""
+    nothing (``skipped``), and whether its commands were published yet. A late fire stands
+    for ``missed`` further ticks, up to ``last_tick``; the schedule's next timer is the tick
+    after ``last_tick``, whoever inserts it."""
     schedule_id = str(schedule["_id"])
     assistant_id = schedule.get("assistant_id")
     return {
@@ -207,6 +218,7 @@ def fire_document(
         "run_id": fire_run_id(schedule_id, tick) if assistant_id and jobs else None,
         "skipped": skipped,
         "missed": missed,
+        "last_tick": last_tick,
         "published": not jobs,  # nothing to publish for a skipped tick
         "fired_by": fired_by,
         "expires_at": expires_at,

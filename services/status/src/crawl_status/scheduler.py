@@ -102,9 +102,9 @@ class Scheduler:
             if not fired:
                 log.warning("schedule.fire_resumed", schedule_id=schedule_id, tick=tick.isoformat())
             await self._send(schedule, fire)
-        timing = timing_of(schedule)
+        last = fire.get("last_tick") or tick
         following = timer_document(
-            schedule_id, int(timer["generation"]), timing.next_after(max(now, tick))
+            schedule_id, int(timer["generation"]), timing_of(schedule).next_after(last)
         )
         with contextlib.suppress(DuplicateKeyError):  # another replica handled this tick too
             await self._timers.insert_one(following)
@@ -129,13 +129,15 @@ class Scheduler:
         ):
             skipped = PREVIOUS_UNFINISHED
         jobs = [] if skipped else self._jobs(schedule, tick, previous, statuses)
+        missed, last = timing_of(schedule).coalesce(tick, now)
         fire = fire_document(
             schedule,
             tick,
             now=now,
             jobs=jobs,
             skipped=skipped,
-            missed=timing_of(schedule).ticks_between(tick, now),
+            missed=missed,
+            last_tick=last,
             fired_by=self._instance,
             expires_at=now + self._retention,
         )
