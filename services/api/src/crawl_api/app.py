@@ -41,6 +41,7 @@ from crawl_api.results import ResultsController
 from crawl_api.schedules import ScheduleController, ScheduleCreate
 from crawl_api.schedulestore import ScheduleStore
 from crawl_api.seed import AssistantCrawlController, StartWebCrawlRequest
+from crawl_api.seedschedules import AssistantScheduleController, ScheduleWebCrawlRequest
 from crawl_api.settings import ApiSettings
 from crawl_api.store import JobStore
 from crawl_api.submission import Submitter
@@ -163,10 +164,15 @@ def create_app(settings: ApiSettings) -> Litestar:
             ChangesController,
             EventsController,
             AssistantCrawlController,
+            AssistantScheduleController,
             ScheduleController,
         ],
         middleware=[MetricsMiddleware, AllowMiddleware],
-        plugins=[ValidatorSchemas(CrawlRequest, StartWebCrawlRequest, ScheduleCreate)],
+        plugins=[
+            ValidatorSchemas(
+                CrawlRequest, StartWebCrawlRequest, ScheduleCreate, ScheduleWebCrawlRequest
+            )
+        ],
         lifespan=[lifespan],
         dependencies={
             "principal": Provide(provide_principal),
