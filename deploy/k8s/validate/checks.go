@@ -146,8 +146,30 @@ func (m *manifests) checkDeployment(d *appsv1.Deployment) {
 			m.checkProbes(cid, c)
 		}
 	}
+	m.checkSpread(id, pod.TopologySpreadConstraints)
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		m.addf("%s: automountServiceAccountToken is not false (no service here talks to the Kubernetes API)", id)
+	}
+}
+
+// checkSpread applies the API server's rules for matchLabelKeys, which a decode cannot see.
+func (m *manifests) checkSpread(id string, constraints []corev1.TopologySpreadConstraint) {
+	for i, c := range constraints {
+		if len(c.MatchLabelKeys) == 0 {
+			continue
+		}
+		if c.LabelSelector == nil {
+			m.addf("%s: topologySpreadConstraints[%d]: matchLabelKeys without a labelSelector", id, i)
+			continue
+		}
+		for _, key := range c.MatchLabelKeys {
+			_, inLabels := c.LabelSelector.MatchLabels[key]
+			inExpressions := slices.ContainsFunc(c.LabelSelector.MatchExpressions,
+				func(r metav1.LabelSelectorRequirement) bool { return r.Key == key })
+			if inLabels || inExpressions {
+				m.addf("%s: topologySpreadConstraints[%d]: %q is in both matchLabelKeys and the labelSelector (the API server refuses it)", id, i, key)
+			}
+		}
 	}
 }
 
