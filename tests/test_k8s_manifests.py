@@ -151,6 +151,18 @@ BREAKAGES = {
         ],
         'container "status": readinessProbe port metrics is not a port of the container',
     ),
+    "port_name_the_api_server_refuses": (
+        "Deployment",
+        "crawler",
+        [
+            {
+                "op": "replace",
+                "path": "/spec/template/spec/containers/0/ports/0/name",
+                "value": "probes-and-metrics",
+            }
+        ],
+        'port name "probes-and-metrics": must be no more than 15 characters',
+    ),
     "unpinned_image": (
         "Deployment",
         "renderer",

@@ -11,8 +11,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
 // manifests is one build, decoded, with the separately applied objects beside it.
@@ -52,6 +55,7 @@ func validate(built, external []rawObject) []string {
 			m.addf("%s: defined twice (%s and %s)", obj, where, obj.Source)
 		}
 		seen[obj.String()] = obj.Source
+		m.checkMetadata(obj)
 		m.collect(obj)
 	}
 	for _, d := range m.deployments {
@@ -62,6 +66,40 @@ func validate(built, external []rawObject) []string {
 	m.checkAutoscaling()
 	m.checkOperators()
 	return m.problems
+}
+
+// checkMetadata applies the API server's rules for names and labels, which a decode cannot see.
+func (m *manifests) checkMetadata(obj object) {
+	meta, ok := obj.Value.(metav1.Object)
+	if !ok {
+		return
+	}
+	nameRule := validation.IsDNS1123Subdomain
+	if obj.Kind == "Service" || obj.Kind == "Namespace" {
+		nameRule = validation.IsDNS1035Label
+	}
+	for _, msg := range nameRule(meta.GetName()) {
+		m.addf("%s: metadata.name: %s", obj, msg)
+	}
+	for _, e := range metavalidation.ValidateLabels(meta.GetLabels(), field.NewPath("metadata", "labels")) {
+		m.addf("%s: %s", obj, e.Error())
+	}
+	if d, ok := obj.Value.(*appsv1.Deployment); ok {
+		path := field.NewPath("spec", "template", "metadata", "labels")
+		for _, e := range metavalidation.ValidateLabels(d.Spec.Template.Labels, path) {
+			m.addf("%s: %s", obj, e.Error())
+		}
+		for _, c := range d.Spec.Template.Spec.Containers {
+			for _, msg := range validation.IsDNS1123Label(c.Name) {
+				m.addf("%s: container name %q: %s", obj, c.Name, msg)
+			}
+			for _, p := range c.Ports {
+				for _, msg := range validation.IsValidPortName(p.Name) {
+					m.addf("%s: container %q: port name %q: %s", obj, c.Name, p.Name, msg)
+				}
+			}
+		}
+	}
 }
 
 func (m *manifests) collect(obj object) {
