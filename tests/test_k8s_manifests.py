@@ -79,16 +79,22 @@ def _env_file(name: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
-@pytest.fixture(scope="module")
-def validator() -> Path:
-    """The validator, built once per run into .local/bin (Go's build cache makes a rebuild of
-    unchanged sources take about a second)."""
-    go = shutil.which("go")
-    if go is None:
-        message = "Go is needed to validate deploy/k8s (the validator is a Go program)"
+def _go_tool(name: str) -> str:
+    """A Go tool's path: missing, it fails the test in CI and skips it elsewhere."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is needed to validate deploy/k8s (the validator is a Go program)"
         if os.environ.get("CI") == "true":
             pytest.fail(message + ": install Go on the CI machine")
         pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def validator() -> Path:
+    """The validator, built once per run into .local/bin (Go's build cache makes a rebuild of
+    unchanged sources take about two seconds)."""
+    go = _go_tool("go")
     VALIDATOR.parent.mkdir(parents=True, exist_ok=True)
     built = subprocess.run(
         [go, "build", "-mod=readonly", "-buildvcs=false", "-o", str(VALIDATOR), "."],
@@ -288,3 +294,15 @@ def test_keda_scales_on_the_work_queues_the_contracts_name() -> None:
     # One crawler per CRAWL_WORKER_MAX_JOBS waiting crawls.
     max_jobs = _env_file("crawler.env")["CRAWL_WORKER_MAX_JOBS"]
     assert triggers["crawler"][0]["metadata"]["value"] == max_jobs
+
+
+def test_the_validator_source_is_gofmt_formatted() -> None:
+    unformatted = subprocess.run(
+        [_go_tool("gofmt"), "-l", "."],
+        cwd=K8S / "validate",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert unformatted == [], f"run gofmt -w on {unformatted}"

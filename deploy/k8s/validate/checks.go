@@ -184,15 +184,24 @@ func (m *manifests) checkDeployment(d *appsv1.Deployment) {
 			m.checkProbes(cid, c)
 		}
 	}
-	m.checkSpread(id, pod.TopologySpreadConstraints)
+	m.checkSpread(id, pod.TopologySpreadConstraints, d.Spec.Template.Labels)
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
 		m.addf("%s: automountServiceAccountToken is not false (no service here talks to the Kubernetes API)", id)
 	}
 }
 
 // checkSpread applies the API server's rules for matchLabelKeys, which a decode cannot see.
-func (m *manifests) checkSpread(id string, constraints []corev1.TopologySpreadConstraint) {
+// A constraint whose selector misses the pod's own labels spreads nothing, silently.
+func (m *manifests) checkSpread(id string, constraints []corev1.TopologySpreadConstraint, podLabels map[string]string) {
 	for i, c := range constraints {
+		if c.LabelSelector != nil {
+			sel, err := metav1.LabelSelectorAsSelector(c.LabelSelector)
+			if err != nil {
+				m.addf("%s: topologySpreadConstraints[%d]: %v", id, i, err)
+			} else if !sel.Matches(labels.Set(podLabels)) {
+				m.addf("%s: topologySpreadConstraints[%d]: the selector %s misses the pod's own labels", id, i, sel)
+			}
+		}
 		if len(c.MatchLabelKeys) == 0 {
 			continue
 		}
