@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := bash deploy/uv.sh
 
-.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps bench-crawl bench-api bench-scale
+.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps bench-crawl bench-api bench-scale check-manifests
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ typecheck: install ## mypy --strict
 	$(UV) run --frozen mypy
 
 check: lint typecheck ## Static checks
+
+check-manifests: ## Build the Kubernetes overlays and check them offline (deploy/k8s/README.md)
+	cd deploy/k8s/validate && go run . -external ../base/secret.example.yaml ../overlays/dev ../overlays/production
 
 unit: install ## Unit tests only (no services needed)
 	$(UV) run --frozen pytest -m "not integration and not e2e"

@@ -10,6 +10,7 @@ import pytest
 
 from crawl_api.specs import asyncapi_document, openapi_document, render
 from crawl_contracts import CHANGES_EXCHANGE, MESSAGE_TYPES, routing
+from crawl_contracts.usage import USAGE_EXCHANGE
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -44,9 +45,11 @@ def test_openapi_documents_every_route_the_api_serves() -> None:
 def test_asyncapi_names_every_message_with_its_routing_key() -> None:
     document = json.loads((DOCS / "asyncapi.json").read_text())
     channels = dict(document["channels"])
-    notices = channels.pop("JobChanged")  # the change notices, on an exchange of their own
-    assert notices["address"] == CHANGES_EXCHANGE
-    assert notices["bindings"]["amqp"]["exchange"]["type"] == "fanout"
+    # The change notices and the API's usage shares, each on a fanout exchange of its own.
+    for name, exchange in (("JobChanged", CHANGES_EXCHANGE), ("ApiUsage", USAGE_EXCHANGE)):
+        hints = channels.pop(name)
+        assert hints["address"] == exchange
+        assert hints["bindings"]["amqp"]["exchange"]["type"] == "fanout"
     # Render requests and their replies: request/reply beside the crawl messages.
     assert channels.pop("RenderRequested")["address"] == routing.RENDER_ROUTING_KEY
     assert channels.pop("PageRendered")["address"] is None  # the request's reply_to

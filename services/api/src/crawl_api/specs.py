@@ -26,6 +26,7 @@ from crawl_contracts import (
     routing,
 )
 from crawl_contracts.registry import CURRENT_SCHEMA_VERSION
+from crawl_contracts.usage import USAGE_EXCHANGE, ApiUsage
 
 __all__ = ["asyncapi_document", "openapi_document", "render", "write"]
 
@@ -116,45 +117,60 @@ def _add_change_notices(
     schemas: dict[str, Any],
     messages: dict[str, Any],
 ) -> None:
-    """The status service's change notices: not domain messages, on an exchange of their own."""
-    name = "JobChanged"
-    schemas[name] = JobChanged.model_json_schema(ref_template="#/components/schemas/{model}")
-    messages[name] = {
-        "name": name,
-        "title": name,
-        "summary": (JobChanged.__doc__ or name).strip().splitlines()[0],
-        "contentType": "application/json",
-        "payload": {"$ref": f"#/components/schemas/{name}"},
-    }
-    channels[name] = {
-        "address": CHANGES_EXCHANGE,
-        "description": (
-            f"Transient hints on the `{CHANGES_EXCHANGE}` fanout exchange (no envelope, never "
-            "persisted, may be lost): a job's document was written, and here it is. API "
-            "processes bind an exclusive queue each, keep the document and wake long polls on "
-            "that job."
+    """The transient hints on fanout exchanges of their own: not domain messages."""
+    for model, exchange, description, summary in (
+        (
+            JobChanged,
+            CHANGES_EXCHANGE,
+            "a job's document was written, and here it is. API processes bind an exclusive "
+            "queue each, keep the document and wake long polls on that job.",
+            "Published by the status service after each write of a job's document.",
         ),
-        "messages": {name: {"$ref": f"#/components/messages/{name}"}},
-        "bindings": {
-            "amqp": {
-                "is": "routingKey",
-                "exchange": {
-                    "name": CHANGES_EXCHANGE,
-                    "type": "fanout",
-                    "durable": True,
-                    "autoDelete": False,
-                    "vhost": "/",
-                },
-                "bindingVersion": "0.3.0",
-            }
-        },
-    }
-    operations[f"publish{name}"] = {
-        "action": "send",
-        "channel": {"$ref": f"#/channels/{name}"},
-        "summary": "Published by the status service after each write of a job's document.",
-        "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
-    }
+        (
+            ApiUsage,
+            USAGE_EXCHANGE,
+            "what one API process admitted since its last share. The others bind an exclusive "
+            "queue each and take it off their own rate-limit buckets and tenant counts.",
+            "Published by every API process every `usage_share_interval` seconds it admitted "
+            "something.",
+        ),
+    ):
+        name = model.__name__
+        schemas[name] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        messages[name] = {
+            "name": name,
+            "title": name,
+            "summary": (model.__doc__ or name).strip().splitlines()[0],
+            "contentType": "application/json",
+            "payload": {"$ref": f"#/components/schemas/{name}"},
+        }
+        channels[name] = {
+            "address": exchange,
+            "description": (
+                f"Transient hints on the `{exchange}` fanout exchange (no envelope, never "
+                f"persisted, may be lost): {description}"
+            ),
+            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+            "bindings": {
+                "amqp": {
+                    "is": "routingKey",
+                    "exchange": {
+                        "name": exchange,
+                        "type": "fanout",
+                        "durable": True,
+                        "autoDelete": False,
+                        "vhost": "/",
+                    },
+                    "bindingVersion": "0.3.0",
+                }
+            },
+        }
+        operations[f"publish{name}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{name}"},
+            "summary": summary,
+            "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
+        }
 
 
 def _add_render_requests(
