@@ -1,4 +1,4 @@
-"""Metrics and health of the three services, scraped after a real crawl of the sample site."""
+"""Metrics and health of the services, scraped after a real crawl of the sample site."""
 
 from __future__ import annotations
 

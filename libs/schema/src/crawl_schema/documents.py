@@ -176,6 +176,7 @@ PAGE_RECORD_FIELDS = (
     "body_hash",
     "links",
     "change",
+    "rendered",
 )
 
 
