@@ -17,14 +17,14 @@ services: ## Install (if missing) and start RabbitMQ and FerretDB; print their U
 services-stop: ## Stop RabbitMQ and FerretDB
 	@bash deploy/services.sh stop
 
-up: install services ## Start the API, crawler and status service in the background
+up: install services browser-deps ## Start the API, crawler, renderer and status service in the background
 	@bash deploy/stack.sh up
 
-down: ## Stop the API, crawler and status service
+down: ## Stop the API, crawler, renderer and status service
 	@bash deploy/stack.sh down
 
 logs: ## Tail the stack's logs
-	@tail -n 50 -F .local/logs/api.log .local/logs/crawler.log .local/logs/status.log
+	@tail -n 50 -F .local/logs/api.log .local/logs/crawler.log .local/logs/renderer.log .local/logs/status.log
 
 run: up ## Crawl the sample site through the running stack and show its progress
 	@$(UV) run --frozen python deploy/demo.py
@@ -41,7 +41,7 @@ check: lint typecheck ## Static checks
 unit: install ## Unit tests only (no services needed)
 	$(UV) run --frozen pytest -m "not integration and not e2e"
 
-browser-deps: ## Install Debian's chromium (if missing) for the dashboard's browser test
+browser-deps: ## Install Debian's chromium (if missing): the renderer's browser, and the dashboard's browser test
 	@command -v chromium >/dev/null 2>&1 || { \
 		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && \

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Start or stop the three services as background processes (no Docker needed).
-#   deploy/stack.sh up     start api, crawler, status (idempotent); wait until the API is ready
+# Start or stop the services as background processes (no Docker needed).
+#   deploy/stack.sh up     start api, crawler, renderer, status (idempotent); wait until the API is ready
 #   deploy/stack.sh down   stop them
-# Logs: .local/logs/{api,crawler,status}.log   PIDs: .local/run/*.pid
+# Logs: .local/logs/{api,crawler,renderer,status}.log   PIDs: .local/run/*.pid
 # Development defaults: the API accepts the bearer token "dev-token" (tenant "dev") and the
-# crawler may fetch loopback addresses (127.0.0.0/8), so local sites can be crawled.
+# crawler and the renderer may fetch loopback addresses (127.0.0.0/8), so local sites can be
+# crawled. The renderer drives Debian's chromium (`make browser-deps` installs it).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -21,6 +22,8 @@ export CRAWL_WORKER_ALLOWED_NETWORKS="${CRAWL_WORKER_ALLOWED_NETWORKS:-[\"127.0.
 export CRAWL_WORKER_MONGODB_URL="${CRAWL_WORKER_MONGODB_URL:-$MONGODB_URL}"
 export CRAWL_STATUS_RABBITMQ_URL="${CRAWL_STATUS_RABBITMQ_URL:-$RABBITMQ_URL}"
 export CRAWL_STATUS_MONGODB_URL="${CRAWL_STATUS_MONGODB_URL:-$MONGODB_URL}"
+export CRAWL_RENDERER_RABBITMQ_URL="${CRAWL_RENDERER_RABBITMQ_URL:-$RABBITMQ_URL}"
+export CRAWL_RENDERER_ALLOWED_NETWORKS="${CRAWL_RENDERER_ALLOWED_NETWORKS:-[\"127.0.0.0/8\", \"::1/128\"]}"
 
 running() { [[ -f "$RUN/$1.pid" ]] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 
@@ -46,6 +49,7 @@ case "${1:-}" in
   up)
     start status crawl_status
     start crawler crawl_worker
+    start renderer crawl_renderer
     start api crawl_api
     url="http://127.0.0.1:${CRAWL_API_PORT}"
     for _ in $(seq 1 150); do
@@ -55,7 +59,7 @@ case "${1:-}" in
     done
     echo "the API did not become ready in 30 s; see .local/logs/api.log" >&2; exit 1 ;;
   down)
-    stop api; stop crawler; stop status ;;
+    stop api; stop renderer; stop crawler; stop status ;;
   *)
     echo "usage: $0 up|down" >&2; exit 2 ;;
 esac

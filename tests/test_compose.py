@@ -13,6 +13,7 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from crawl_api.settings import ApiSettings
+from crawl_renderer.settings import RendererSettings
 from crawl_status.settings import StatusSettings
 from crawl_worker.settings import WorkerSettings
 
@@ -22,13 +23,19 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "CRAWL_API_": ApiSettings,
     "CRAWL_WORKER_": WorkerSettings,
     "CRAWL_STATUS_": StatusSettings,
+    "CRAWL_RENDERER_": RendererSettings,
 }
-MODULES = {"api": "crawl_api", "crawler": "crawl_worker", "status": "crawl_status"}
+MODULES = {
+    "api": "crawl_api",
+    "crawler": "crawl_worker",
+    "status": "crawl_status",
+    "renderer": "crawl_renderer",
+}
 
 
-def test_compose_runs_the_brokers_and_the_three_services_with_health_checks() -> None:
+def test_compose_runs_the_brokers_and_the_four_services_with_health_checks() -> None:
     services = COMPOSE["services"]
-    assert set(services) == {"rabbitmq", "mongo", "api", "crawler", "status"}
+    assert set(services) == {"rabbitmq", "mongo", "api", "crawler", "status", "renderer"}
     assert services["rabbitmq"]["image"].startswith("rabbitmq:3.13")
     assert services["mongo"]["image"] == "mongo:7"
     assert all("healthcheck" in s for s in services.values())

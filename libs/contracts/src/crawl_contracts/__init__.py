@@ -27,6 +27,7 @@ from crawl_contracts.models import (
     CrawlRequest,
     JobStatus,
     Outcome,
+    RenderMode,
     StopReason,
     WebhookEvent,
     WebhookSpec,
@@ -37,6 +38,12 @@ from crawl_contracts.registry import (
     UnknownMessageError,
     parse_message,
 )
+from crawl_contracts.render import (
+    BlockedRequest,
+    PageRendered,
+    RenderPoliteness,
+    RenderRequested,
+)
 
 __all__ = [
     "CHANGES_EXCHANGE",
@@ -44,6 +51,7 @@ __all__ = [
     "ORDER_RADIX",
     "STATUS_SEQ",
     "TERMINAL_STATUSES",
+    "BlockedRequest",
     "Counters",
     "CrawlCancelRequested",
     "CrawlCancelled",
@@ -64,6 +72,10 @@ __all__ = [
     "OrderingKey",
     "Outcome",
     "PageRecorded",
+    "PageRendered",
+    "RenderMode",
+    "RenderPoliteness",
+    "RenderRequested",
     "SkippedUrl",
     "StopReason",
     "UnknownMessageError",

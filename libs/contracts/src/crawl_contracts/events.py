@@ -76,6 +76,10 @@ class PageRecorded(Envelope):
     change: Literal["added", "changed", "unchanged"] | None = Field(
         default=None, description="In a re-crawl: the page against the earlier job's"
     )
+    rendered: bool = Field(
+        default=False,
+        description="The text was extracted from the page as a headless browser rendered it",
+    )
 
 
 class SkippedUrl(BaseModel):

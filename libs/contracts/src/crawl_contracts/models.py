@@ -15,6 +15,7 @@ __all__ = [
     "CrawlRequest",
     "JobStatus",
     "Outcome",
+    "RenderMode",
     "SitemapMode",
     "StopReason",
     "WebhookEvent",
@@ -106,6 +107,17 @@ class SitemapMode(StrEnum):
     INCLUDE = "include"  # sitemap URLs join the links found on pages
     SKIP = "skip"  # sitemaps are not read
     ONLY = "only"  # only the start URL and sitemap URLs; links on pages are not followed
+
+
+class RenderMode(StrEnum):
+    """Whether a crawl's HTML pages are rendered by a headless browser before extraction.
+
+    The rule ``auto`` applies is the crawler's (``crawl_worker.rendering.needs_rendering``):
+    a page is rendered when its HTML loads scripts but shows little text without them."""
+
+    NEVER = "never"  # the fetched HTML as it came
+    AUTO = "auto"  # only pages whose fetched HTML has too little text for its scripts
+    ALWAYS = "always"  # every HTML page
 
 
 MAX_PATTERNS = 20
@@ -218,6 +230,15 @@ class CrawlRequest(BaseModel):
     )
     webhook: WebhookSpec | None = Field(
         default=None, description="Deliver this job's events to a URL (optional)"
+    )
+    render: RenderMode = Field(
+        default=RenderMode.AUTO,
+        description=(
+            "Render HTML pages in a headless browser before extraction: `never`; `auto` "
+            "(pages whose HTML loads scripts but carries under 200 characters of visible "
+            "text); `always`. A page that could not be rendered is recorded from its "
+            "fetched HTML, with a log line naming the cause"
+        ),
     )
     since: str | None = Field(
         default=None,

@@ -19,6 +19,9 @@ __all__ = [
     "DELIVERY_LIMIT",
     "EVENT_PATTERN",
     "EXCHANGE",
+    "RENDERER_REQUESTS_QUEUE",
+    "RENDER_REPLY_QUEUE_PREFIX",
+    "RENDER_ROUTING_KEY",
     "STATUS_DEAD_LETTERS_QUEUE",
     "STATUS_QUEUE",
     "WORK_QUEUE_BINDINGS",
@@ -53,10 +56,17 @@ ALL_PATTERN: Final = "crawl.#"
 # Work queues (quorum, durable, with a delivery limit and a dead-letter exchange).
 CRAWLER_REQUESTS_QUEUE: Final = "crawler.requests"
 STATUS_QUEUE: Final = "status.messages"
+# Render requests (crawl_contracts.render): a crawler asks, one renderer answers to the
+# request's reply_to. Outside ``crawl.#`` on purpose: the status service does not see them.
+RENDERER_REQUESTS_QUEUE: Final = "renderer.requests"
+RENDER_ROUTING_KEY: Final = "render.requested"
+# Each crawler instance's own exclusive queue for render replies: ``<prefix>.<worker id>``.
+RENDER_REPLY_QUEUE_PREFIX: Final = "crawler.render-replies"
 # Which routing pattern each work queue is bound with.
 WORK_QUEUE_BINDINGS: Final[dict[str, str]] = {
     CRAWLER_REQUESTS_QUEUE: "crawl.command.requested",
     STATUS_QUEUE: ALL_PATTERN,
+    RENDERER_REQUESTS_QUEUE: RENDER_ROUTING_KEY,
 }
 DELIVERY_LIMIT: Final = 5
 

@@ -171,6 +171,7 @@ PAGE_RECORD_FIELDS = (
     "body_hash",
     "links",
     "change",
+    "rendered",
 )
 
 

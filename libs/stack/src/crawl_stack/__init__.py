@@ -2,8 +2,8 @@
 benchmarks.
 
 ``private_services`` makes (and afterwards removes) a RabbitMQ virtual host and a database of
-their own; ``running_stack`` starts the API, the status service and crawler workers on them as
-real processes and waits until each is ready; ``wait_finished`` waits for a job over the
+their own; ``running_stack`` starts the API, the status service, crawler workers and renderers on
+them as real processes and waits until each is ready; ``wait_finished`` waits for a job over the
 API.
 """
 

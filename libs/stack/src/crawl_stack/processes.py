@@ -1,4 +1,5 @@
-"""The three services as real processes, wired to one private virtual host and database."""
+"""The services (API, status, crawlers, renderers) as real processes, wired to one private
+virtual host and database."""
 
 from __future__ import annotations
 
@@ -95,12 +96,15 @@ def running_stack(
     services: Services,
     *,
     workers: int = 1,
+    renderers: int = 1,
     extra_env: dict[str, str] | None = None,
     logs: Path = LOGS,
 ) -> Iterator[Stack]:
-    """The three services on the run's vhost and database; ``extra_env`` adds or
-    overrides environment variables (e.g. crawler limits) for every process; ``logs`` is the
-    folder of their output."""
+    """The services on the run's vhost and database: the status service, ``workers``
+    crawlers, ``renderers`` renderers (``renderer-<i>``, Debian's ``/usr/bin/chromium``
+    unless ``CRAWL_RENDERER_CHROMIUM_PATH`` says otherwise) and the API. ``extra_env`` adds
+    or overrides environment variables (e.g. crawler limits) for every process; ``logs`` is
+    the folder of their output."""
     port = free_port()
     env = {
         **os.environ,
@@ -117,6 +121,8 @@ def running_stack(
         "CRAWL_STATUS_RABBITMQ_URL": services.rabbitmq_url,
         "CRAWL_STATUS_MONGODB_URL": services.mongodb_url,
         "CRAWL_STATUS_MONGODB_DATABASE": services.database,
+        "CRAWL_RENDERER_RABBITMQ_URL": services.rabbitmq_url,
+        "CRAWL_RENDERER_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
@@ -133,6 +139,15 @@ def running_stack(
                 "crawl_worker",
                 CRAWL_WORKER_WORKER_ID=f"e2e-crawler-{i}",
                 CRAWL_WORKER_METRICS_PORT=str(crawler_port),
+            )
+        for i in range(renderers):
+            renderer_port = free_port()
+            stack.metrics_urls[f"renderer-{i}"] = f"http://127.0.0.1:{renderer_port}"
+            stack.start(
+                f"renderer-{i}",
+                "crawl_renderer",
+                CRAWL_RENDERER_RENDERER_ID=f"e2e-renderer-{i}",
+                CRAWL_RENDERER_METRICS_PORT=str(renderer_port),
             )
         stack.start("api", "crawl_api")
         stack.wait_ready()

@@ -45,6 +45,7 @@ PAGE_FIELDS = (
     "content_hash",
     "page_count",
     "change",
+    "rendered",
     "etag",
     "last_modified",
     "final_url",

@@ -26,10 +26,12 @@ from crawl_contracts import (
     CrawlRequest,
     CrawlRequested,
     CrawlResumeRequested,
+    RenderPoliteness,
     UnknownMessageError,
     parse_message,
     routing,
 )
+from crawl_politeness import HostGate, PolitenessLimits
 from crawl_runtime import die_with_parent
 from crawl_runtime.deadletters import dead_letter
 from crawl_runtime.publish import publish_message, republish
@@ -41,7 +43,7 @@ from crawl_worker.documents import is_pdf
 from crawl_worker.extract import Extracted, extract_page
 from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.lease import LeaseStore
-from crawl_worker.politeness import HostGate, PolitenessLimits
+from crawl_worker.renderclient import JobRenderer, RenderClient
 from crawl_worker.robots import RobotsCache, RobotsFiles
 from crawl_worker.runner import Delivery, JobRunner
 from crawl_worker.safety import AddressGuard, pinned_transport
@@ -89,7 +91,14 @@ class CrawlerService:
         self._pool: Executor | None = extract_pool
         self._client: httpx.AsyncClient | None = None
         self._robots_files = RobotsFiles(settings.robots_cache_seconds)
+        self.renders = RenderClient(
+            self.broker,
+            self.worker_id,
+            timeout=settings.render_timeout,
+            check_interval=settings.render_check_interval,
+        )
         self._register()
+        self.renders.register()
 
     @property
     def running(self) -> dict[str, Crawl]:
@@ -208,6 +217,12 @@ class CrawlerService:
             observability.timed_extractor(self.extract),
             observability.CountingSink(BrokerSink(self.broker)),
             MongoBaselines(self.mongo[s.mongodb_database]),
+            # The browser's requests keep the job's politeness (its Crawl-delay included
+            # only as far as min_delay says: robots.txt is the crawler's to read).
+            JobRenderer(
+                self.renders,
+                RenderPoliteness(concurrency=politeness.concurrency, delay=politeness.delay),
+            ),
         )
 
     async def start_resources(self) -> None:
@@ -252,6 +267,7 @@ class CrawlerService:
         )
         await declare_dead_letters(self.broker, routing.CRAWLER_REQUESTS_QUEUE)
         await bind_extra_routes(self.broker)
+        await self.renders.start()
 
     async def broker_ping(self) -> bool:
         return bool(await self.broker.ping(timeout=2.0))

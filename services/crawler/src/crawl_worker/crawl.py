@@ -48,6 +48,7 @@ from crawl_contracts import (
     Envelope,
     Outcome,
     PageRecorded,
+    PageRendered,
     SkippedUrl,
     StopReason,
     UrlsSkipped,
@@ -57,14 +58,23 @@ from crawl_schema.keys import url_hash
 from crawl_worker.baseline import Baseline, BaselineError, Baselines, EarlierPage
 from crawl_worker.documents import DocumentError, is_pdf
 from crawl_worker.extract import Extracted
-from crawl_worker.fetch import DOCUMENT_TYPES, FetchResult, Validators
+from crawl_worker.fetch import DOCUMENT_TYPES, HTML_TYPES, FetchResult, Validators
 from crawl_worker.frontier import Scope
+from crawl_worker.rendering import RendererUnavailableError, needs_rendering
 from crawl_worker.robots import RobotsCache
 from crawl_worker.sitemap import read_sitemaps
 from crawl_worker.state import Commit, CrawlState, Journal
 from crawl_worker.urls import normalize_url, resolve_link
 
-__all__ = ["Crawl", "CrawlPorts", "EventSink", "Extractor", "FetchGate", "PageFetcher"]
+__all__ = [
+    "Crawl",
+    "CrawlPorts",
+    "EventSink",
+    "Extractor",
+    "FetchGate",
+    "PageFetcher",
+    "PageRenderer",
+]
 
 log = structlog.get_logger("crawl_worker.crawl")
 
@@ -99,6 +109,14 @@ class PageFetcher(Protocol):
     async def fetch_bytes(self, url: str) -> tuple[int | None, bytes]: ...
 
 
+class PageRenderer(Protocol):
+    async def render(
+        self, command: CrawlRequested, url: str, body: bytes, content_type: str
+    ) -> PageRendered:
+        """The page as a browser rendered it (``html``), or why not (``error``); raises
+        ``RendererUnavailableError`` when no renderer runs at all."""
+
+
 @dataclass(frozen=True, slots=True)
 class CrawlPorts:
     fetcher: PageFetcher
@@ -106,6 +124,7 @@ class CrawlPorts:
     extract: Extractor
     sink: EventSink
     baselines: Baselines | None = None  # where a re-crawl finds its earlier job (``since``)
+    renderer: PageRenderer | None = None  # renders pages by the request's ``render`` mode
 
 
 @dataclass(slots=True)
@@ -206,6 +225,7 @@ class Crawl:
         self._page_limited = False
         self._start_unreachable: str | None = None  # why the start URL was never fetched
         self._baseline: Baseline | None = None  # the earlier job of a re-crawl, once opened
+        self._renderer_missing = False  # said once per crawl: no renderer runs
         self.timed_out = False
         self.abandoned = False
         self.ended = False  # the terminal event is on its way
@@ -431,7 +451,8 @@ class Crawl:
             await self._unchanged(url, depth, replace(result, reason="same_body"), earlier)
             return
         base = result.final_url or url
-        page = await self._extracted(url, depth, result, result.body, base)
+        body, rendered = await self._rendered(url, base, result, result.body)
+        page = await self._extracted(url, depth, result, body, base)
         if page is None:
             return
         canonical = self._canonical(page, base, url)
@@ -475,12 +496,62 @@ class Crawl:
         if earlier is not None and page.content_hash == earlier.extracted.content_hash:
             # Other bytes, the same text (a date in a footer, a new session token)
             same = replace(result, outcome=Outcome.UNCHANGED, reason="same_text")
-            await self._record(url, depth, same, page, body_hash=body_hash, links=kept)
+            await self._record(
+                url, depth, same, page, body_hash=body_hash, links=kept, rendered=rendered
+            )
             return
         change: Literal["added", "changed"] | None = None
         if self._baseline is not None:
             change = "added" if earlier is None else "changed"
-        await self._record(url, depth, result, page, body_hash=body_hash, links=kept, change=change)
+        await self._record(
+            url,
+            depth,
+            result,
+            page,
+            body_hash=body_hash,
+            links=kept,
+            change=change,
+            rendered=rendered,
+        )
+
+    async def _rendered(
+        self, url: str, base: str, result: FetchResult, body: bytes
+    ) -> tuple[bytes, bool]:
+        """The page to extract, and whether a browser rendered it (``render`` mode, see
+        ``rendering``). A page that could not be rendered is the fetched one; the job's log
+        says why (and names every request the renderer refused)."""
+        if result.content_type not in HTML_TYPES or is_pdf(body):
+            return body, False
+        if not needs_rendering(self.request.render, body):
+            return body, False
+        answer: PageRendered | None = None
+        missing = "this crawler has no renderer"
+        if self._ports.renderer is not None:
+            try:
+                answer = await self._ports.renderer.render(
+                    self.command, base, body, result.content_type
+                )
+            except RendererUnavailableError as exc:
+                missing = str(exc)
+        if answer is None:
+            if not self._renderer_missing:  # once per crawl, not once per page
+                self._renderer_missing = True
+                await self._log(
+                    "warning",
+                    f"render: {missing}; pages that need rendering are recorded from their "
+                    "fetched HTML",
+                )
+            return body, False
+        self._renderer_missing = False
+        for blocked in answer.blocked:
+            await self._log("warning", f"render blocked {blocked.url} ({blocked.reason}) on {url}")
+        if answer.html is None:
+            await self._log(
+                "warning",
+                f"render of {url} failed: {answer.error}; recorded from the fetched HTML",
+            )
+            return body, False
+        return answer.html.encode(), True
 
     async def _extracted(
         self, url: str, depth: int, result: FetchResult, body: bytes, base: str
@@ -622,6 +693,7 @@ class Crawl:
         body_hash: str | None = None,
         links: list[str] | None = None,
         change: Literal["added", "changed"] | None = None,
+        rendered: bool = False,
     ) -> None:
         """Count a visited URL's outcome (it leaves ``in_flight``), publish its record and
         journal it, in one step as a cut sees it: the only await comes first."""
@@ -667,6 +739,7 @@ class Crawl:
             body_hash=body_hash,
             links=tuple(links) if links is not None else None,
             change="unchanged" if result.outcome is Outcome.UNCHANGED else change,
+            rendered=rendered,
         )
         self._journal.recorded(url_hash(url), page.content_hash if page else None, sent)
 

@@ -29,7 +29,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from crawl_contracts import Outcome
-from crawl_worker.politeness import HostGate, PolitenessLimits
+from crawl_politeness import HostGate, PolitenessLimits
 from crawl_worker.safety import AddressGuard, AddressRefusedError
 from crawl_worker.urls import normalize_url
 

@@ -108,6 +108,22 @@ class WorkerSettings(BrokerSettings, DatabaseSettings, ProbeSettings, LogSetting
             "followed by a progress event with the counters it stored)"
         ),
     )
+    render_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds to wait for a renderer's answer to a page that needs rendering; past "
+            "them the page is recorded from its fetched HTML and the job's log says so"
+        ),
+    )
+    render_check_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "Seconds between asks of the broker whether any renderer runs; meanwhile pages "
+            "are not sent to renderers that are not there"
+        ),
+    )
     metrics_port: int | None = metrics_port_field(9101)
     lease_seconds: float = Field(
         default=60.0,

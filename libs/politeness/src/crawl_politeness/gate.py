@@ -1,4 +1,5 @@
-"""Per-host politeness: how many requests a host gets at once and how far apart they start.
+"""Per-host politeness: how many requests a host gets at once and how far apart they start,
+for the crawler's fetches and the renderer's browser requests alike.
 
 Every request to a host passes through ``HostGate.slot(url)``. A host's delay is the larger
 of the crawl's minimum delay and the host's robots.txt ``Crawl-delay`` (capped by the

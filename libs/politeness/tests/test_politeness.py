@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 
-from crawl_worker.politeness import HostGate, PolitenessLimits
+from crawl_politeness import HostGate, PolitenessLimits
 
 
 async def starts_of(gate: HostGate, urls: list[str]) -> list[float]:

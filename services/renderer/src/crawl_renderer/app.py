@@ -1,0 +1,194 @@
+"""Composition root of the renderer: ``create_app(settings)`` builds, nothing runs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+from faststream import AckPolicy, FastStream
+from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit.message import RabbitMessage  # the class, not the annotation
+from pydantic import ValidationError
+
+from crawl_contracts import PageRendered, RenderRequested, routing
+from crawl_netguard import AddressPolicy, pinned_transport
+from crawl_renderer import observability
+from crawl_renderer.browser import BrowserPool
+from crawl_renderer.gates import JobGates
+from crawl_renderer.render import PageLimits, PageRenderer
+from crawl_renderer.settings import RendererSettings
+from crawl_renderer.subrequests import Subrequests
+from crawl_runtime.deadletters import dead_letter
+from crawl_runtime.topology import crawl_exchange, declare_dead_letters, work_queue
+
+__all__ = ["RendererService", "create_app"]
+
+log = structlog.get_logger("crawl_renderer")
+
+
+class RendererService:
+    """The running parts of one renderer instance."""
+
+    def __init__(self, settings: RendererSettings) -> None:
+        self.settings = settings
+        self.renderer_id = settings.renderer_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.broker = RabbitBroker(settings.rabbitmq_url, logger=None)
+        self.pool = BrowserPool(settings.chromium_path, settings.pages_per_browser)
+        self.gates = JobGates()
+        self._client: httpx.AsyncClient | None = None
+        self._renderer: PageRenderer | None = None
+        self._register()
+
+    def _register(self) -> None:
+        # As many deliveries at once as pages rendered at once: each one is a page in flight.
+        @self.broker.subscriber(
+            work_queue(routing.RENDERER_REQUESTS_QUEUE),
+            crawl_exchange(),
+            channel=Channel(prefetch_count=self.settings.concurrency),
+            ack_policy=AckPolicy.MANUAL,
+            no_reply=True,
+            title="renderer.requests",
+            description="Render requests; each is answered to its reply_to, then acked.",
+        )
+        async def on_render() -> None:
+            message = self.broker.context.get_local("message")
+            assert isinstance(message, RabbitMessage)
+            await self.handle(message)
+
+    async def handle(self, message: RabbitMessage) -> None:
+        """Validate, render and answer one request; a bad one is dead-lettered with why."""
+        queue = routing.RENDERER_REQUESTS_QUEUE
+        structlog.contextvars.bind_contextvars(message_id=message.message_id)
+        try:
+            request = RenderRequested.model_validate_json(message.body)
+        except ValidationError as exc:
+            await dead_letter(self.broker, message, queue, f"unparseable: {exc}"[:1000])
+            return
+        reply_to = message.raw_message.reply_to
+        if not reply_to:
+            await dead_letter(self.broker, message, queue, "a render request without reply_to")
+            return
+        structlog.contextvars.bind_contextvars(job_id=request.job_id, tenant=request.tenant)
+        if request.deadline <= datetime.now(UTC):
+            # Its crawler stopped waiting (and recorded the page from its fetched HTML).
+            observability.PAGES.labels("expired").inc()
+            log.info("render.expired", url=request.url[:300])
+            await message.ack()
+            return
+        reply = await self._render(request)
+        try:
+            await self.broker.publish(
+                reply.model_dump_json().encode(),
+                exchange="",
+                routing_key=reply_to,
+                correlation_id=message.correlation_id,
+                content_type="application/json",
+                message_type=reply.type,
+                mandatory=False,  # a crawler that stopped waiting has no queue any more
+            )
+        except Exception as exc:
+            log.warning("render.reply_failed", url=request.url[:300], error=str(exc)[:300])
+        await message.ack()
+
+    async def _render(self, request: RenderRequested) -> PageRendered:
+        assert self._renderer is not None, "start_resources() first"
+        gate = self.gates.gate(request.job_id, request.politeness)
+        started = time.monotonic()
+        observability.RENDERING.inc()
+        launched = self.pool.launched
+        try:
+            reply = await self._renderer.render(request, gate)
+        except Exception as exc:  # answered, never left waiting for its deadline
+            log.exception("render.crashed", url=request.url[:300])
+            reply = PageRendered(
+                job_id=request.job_id,
+                url=request.url,
+                error=f"renderer error: {exc!r}"[:500],
+                renderer_id=self.renderer_id,
+            )
+        finally:
+            observability.RENDERING.dec()
+        observability.BROWSERS.inc(self.pool.launched - launched)
+        observability.RENDER_SECONDS.observe(time.monotonic() - started)
+        observability.PAGES.labels("rendered" if reply.html is not None else "error").inc()
+        observability.BLOCKED.inc(sum(1 for b in reply.blocked if b.url != "(more)"))
+        log.info(
+            "render.answered",
+            url=request.url[:300],
+            rendered=reply.html is not None,
+            error=reply.error,
+            blocked=len(reply.blocked),
+            requests=reply.requests,
+            seconds=reply.seconds,
+        )
+        return reply
+
+    async def start_resources(self) -> None:
+        s = self.settings
+        policy = AddressPolicy(s.allowed_networks)
+        connections = s.concurrency * 8
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx.Timeout(s.read_timeout, connect=s.connect_timeout),
+            headers={"User-Agent": s.user_agent},
+            # Every connection goes to an address the policy admitted at connect time.
+            transport=pinned_transport(
+                policy.permits,
+                limits=httpx.Limits(
+                    max_connections=connections, max_keepalive_connections=connections
+                ),
+            ),
+            trust_env=False,
+        )
+        await self.pool.start()
+        observability.BROWSERS.inc()
+        self._renderer = PageRenderer(
+            self.pool,
+            Subrequests(self._client, policy, max_bytes=s.max_resource_bytes),
+            PageLimits(
+                timeout=s.page_timeout,
+                idle_wait=s.idle_wait,
+                max_requests=s.max_requests_per_page,
+                max_html_bytes=s.max_html_bytes,
+                user_agent=s.user_agent,
+            ),
+            renderer_id=self.renderer_id,
+        )
+        await declare_dead_letters(self.broker, routing.RENDERER_REQUESTS_QUEUE)
+
+    async def broker_ping(self) -> bool:
+        return bool(await self.broker.ping(timeout=2.0))
+
+    async def close(self) -> None:
+        await self.pool.close()
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def create_app(settings: RendererSettings) -> tuple[FastStream, RendererService]:
+    """Build the FastStream application and the service it runs."""
+    service = RendererService(settings)
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        # The browser first: a renderer that cannot launch one must not take requests.
+        await service.start_resources()
+        await service.broker.connect()
+        probes = observability.server_for(
+            settings, {"broker": service.broker_ping, "browser": service.pool.ready}
+        )
+        await probes.start()
+        log.info("renderer.ready", renderer_id=service.renderer_id)
+        try:
+            yield
+        finally:
+            await probes.stop()
+            await service.close()
+
+    return FastStream(service.broker, lifespan=lifespan, logger=None), service
