@@ -45,9 +45,9 @@ def _env(concurrency: int, chromium: str) -> dict[str, str]:
         "CRAWL_WORKER_PER_HOST_CONCURRENCY": str(concurrency),
         "CRAWL_WORKER_EXTRACT_PROCESSES": "1",
         "CRAWL_RENDERER_CONCURRENCY": str(concurrency),
-        "CRAWL_RENDERER_CHROMIUM": chromium,
+        "CRAWL_RENDERER_CHROMIUM_PATH": chromium,
         "CRAWL_WORKER_LOG_LEVEL": "WARNING",
-        "CRAWL_RENDERER_LOG_LEVEL": "WARNING",
+        "CRAWL_RENDERER_LOG_LEVEL": os.environ.get("BENCH_RENDERER_LOG_LEVEL", "WARNING"),
         "CRAWL_STATUS_LOG_LEVEL": "WARNING",
         "CRAWL_API_LOG_LEVEL": "WARNING",
     }
@@ -125,7 +125,7 @@ def run_ours(
         "outcomes": dict(sorted(outcomes.items())),
         "missing_marker": missing,
         "load_before": load_before,
-        "renderer_memory": flatness(samples),
+        "memory": flatness(samples),  # the renderer and its Chromium
         "request": request,
         "concurrency": concurrency,
     }

@@ -49,13 +49,16 @@ RESULTS = ROOT / "bench" / "results" / "render.json"
 PEER_SCRIPT = ROOT / "bench" / "render" / "peer_crawl4ai.py"
 PEER_PYTHON = ROOT / ".local" / "bench" / "crawl4ai" / "bin" / "python"
 TARGET_RATIO = 1.5
+NETWORKIDLE = "crawl4ai_networkidle"
+# The peer in its own defaults (the headline), the peer waiting like our renderer, ours.
+SIDES = ("crawl4ai", NETWORKIDLE, "ours")
 
 
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def run_peer(pages_file: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run_peer(pages_file: Path, args: argparse.Namespace, wait_until: str) -> dict[str, Any]:
     """Crawl4AI over every page's URL, in its own environment; its figures and memory."""
     log = ROOT / ".local" / "logs" / "bench-crawl4ai.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +74,7 @@ def run_peer(pages_file: Path, args: argparse.Namespace) -> dict[str, Any]:
             "--chromium",
             args.chromium,
             "--wait-until",
-            args.peer_wait_until,
+            wait_until,
         ]
         load_before = _load()
         with log.open("w") as sink:
@@ -106,7 +109,7 @@ def summarise(
         "concurrency": concurrency,
         "repeats": len(runs),
     }
-    for side in ("crawl4ai", "ours"):
+    for side in SIDES:
         if any(side in r for r in runs):
             summary[side] = {
                 "pages": int(median(side, "pages")),
@@ -123,7 +126,7 @@ def summarise(
             "ratio_target": TARGET_RATIO,
             "ratio_met": ratio >= TARGET_RATIO,
         }
-    flats = [r["ours"]["renderer_memory"].get("flat") for r in runs if "ours" in r]
+    flats = [r["ours"]["memory"].get("flat") for r in runs if "ours" in r]
     if flats:
         summary["renderer_rss_flat"] = all(f is True for f in flats)
     return summary
@@ -135,17 +138,17 @@ def print_table(summary: dict[str, Any], runs: list[dict[str, Any]]) -> None:
         f"{summary['measured_at']}"
     )
     print(
-        f"{'run':>3} {'side':<9} {'pages':>6} {'marker':>6} {'seconds':>8} {'pages/s':>8} "
+        f"{'run':>3} {'side':<20} {'pages':>6} {'marker':>6} {'seconds':>8} {'pages/s':>8} "
         f"{'rendered/s':>10} | {'RSS start':>9} {'median':>7} {'max':>7} {'Q4/Q1':>6} {'flat':>5}"
     )
     for i, run in enumerate(runs, 1):
-        for side in ("crawl4ai", "ours"):
+        for side in SIDES:
             if side not in run:
                 continue
             r = run[side]
-            m = r["memory"] if side == "crawl4ai" else r["renderer_memory"]
+            m = r["memory"]
             print(
-                f"{i:>3} {side:<9} {r['pages']:>6} {r['rendered']:>6} {r['seconds']:>8.1f} "
+                f"{i:>3} {side:<20} {r['pages']:>6} {r['rendered']:>6} {r['seconds']:>8.1f} "
                 f"{r['pages_per_s']:>8.2f} {r['rendered_per_s']:>10.2f} | "
                 f"{m.get('start_mib', 0):>8.0f}M {m.get('median_mib', 0):>6.0f}M "
                 f"{m.get('max_mib', 0):>6.0f}M {m.get('last_to_first_quarter', 0):>6.2f} "
@@ -169,9 +172,9 @@ def main() -> None:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--peer-python", type=Path, default=PEER_PYTHON)
     parser.add_argument(
-        "--peer-wait-until",
-        default="domcontentloaded",
-        help="Crawl4AI's wait_until (its default: domcontentloaded)",
+        "--peer-networkidle",
+        action="store_true",
+        help="also run Crawl4AI with wait_until=networkidle (a wait like our renderer's)",
     )
     parser.add_argument("--no-write", action="store_true", help="print, do not write results")
     args = parser.parse_args()
@@ -194,8 +197,11 @@ def main() -> None:
         for i in range(args.repeat):
             run: dict[str, Any] = {}
             if args.only != "ours":
-                run["crawl4ai"] = run_peer(pages_file, args)
+                run["crawl4ai"] = run_peer(pages_file, args, "domcontentloaded")
                 print(f"run {i + 1} crawl4ai: {_brief(run['crawl4ai'])}", flush=True)
+                if args.peer_networkidle:
+                    run[NETWORKIDLE] = run_peer(pages_file, args, "networkidle")
+                    print(f"run {i + 1} {NETWORKIDLE}: {_brief(run[NETWORKIDLE])}", flush=True)
             if args.only != "crawl4ai":
                 run["ours"] = run_ours(
                     base, args.pages, args.concurrency, args.chromium, amqp, management, mongo
