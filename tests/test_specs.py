@@ -47,6 +47,10 @@ def test_asyncapi_names_every_message_with_its_routing_key() -> None:
     notices = channels.pop("JobChanged")  # the change notices, on an exchange of their own
     assert notices["address"] == CHANGES_EXCHANGE
     assert notices["bindings"]["amqp"]["exchange"]["type"] == "fanout"
+    # Render requests and their replies: request/reply beside the crawl messages.
+    assert channels.pop("RenderRequested")["address"] == routing.RENDER_ROUTING_KEY
+    assert channels.pop("PageRendered")["address"] is None  # the request's reply_to
+    assert document["operations"]["sendRenderRequested"]["reply"]
     assert set(channels) == set(MESSAGE_TYPES)
     for name, channel in channels.items():
         assert channel["address"] == routing.routing_key(name)

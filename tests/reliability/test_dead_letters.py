@@ -1,5 +1,6 @@
-"""Poison messages on each work queue end in its dead-letter queue with a reason, are filed
-against their job where one can be read, and never block the good messages behind them."""
+"""Poison messages on each work queue (the renderer's too) end in its dead-letter queue with a
+reason, are filed against their job where one can be read, and never block the good messages
+behind them."""
 
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ async def test_garbage_on_each_work_queue_is_dead_lettered_with_a_reason_and_wor
 ) -> None:
     await consumed(services, routing.STATUS_DEAD_LETTERS_QUEUE)
     await consumed(services, routing.STATUS_QUEUE)
+    await consumed(services, routing.RENDERER_REQUESTS_QUEUE)
     tag = uuid.uuid4().hex
     crawler_garbage = f"\x00not a command {tag}".encode()
     status_garbage = f"{{not json {tag}".encode()
@@ -74,10 +76,23 @@ async def test_garbage_on_each_work_queue_is_dead_lettered_with_a_reason_and_wor
     bad_command = json.dumps(
         {"type": "CrawlRequested", "job_id": bad_job, "tenant": "e2e", "request": {"url": "x"}}
     ).encode()
+    renderer_garbage = f"[not a render request {tag}]".encode()
+    unanswerable = json.dumps(  # a valid request, but nowhere to send the page
+        {
+            "type": "RenderRequested",
+            "job_id": f"render-{tag}",
+            "tenant": "e2e",
+            "url": "http://127.0.0.1:9/",
+            "body": "PHA-",
+            "deadline": "2099-01-01T00:00:00Z",
+        }
+    ).encode()
     # Straight into each work queue (the default exchange routes by queue name).
     await broker.publish(crawler_garbage, exchange="", routing_key=routing.CRAWLER_REQUESTS_QUEUE)
     await broker.publish(bad_command, exchange="", routing_key=routing.CRAWLER_REQUESTS_QUEUE)
     await broker.publish(status_garbage, exchange="", routing_key=routing.STATUS_QUEUE)
+    for body in (renderer_garbage, unanswerable):
+        await broker.publish(body, exchange="", routing_key=routing.RENDERER_REQUESTS_QUEUE)
 
     with serving() as site:
         async with httpx.AsyncClient(
@@ -96,7 +111,7 @@ async def test_garbage_on_each_work_queue_is_dead_lettered_with_a_reason_and_wor
     records = mongo[services.database].crawl_dead_letters
 
     async def filed() -> bool:
-        return await records.count_documents({"body": {"$regex": tag}}) == 3
+        return await records.count_documents({"body": {"$regex": tag}}) == 5
 
     await eventually(filed, within=30)
 
@@ -109,6 +124,11 @@ async def test_garbage_on_each_work_queue_is_dead_lettered_with_a_reason_and_wor
     assert "request.url" in str(crawler_dead[bad_command][reason])
     assert str(status_dead[status_garbage][reason]).startswith("unparseable")
     assert crawler_dead[bad_command][routing.DEAD_LETTER_QUEUE_HEADER] == "crawler.requests"
+    renderer_dead = {
+        m.body: m.headers for m in await dead_letters(broker, routing.RENDERER_REQUESTS_QUEUE)
+    }
+    assert str(renderer_dead[renderer_garbage][reason]).startswith("unparseable")
+    assert renderer_dead[unanswerable][reason] == "a render request without reply_to"
 
     against_job = await records.find_one({"job_id": bad_job})
     assert against_job is not None

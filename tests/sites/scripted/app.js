@@ -50,6 +50,12 @@
     li.appendChild(a);
     nav.appendChild(li);
   });
+  if (name === "metadata") {  // metadata.js writes what the address answered here
+    var answer = document.createElement("p");
+    answer.id = "metadata";
+    answer.textContent = "Waiting for the metadata address.";
+    article.appendChild(answer);
+  }
   article.appendChild(nav);
   app.appendChild(article);
 })();

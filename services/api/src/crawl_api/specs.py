@@ -17,7 +17,14 @@ from typing import Any
 
 from crawl_api.app import create_app
 from crawl_api.settings import ApiSettings
-from crawl_contracts import CHANGES_EXCHANGE, MESSAGE_TYPES, JobChanged, routing
+from crawl_contracts import (
+    CHANGES_EXCHANGE,
+    MESSAGE_TYPES,
+    JobChanged,
+    PageRendered,
+    RenderRequested,
+    routing,
+)
 from crawl_contracts.registry import CURRENT_SCHEMA_VERSION
 
 __all__ = ["asyncapi_document", "openapi_document", "render", "write"]
@@ -79,6 +86,7 @@ def asyncapi_document() -> dict[str, Any]:
             "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
         }
     _add_change_notices(channels, operations, schemas, messages)
+    _add_render_requests(channels, operations, schemas, messages)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -146,6 +154,68 @@ def _add_change_notices(
         "channel": {"$ref": f"#/channels/{name}"},
         "summary": "Published by the status service after each write of a job's document.",
         "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
+    }
+
+
+def _add_render_requests(
+    channels: dict[str, Any],
+    operations: dict[str, Any],
+    schemas: dict[str, Any],
+    messages: dict[str, Any],
+) -> None:
+    """A crawler's render requests and the renderers' replies: request/reply, not events."""
+    for model in (RenderRequested, PageRendered):
+        name = model.__name__
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
+        messages[name] = {
+            "name": name,
+            "title": name,
+            "summary": (model.__doc__ or name).strip().splitlines()[0],
+            "contentType": "application/json",
+            "payload": {"$ref": f"#/components/schemas/{name}"},
+        }
+    channels["RenderRequested"] = {
+        "address": routing.RENDER_ROUTING_KEY,
+        "description": (
+            f"Routing key `{routing.RENDER_ROUTING_KEY}` on the `{routing.EXCHANGE}` topic "
+            f"exchange, consumed from the `{routing.RENDERER_REQUESTS_QUEUE}` work queue by "
+            "the renderers. The AMQP `reply_to` names the asking crawler's own queue "
+            f"(`{routing.RENDER_REPLY_QUEUE_PREFIX}.<worker id>`), `correlation_id` the request."
+        ),
+        "messages": {"RenderRequested": {"$ref": "#/components/messages/RenderRequested"}},
+        "bindings": {
+            "amqp": {
+                "is": "routingKey",
+                "exchange": {
+                    "name": routing.EXCHANGE,
+                    "type": "topic",
+                    "durable": True,
+                    "autoDelete": False,
+                    "vhost": "/",
+                },
+                "bindingVersion": "0.3.0",
+            }
+        },
+    }
+    channels["PageRendered"] = {
+        "address": None,
+        "description": (
+            "The request's `reply_to` queue, through the default exchange, with the request's "
+            "`correlation_id`; transient."
+        ),
+        "messages": {"PageRendered": {"$ref": "#/components/messages/PageRendered"}},
+    }
+    operations["sendRenderRequested"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/RenderRequested"},
+        "summary": "Sent by a crawler for a page its request's render mode renders.",
+        "messages": [{"$ref": "#/channels/RenderRequested/messages/RenderRequested"}],
+        "reply": {
+            "channel": {"$ref": "#/channels/PageRendered"},
+            "messages": [{"$ref": "#/channels/PageRendered/messages/PageRendered"}],
+        },
     }
 
 

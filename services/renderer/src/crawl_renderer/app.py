@@ -160,6 +160,10 @@ class RendererService:
             ),
             renderer_id=self.renderer_id,
         )
+
+    async def connect(self) -> None:
+        """Connect to the broker and declare the work queue's dead letters."""
+        await self.broker.connect()
         await declare_dead_letters(self.broker, routing.RENDERER_REQUESTS_QUEUE)
 
     async def broker_ping(self) -> bool:
@@ -179,7 +183,7 @@ def create_app(settings: RendererSettings) -> tuple[FastStream, RendererService]
     async def lifespan() -> AsyncIterator[None]:
         # The browser first: a renderer that cannot launch one must not take requests.
         await service.start_resources()
-        await service.broker.connect()
+        await service.connect()
         probes = observability.server_for(
             settings, {"broker": service.broker_ping, "browser": service.pool.ready}
         )

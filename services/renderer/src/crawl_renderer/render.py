@@ -72,7 +72,14 @@ class _Page:
         self.refused += 1
         if len(self.blocked) < MAX_BLOCKED:
             self.blocked.append(BlockedRequest(url=url[:2000], reason=reason[:500]))
-        log.info("render.blocked", url=url[:500], reason=reason[:300])
+        # Bound by hand: routing runs in Playwright's tasks, outside the message's context.
+        log.info(
+            "render.blocked",
+            url=url[:500],
+            reason=reason[:300],
+            job_id=self.request.job_id,
+            tenant=self.request.tenant,
+        )
 
 
 class PageRenderer:
