@@ -91,7 +91,7 @@ def run_ours(
         load_before = [round(x, 2) for x in os.getloadavg()]
         started = time.perf_counter()
         location = client.post("/api/v1/crawls", json=request).headers["Location"]
-        job = wait_finished(client, location, timeout=max(600, pages))
+        job = wait_finished(client, location, timeout=max(600, 3 * pages))
         wall = time.perf_counter() - started
         samples = memory.stop()
         stored = _stored_pages(client, location)
