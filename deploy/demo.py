@@ -1,8 +1,8 @@
 """``make run``: crawl the sample site through the running stack and show its progress.
 
-Serves ``tests/sites/sample`` (37 pages written for this project) on loopback, submits it to
-the API with the development token, polls the job until it ends, then prints the final status
-and the page count.
+Serves ``tests/sites/sample`` (37 pages and a PDF written for this project) on loopback,
+submits it to the API with the development token, polls the job until it ends, then prints the
+final status and the page count.
 """
 
 from __future__ import annotations

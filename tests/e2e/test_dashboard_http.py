@@ -135,6 +135,36 @@ def test_the_new_crawl_form_rejects_a_bad_url_with_a_message(stack: Stack) -> No
             assert refused.headers["location"].startswith("/dashboard/login")
 
 
+def test_the_schedules_page_shows_the_tenants_schedules_and_their_runs(stack: Stack) -> None:
+    with (
+        serving(SAMPLE) as site,
+        httpx.Client(base_url=stack.api_url, headers=stack.headers, timeout=10) as api,
+    ):
+        made = api.post(
+            "/api/v1/schedules",
+            json={"every": 5, "crawl": {"url": site, "max_pages": 2}, "name": "<b>nightly</b>"},
+        )
+        assert made.status_code == 201, made.text
+        location = made.headers["location"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not api.get(f"{location}/runs").json()["items"]:
+            time.sleep(0.5)
+        (run,) = api.get(f"{location}/runs", params={"limit": 1}).json()["items"]
+        api.post(f"{location}/pause")
+        with signed_in(stack, TOKEN) as client:
+            page = client.get("/dashboard/schedules")
+            assert page.status_code == 200
+            assert "every 5s" in page.text
+            assert "&lt;b&gt;nightly&lt;/b&gt;" in page.text  # escaped, never markup
+            assert site in page.text
+            assert f'href="/dashboard/runs/{run["jobs"][0]["job_id"]}"' in page.text
+            fragment = client.get("/dashboard/fragments/schedules")
+            assert made.json()["id"] in fragment.text
+        with signed_in(stack, OTHER) as other:
+            assert made.json()["id"] not in other.get("/dashboard/schedules").text
+        assert api.delete(location).status_code == 204
+
+
 def test_tokens_never_reach_the_logs(stack: Stack) -> None:
     with signed_in(stack, OTHER) as client:
         assert client.get("/dashboard/overview").status_code == 200

@@ -1,4 +1,4 @@
-"""Metrics and health of the three services, scraped after a real crawl of the sample site."""
+"""Metrics and health of the services, scraped after a real crawl of the sample site."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from crawl_stack import Stack
-from tests.sites.serve import SAMPLE, serving
+from tests.sites.serve import SAMPLE, SAMPLE_URLS, serving
 
 pytestmark = pytest.mark.e2e
 
-SAMPLE_PAGES = 37
+SAMPLE_PAGES = SAMPLE_URLS
 
 
 def metric(text: str, name: str, **labels: str) -> float:

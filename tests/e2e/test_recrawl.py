@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from crawl_stack import Stack, wait_finished
-from tests.sites.serve import SAMPLE
+from tests.sites.serve import SAMPLE, SAMPLE_URLS
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +85,7 @@ def test_a_recrawl_reports_exactly_what_changed_and_asks_conditionally(
         assert first.status_code == 202
         first_job = wait_finished(client, first.headers["Location"], timeout=90)
         assert first_job["status"] == "completed"
-        assert first_job["counters"]["fetched"] == 37
+        assert first_job["counters"]["fetched"] == SAMPLE_URLS
 
         rewrite(
             root / "broadleaves" / "english-oak.html",
@@ -106,11 +106,11 @@ def test_a_recrawl_reports_exactly_what_changed_and_asks_conditionally(
         assert job["status"] == "completed"
         counters = job["counters"]
         assert (counters["added"], counters["changed"], counters["removed"]) == (1, 2, 1)
-        assert counters["unchanged"] == 34
+        assert counters["unchanged"] == SAMPLE_URLS - 3  # the PDF too
 
         changes = all_changes(client, location)
         by_url = {c["url"].removeprefix(base): c["change"] for c in changes}
-        assert len(by_url) == len(changes) == 38  # every URL of either run, once
+        assert len(by_url) == len(changes) == SAMPLE_URLS + 1  # every URL of either run, once
         assert {u: c for u, c in by_url.items() if c != "unchanged"} == {
             "broadleaves/english-oak.html": "changed",
             "conifers/yew.html": "changed",

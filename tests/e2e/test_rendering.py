@@ -94,3 +94,23 @@ def test_a_scripts_fetch_of_the_metadata_address_is_blocked_and_named_in_the_job
     assert "address not allowed: link-local" in line
     assert "169.254.169.254" in line
     assert line.endswith(f"on {site}metadata.html")
+
+
+def metric(text: str, name: str) -> float:
+    """The value of the sample ``name`` (with its labels, as exposed) in a scrape."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in the scrape")
+
+
+def test_crawler_and_renderer_count_the_renders_and_refusals(stack: Stack, site: str) -> None:
+    crawl(stack, site, "always")
+    crawler = httpx.get(f"{stack.metrics_urls['crawler-0']}/metrics", timeout=5).text
+    renderer = httpx.get(f"{stack.metrics_urls['renderer-0']}/metrics", timeout=5).text
+
+    assert metric(crawler, 'crawler_renders_total{result="rendered"}') >= 3
+    assert metric(crawler, 'crawler_renders_total{result="unavailable"}') == 0
+    assert metric(renderer, 'renderer_pages_total{result="rendered"}') >= 3
+    assert metric(renderer, "renderer_blocked_requests_total") >= 1  # the metadata address
+    assert metric(renderer, "renderer_browsers_launched_total") >= 1

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from crawl_stack import Stack, wait_finished
-from tests.sites.serve import SAMPLE, serving
+from tests.sites.serve import SAMPLE, SAMPLE_URLS, sample_urls, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -18,15 +18,6 @@ pytestmark = pytest.mark.e2e
 def sample_site() -> Iterator[str]:
     with serving(SAMPLE) as url:
         yield url
-
-
-def expected_urls(base: str) -> set[str]:
-    urls = set()
-    for path in SAMPLE.rglob("*.html"):
-        relative = path.relative_to(SAMPLE).as_posix()
-        relative = relative.removesuffix("index.html")  # served as the folder URL
-        urls.add(base + relative)
-    return urls
 
 
 def test_a_crawl_submitted_over_rest_completes_with_every_page_and_its_text(
@@ -52,7 +43,7 @@ def test_a_crawl_submitted_over_rest_completes_with_every_page_and_its_text(
         assert job["stop_reason"] == "exhausted"
         counters = job["counters"]
         assert isinstance(counters, dict)
-        assert counters["fetched"] == len(expected_urls(sample_site)) == 37
+        assert counters["fetched"] == len(sample_urls(sample_site)) == SAMPLE_URLS
         assert counters["discovered"] == counters["fetched"]
         assert job["started_at"]
         assert job["finished_at"]
@@ -60,13 +51,20 @@ def test_a_crawl_submitted_over_rest_completes_with_every_page_and_its_text(
         pages = client.get(f"{location}/pages", params={"limit": 1000}).json()
         assert pages["next_cursor"] is None
         urls = {p["url"] for p in pages["items"]}
-        assert urls == expected_urls(sample_site)
+        assert urls == sample_urls(sample_site)
         oak = next(p for p in pages["items"] if p["url"].endswith("/broadleaves/english-oak.html"))
         assert oak["outcome"] == "fetched"
         assert oak["http_status"] == 200
         assert oak["depth"] == 2
         assert oak["title"] == "English oak - Field Guide to Trees"
         assert "The english oak is entry 1 of the broadleaves section" in oak["markdown"]
+        # The care section links a PDF: its text becomes markdown, with title and page count.
+        calendar = next(p for p in pages["items"] if p["url"].endswith(".pdf"))
+        assert calendar["outcome"] == "fetched", calendar
+        assert calendar["title"] == "Planting calendar"
+        assert calendar["page_count"] == 2
+        assert "Plant bare-root trees between November and March" in calendar["markdown"]
+        assert "mulch them each spring" in calendar["markdown"]
 
 
 def test_pages_are_paginated_by_cursor(stack: Stack, sample_site: str) -> None:

@@ -4,7 +4,8 @@ The site's pages show no text until a script writes it, and that script is answe
 after a few seconds, so every page spends seconds in the renderer's browser. The job is
 cancelled while the renderer's gauge says pages are being rendered; the crawler must not
 wait for those renders (their replies find nobody), and its ``CrawlCancelled`` follows the
-cancel request within a second.
+cancel request within a second. The renderer hears the cancel as well and stops rendering
+the job's pages.
 """
 
 from __future__ import annotations
@@ -147,3 +148,13 @@ async def test_cancelling_a_crawl_while_its_pages_render_ends_it_within_a_second
             assert all(p["rendered"] for p in fetched)
             assert all("as its script wrote it" in p["markdown"] for p in fetched)
             assert any(p["reason"] == "cancelled" for p in pages)  # stopped mid-render
+
+            # The renderer heard the cancel too: it stops rendering the job's pages at once,
+            # rather than when their scripts arrive.
+            async def idle() -> bool:
+                return await rendering_now(stack) == 0
+
+            await eventually(idle, within=SCRIPT_DELAY / 2)
+            async with httpx.AsyncClient(timeout=5) as metrics:
+                scrape = (await metrics.get(f"{stack.metrics_urls['renderer-0']}/metrics")).text
+            assert 'renderer_pages_total{result="cancelled"}' in scrape

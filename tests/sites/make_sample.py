@@ -1,7 +1,8 @@
-"""Writes the sample site under ``sample/``: a small field guide to trees, 37 linked pages.
+"""Writes the sample site under ``sample/``: a small field guide to trees, 37 linked pages and
+a printable planting calendar (a PDF linked from the care section, 38 URLs in all).
 
-Run once (``python tests/sites/make_sample.py``); the output is committed so that the site the
-README and the e2e test crawl is fixed text.
+Run once (``python -m tests.sites.make_sample`` from the checkout); the output is committed so
+that the site the README and the e2e test crawl is fixed text.
 """
 
 from __future__ import annotations
@@ -9,7 +10,19 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from tests.sites.make_documents import text_pdf
+
 OUT = Path(__file__).parent / "sample"
+
+CALENDAR = "planting-calendar.pdf"
+CALENDAR_TITLE = "Planting calendar"
+CALENDAR_PAGES = [
+    [
+        "A planting calendar for the trees of this guide.",
+        "Plant bare-root trees between November and March, while they are dormant.",
+    ],
+    ["Water young trees weekly through their first summer, and mulch them each spring."],
+]
 
 SECTIONS = {
     "conifers": ["Scots pine", "Norway spruce", "European larch", "Yew", "Douglas fir"],
@@ -85,6 +98,9 @@ def main() -> None:
             f"{title.lower()}. Each page gives a short description, notes on habitat and uses, "
             "and links to related pages so that a reader can wander through the guide.</p>"
         )
+        if section == "care":
+            (OUT / section / CALENDAR).write_bytes(text_pdf(CALENDAR_PAGES, CALENDAR_TITLE))
+            links.append(f"<li><a href='{CALENDAR}'>{CALENDAR_TITLE} (PDF, to print)</a></li>")
         (OUT / section / "index.html").write_text(
             page(title, intro + "\n<ul>\n" + "\n".join(links) + "\n</ul>", "")
         )

@@ -14,6 +14,18 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 SAMPLE = Path(__file__).parent / "sample"
+SAMPLE_URLS = 38
+"""URLs of the sample site: 37 pages and a PDF (``make_sample.py``)."""
+
+
+def sample_urls(base: str) -> set[str]:
+    """Every URL of the sample site served at ``base`` (a folder's ``index.html`` is served as
+    the folder's URL)."""
+    return {
+        base + path.relative_to(SAMPLE).as_posix().removesuffix("index.html")
+        for path in SAMPLE.rglob("*")
+        if path.suffix in (".html", ".pdf")
+    }
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

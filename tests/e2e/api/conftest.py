@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 import crawl_stack
 from crawl_stack import Services, Stack, running_stack
-from tests.sites.serve import SAMPLE, serving
+from tests.sites.serve import SAMPLE, sample_urls, serving
 
 HS_SECRET = "hs-secret-for-tests-0123456789abcdef"
 ISSUER = "https://issuer.test"
@@ -142,8 +142,4 @@ def wait_finished(client: httpx.Client, job_id: str, timeout: float = 60) -> dic
 
 
 def expected_urls(base: str) -> set[str]:
-    urls = set()
-    for path in SAMPLE.rglob("*.html"):
-        relative = path.relative_to(SAMPLE).as_posix().removesuffix("index.html")
-        urls.add(base + relative)
-    return urls
+    return sample_urls(base)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.e2e.api.conftest import IDEMPOTENCY_SECONDS, ApiStack, expected_urls, wait_finished
+from tests.sites.serve import SAMPLE_URLS
 
 pytestmark = pytest.mark.e2e
 
@@ -173,7 +174,7 @@ def test_pages_filter_by_outcome_choose_fields_stream_as_jsonl(api: ApiStack) ->
         assert {p["url"] for p in items} == expected_urls(api.site)
         assert all(set(p) == {"url", "outcome", "title"} for p in items)
         fetched = client.get(f"{base}/pages", params={"outcome": "fetched", "limit": 1000})
-        assert len(fetched.json()["items"]) == 37
+        assert len(fetched.json()["items"]) == SAMPLE_URLS
         assert all(p["markdown"] for p in fetched.json()["items"])
         assert client.get(f"{base}/pages", params={"outcome": "skipped"}).json()["items"] == []
         nope = client.get(f"{base}/pages", params={"outcome": "nope"})

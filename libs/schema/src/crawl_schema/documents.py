@@ -16,6 +16,10 @@ recorded.
 
 ``crawl_logs`` (:func:`log_line`): one per log line, ``_id`` from the producer's ordering key.
 
+``assistant_runs`` (:func:`assistant_run`): one per run of the seed routes, the jobs of an
+assistant's start URLs (made by the API's start route, or by a fire of the assistant's
+schedule).
+
 ``crawler_leases`` and ``crawler_state``: see :mod:`crawl_schema.state`.
 """
 
@@ -37,6 +41,7 @@ __all__ = [
     "JobDocument",
     "LogLine",
     "PageRecord",
+    "assistant_run",
     "empty_counters",
     "job_list_fields",
     "log_line",
@@ -205,4 +210,26 @@ def log_line(
         "level": level,
         "message": message,
         "at": at,
+    }
+
+
+def assistant_run(
+    run_id: str,
+    *,
+    assistant_id: str,
+    tenant: str,
+    created_by: str,
+    created_at: datetime,
+    jobs: list[tuple[str, str]],
+    schedule_id: str | None = None,
+) -> dict[str, Any]:
+    """A run of an assistant's crawl: ``jobs`` are (start URL, job id) pairs."""
+    return {
+        "_id": run_id,
+        "assistant_id": assistant_id,
+        "tenant": tenant,
+        "created_by": created_by,
+        "created_at": created_at,
+        "jobs": [{"url": url, "job_id": job_id} for url, job_id in jobs],
+        "schedule_id": schedule_id,
     }

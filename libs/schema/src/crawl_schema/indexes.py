@@ -41,6 +41,8 @@ QUERY_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
     names.DEAD_LETTERS: (("job_id",),),
     names.ASSISTANT_RUNS: (("tenant", "assistant_id", "created_at"),),
     names.IDEMPOTENCY_KEYS: (("expires_at",),),  # the retention sweep
+    names.SCHEDULES: (("tenant", "list_key"),),  # a tenant's schedules
+    names.SCHEDULE_FIRES: (("expires_at",),),  # the retention sweep
 }
 """Per collection, the keys (ascending) of each query index."""
 
@@ -53,6 +55,7 @@ EXPIRING = (
     names.WEBHOOK_DELIVERIES,
     names.IDEMPOTENCY_KEYS,
     names.CRAWLER_LEASES,
+    names.SCHEDULE_FIRES,
 )
 """Collections whose documents carry ``expires_at`` where the server deletes by TTL."""
 

@@ -13,6 +13,9 @@
 | ``assistant_runs``   | API               | run of the seed routes (one job per URL)           |
 | ``crawler_leases``   | crawler           | job: who holds which attempt until when            |
 | ``crawler_state``    | crawler           | piece of a crawl's durable state (frontier journal)|
+| ``crawl_schedules``  | API               | schedule (``crawl_schema.schedules``)              |
+| ``schedule_timers``  | API (a schedule's first), status (the next ones) | tick waiting to fire |
+| ``schedule_fires``   | status            | tick of a schedule that fired (the claim of it)    |
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ __all__ = [
     "IDEMPOTENCY_KEYS",
     "LOGS",
     "PAGES",
+    "SCHEDULES",
+    "SCHEDULE_FIRES",
+    "SCHEDULE_TIMERS",
     "SCHEMA",
     "STALL_MARKS",
     "WEBHOOK_DELIVERIES",
@@ -42,3 +48,6 @@ IDEMPOTENCY_KEYS = "idempotency_keys"
 ASSISTANT_RUNS = "assistant_runs"
 CRAWLER_LEASES = "crawler_leases"
 CRAWLER_STATE = "crawler_state"
+SCHEDULES = "crawl_schedules"
+SCHEDULE_TIMERS = "schedule_timers"
+SCHEDULE_FIRES = "schedule_fires"

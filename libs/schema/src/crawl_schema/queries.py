@@ -18,7 +18,7 @@ A query builder returns a :class:`Query`; ``collection.find(q.filter).sort(q.sor
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from crawl_contracts import JobStatus
@@ -28,6 +28,7 @@ from crawl_schema.keys import (
     list_key_bound,
     log_id_after,
 )
+from crawl_schema.schedules import fire_range
 
 __all__ = [
     "ID_PREFIX_CHARACTERS",
@@ -36,6 +37,7 @@ __all__ = [
     "Query",
     "assistant_runs",
     "due_deliveries",
+    "due_timers",
     "expired_jobs",
     "job_deliveries",
     "job_id_prefix",
@@ -43,7 +45,9 @@ __all__ = [
     "job_logs",
     "job_pages",
     "job_pages_by_key",
+    "schedule_fires",
     "silent_jobs",
+    "tenant_schedules",
     "tenant_unfinished",
 ]
 
@@ -52,6 +56,7 @@ WATCHED = (JobStatus.RUNNING.value, JobStatus.CANCELLING.value, JobStatus.STALLE
 UNFINISHED = (JobStatus.PENDING.value, *WATCHED)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_ORDER = -1  # below every ordering number
+_MILLISECOND = timedelta(milliseconds=1)
 
 ID_PREFIX_CHARACTERS = frozenset(
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ._~-"
@@ -178,3 +183,23 @@ def assistant_runs(tenant: str, assistant_id: str) -> Query:
         {"tenant": tenant, "assistant_id": assistant_id, "created_at": {"$gte": _EPOCH}},
         [("created_at", -1)],
     )
+
+
+def tenant_schedules(tenant: str, *, before: str | None = None) -> Query:
+    """A tenant's schedules, newest first, listed after the list key ``before`` (a cursor):
+    index ``tenant, list_key``."""
+    return Query(
+        {"tenant": tenant, "list_key": {"$lt": before or LIST_KEY_TOP}}, [("list_key", -1)]
+    )
+
+
+def due_timers(now: datetime) -> Query:
+    """Schedule timers due at ``now``, the earliest first: one ``_id`` range (a timer's
+    ``_id`` starts with its due time, ``crawl_schema.schedules.timer_id``)."""
+    upper = f"{(now - _EPOCH) // _MILLISECOND + 1:013d}:"
+    return Query({"_id": {"$gte": "0", "$lt": upper}}, [("_id", 1)])
+
+
+def schedule_fires(schedule_id: str, *, before: datetime | None = None) -> Query:
+    """A schedule's fires, newest first (of ticks before ``before``): one ``_id`` range."""
+    return Query({"_id": fire_range(schedule_id, before=before)}, [("_id", -1)])

@@ -5,7 +5,7 @@ Clients (MongoDB, RabbitMQ) are created and closed by the lifespan, never at imp
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -38,10 +38,14 @@ from crawl_api.reads import ReadStore
 from crawl_api.recent import RecentJobs
 from crawl_api.recrawls import ChangesController
 from crawl_api.results import ResultsController
+from crawl_api.schedules import ScheduleController, ScheduleCreate
+from crawl_api.schedulestore import ScheduleStore
 from crawl_api.seed import AssistantCrawlController, StartWebCrawlRequest
+from crawl_api.seedschedules import AssistantScheduleController, ScheduleWebCrawlRequest
 from crawl_api.settings import ApiSettings
 from crawl_api.store import JobStore
 from crawl_api.submission import Submitter
+from crawl_api.usage import UsageShare
 from crawl_contracts import CrawlRequest
 from crawl_schema import ensure_indexes, names
 
@@ -57,6 +61,9 @@ _READ_OR_WRITTEN = (
     names.WEBHOOK_DELIVERIES,
     names.IDEMPOTENCY_KEYS,
     names.ASSISTANT_RUNS,
+    names.SCHEDULES,
+    names.SCHEDULE_TIMERS,
+    names.SCHEDULE_FIRES,
 )
 
 
@@ -84,11 +91,32 @@ async def ready(
     return {"status": "ok"}
 
 
+def _principal_provider(
+    authenticator: Authenticator, limiter: RateLimiter, usage: UsageShare
+) -> Callable[[Request[Any, Any, Any]], Awaitable[Principal]]:
+    """The ``principal`` dependency: the caller, admitted by its rate limit (or a 429)."""
+
+    async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+        principal = authenticator.authenticate(request)
+        key = f"{principal.tenant}\x00{principal.user}"
+        wait = limiter.admit(key)
+        if wait is not None:
+            raise TooManyRequests(
+                "the caller's request rate is over its limit",
+                headers={"Retry-After": RateLimiter.retry_after(wait)},
+            )
+        usage.admitted(key)
+        return principal
+
+    return provide_principal
+
+
 def create_app(settings: ApiSettings) -> Litestar:
     authenticator = Authenticator(
         settings.tokens, settings.jwt, EmailDomainPolicy(settings.allowed_email_domains)
     )
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    usage = UsageShare(settings.rabbitmq_url, limiter, interval=settings.usage_share_interval)
     ports = Ports()  # filled by the lifespan, handed to handlers as dependencies
 
     @asynccontextmanager
@@ -118,6 +146,7 @@ def create_app(settings: ApiSettings) -> Litestar:
         ports.dashboard_reads = DashboardReads(database)
         ports.change_reader = ChangeReader(database[names.PAGES])
         ports.canceller = Canceller(store, publisher)
+        ports.schedules = ScheduleStore(database, max_per_tenant=settings.max_schedules_per_tenant)
         await ensure_indexes(database, *_READ_OR_WRITTEN)
         keys = IdempotencyStore(database, timedelta(seconds=settings.idempotency_key_seconds))
         ports.submitter = Submitter(
@@ -128,23 +157,19 @@ def create_app(settings: ApiSettings) -> Litestar:
             max_running=settings.max_running_jobs_per_tenant,
             retry_after=settings.retry_after_seconds,
             cap_refresh=settings.running_count_refresh_seconds,
+            on_submitted=usage.submitted,
         )
+        try:
+            await usage.start(ports.submitter)
+        except Exception as exc:  # the limits then hold per process
+            log.warning("usage.unavailable", error=str(exc))
         try:
             yield
         finally:
+            await usage.close()
             await changes.close()
             await publisher.close()
             await mongo.close()
-
-    async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
-        principal = authenticator.authenticate(request)
-        wait = limiter.admit(f"{principal.tenant}\x00{principal.user}")
-        if wait is not None:
-            raise TooManyRequests(
-                "the caller's request rate is over its limit",
-                headers={"Retry-After": RateLimiter.retry_after(wait)},
-            )
-        return principal
 
     return Litestar(
         route_handlers=[
@@ -157,12 +182,18 @@ def create_app(settings: ApiSettings) -> Litestar:
             ChangesController,
             EventsController,
             AssistantCrawlController,
+            AssistantScheduleController,
+            ScheduleController,
         ],
         middleware=[MetricsMiddleware, AllowMiddleware],
-        plugins=[ValidatorSchemas(CrawlRequest, StartWebCrawlRequest)],
+        plugins=[
+            ValidatorSchemas(
+                CrawlRequest, StartWebCrawlRequest, ScheduleCreate, ScheduleWebCrawlRequest
+            )
+        ],
         lifespan=[lifespan],
         dependencies={
-            "principal": Provide(provide_principal),
+            "principal": Provide(_principal_provider(authenticator, limiter, usage)),
             **dependencies(settings, authenticator, ports),
         },
         exception_handlers=exception_handlers,

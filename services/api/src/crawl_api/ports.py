@@ -30,6 +30,7 @@ from crawl_api.dashboard.reads import DashboardReads
 from crawl_api.jobviews import JobViews
 from crawl_api.publisher import CommandPublisher
 from crawl_api.reads import ReadStore
+from crawl_api.schedulestore import ScheduleStore
 from crawl_api.settings import ApiSettings
 from crawl_api.store import JobStore
 from crawl_api.submission import Submitter
@@ -53,6 +54,7 @@ class Ports:
     canceller: Canceller
     dashboard_reads: DashboardReads
     change_reader: ChangeReader  # a re-crawl's changes against its earlier job
+    schedules: ScheduleStore
 
 
 _OPENED = tuple(Ports.__annotations__)

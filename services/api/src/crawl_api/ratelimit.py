@@ -1,8 +1,10 @@
 """Per-principal request rate limits: a token bucket per (tenant, user).
 
-Buckets live in the process: with several API processes each enforces the limit on its own
-share of the traffic (N processes admit up to N times the rate). That bounds abuse without a
-shared store on the hot path; a limit that must be exact across processes belongs in a proxy.
+Buckets live in the process, so the hot path touches no shared store; with several API
+processes each one takes what the others admitted off its own buckets as their usage shares
+arrive (``crawl_api.usage``, a few times a second), so the limit holds across processes to
+within what they admit in one share interval. A bucket may go below zero that way: its
+principal then waits until the debt is refilled.
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ class RateLimiter:
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
         return wait
+
+    def deduct(self, key: str, tokens: float) -> None:
+        """Take ``tokens`` that another process admitted for ``key`` off its bucket (a debt
+        of at most a burst and one second of rate)."""
+        now = self._clock()
+        held, at = self._buckets.pop(key, (self._burst, now))
+        held = min(self._burst, held + (now - at) * self._rate) - tokens
+        self._buckets[key] = (max(held, -self._burst - self._rate), now)
+        while len(self._buckets) > self._max_keys:
+            self._buckets.popitem(last=False)
 
     @staticmethod
     def retry_after(wait: float) -> str:

@@ -27,9 +27,17 @@ from crawl_api.store import JobStore, iso
 from crawl_api.submission import Submitter
 from crawl_contracts import TERMINAL_STATUSES, CrawlRequest, JobStatus
 from crawl_contracts.envelope import utcnow
+from crawl_schema.documents import assistant_run
 from crawl_schema.queries import assistant_runs
 
-__all__ = ["AssistantCrawlController", "Runs", "seed_status"]
+__all__ = [
+    "AssistantCrawlController",
+    "Runs",
+    "StartWebCrawlRequest",
+    "assistant_config",
+    "assistant_request",
+    "seed_status",
+]
 
 Runs = AsyncCollection[dict[str, Any]]
 """The run records (``assistant_runs``): written and read only by these routes."""
@@ -114,28 +122,22 @@ class AssistantCrawlController(Controller):
         submitter: NamedDependency[Submitter],
         runs: NamedDependency[Runs],
     ) -> Response[RunId]:
-        assistant = _assistant(settings, assistant_id, principal)
+        assistant = assistant_config(settings, assistant_id, principal)
         run_id = str(uuid.uuid4())
         bypass = tuple(data.bypass_robots_txt_check_domains)
         job_ids = []
         for url in assistant.urls:
-            request = CrawlRequest(
-                url=url,
-                max_pages=assistant.max_pages,
-                max_depth=assistant.max_depth,
-                bypass_robots_domains=bypass,
-            )
+            request = assistant_request(assistant, url, bypass)
             job_ids.append((url, (await submitter.submit(principal, request)).job_id))
-        now = utcnow()
         await runs.insert_one(
-            {
-                "_id": run_id,
-                "assistant_id": assistant_id,
-                "tenant": principal.tenant,
-                "created_by": principal.user,
-                "created_at": now,
-                "jobs": [{"url": u, "job_id": j} for u, j in job_ids],
-            }
+            assistant_run(
+                run_id,
+                assistant_id=assistant_id,
+                tenant=principal.tenant,
+                created_by=principal.user,
+                created_at=utcnow(),
+                jobs=job_ids,
+            )
         )
         return Response(
             RunId(run_id),
@@ -159,7 +161,7 @@ class AssistantCrawlController(Controller):
         runs: NamedDependency[Runs],
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> list[WebCrawlRun]:
-        _assistant(settings, assistant_id, principal)
+        assistant_config(settings, assistant_id, principal)
         query = assistant_runs(principal.tenant, assistant_id)
         found = await runs.find(query.filter).sort(query.sort).limit(limit).to_list()
         jobs = await _jobs(store, principal.tenant, found)  # one read for all their jobs
@@ -181,7 +183,7 @@ class AssistantCrawlController(Controller):
         store: NamedDependency[JobStore],
         runs: NamedDependency[Runs],
     ) -> WebCrawlRun:
-        _assistant(settings, assistant_id, principal)
+        assistant_config(settings, assistant_id, principal)
         run = await _run(runs, assistant_id, run_id, principal)
         return _run_view(run, await _jobs(store, principal.tenant, [run]))
 
@@ -203,7 +205,7 @@ class AssistantCrawlController(Controller):
         runs: NamedDependency[Runs],
         canceller: NamedDependency[Canceller],
     ) -> WebCrawlRun:
-        _assistant(settings, assistant_id, principal)
+        assistant_config(settings, assistant_id, principal)
         run = await _run(runs, assistant_id, run_id, principal)
         view = _run_view(run, await _jobs(store, principal.tenant, [run]))
         unfinished = [u for u in view.urls if u.status in ("Pending", "Processing")]
@@ -214,11 +216,26 @@ class AssistantCrawlController(Controller):
         return view
 
 
-def _assistant(settings: ApiSettings, assistant_id: str, principal: Principal) -> AssistantConfig:
+def assistant_config(
+    settings: ApiSettings, assistant_id: str, principal: Principal
+) -> AssistantConfig:
+    """The caller's assistant ``assistant_id`` (another tenant's is a 404)."""
     assistant = settings.assistants.get(assistant_id)
     if assistant is None or assistant.tenant != principal.tenant:
         raise NotFound(f"no assistant {assistant_id}")
     return assistant
+
+
+def assistant_request(
+    assistant: AssistantConfig, url: str, bypass: tuple[str, ...]
+) -> CrawlRequest:
+    """The crawl of one of the assistant's start URLs, with its settings."""
+    return CrawlRequest(
+        url=url,
+        max_pages=assistant.max_pages,
+        max_depth=assistant.max_depth,
+        bypass_robots_domains=bypass,
+    )
 
 
 async def _run(runs: Runs, assistant_id: str, run_id: str, principal: Principal) -> dict[str, Any]:

@@ -78,6 +78,18 @@ class ApiSettings(BrokerSettings, DatabaseSettings, LogSettings, BaseSettings):
         ge=0,
         description="Unfinished jobs a tenant may have; more are a 429 (0: no cap)",
     )
+    usage_share_interval: float = Field(
+        default=0.1,
+        gt=0,
+        le=5,
+        description=(
+            "Seconds between shares of this process's admissions with the other API processes "
+            "(the rate limit and the tenant cap hold across processes to within one interval)"
+        ),
+    )
+    max_schedules_per_tenant: int = Field(
+        default=100, ge=0, description="Schedules a tenant may have; more are a 409 (0: no cap)"
+    )
     idempotency_key_seconds: float = Field(
         default=86_400.0,
         gt=0,

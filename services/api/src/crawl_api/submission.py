@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,7 @@ class Submitter:
         max_running: int,
         retry_after: int,
         cap_refresh: float = 1.0,
+        on_submitted: Callable[[str], None] | None = None,
     ) -> None:
         self._jobs = jobs
         self._reads = reads
@@ -62,6 +64,7 @@ class Submitter:
         self._retry_after = retry_after
         self._cap_refresh = cap_refresh
         self._counts: dict[str, tuple[int, float]] = {}  # tenant -> (unfinished, counted at)
+        self._on_submitted = on_submitted  # shares the submission with other API processes
 
     async def submit(
         self,
@@ -99,7 +102,8 @@ class Submitter:
     async def _unfinished(self, tenant: str, *, fresh: bool = False) -> int:
         """The tenant's unfinished jobs: counted at most once per ``cap_refresh`` seconds (a
         count is a scan on servers without a usable index), plus this process's submissions
-        since. Other processes' submissions in that window are not seen: the cap is soft.
+        since, and other API processes' as their usage shares arrive (``crawl_api.usage``): the
+        cap holds across processes to within one share interval.
         ``fresh`` counts again whatever the cache holds."""
         now = time.monotonic()
         cached = self._counts.get(tenant)
@@ -108,6 +112,12 @@ class Submitter:
             self._counts[tenant] = (count, now)
             return count
         return cached[0]
+
+    def count_elsewhere(self, tenant: str, jobs: int) -> None:
+        """``jobs`` more unfinished jobs of ``tenant``, submitted since its last count (by
+        this process, or by another one whose usage share says so)."""
+        count, at = self._counts.get(tenant, (0, time.monotonic()))
+        self._counts[tenant] = (count + jobs, at)
 
     async def _check_cap(self, principal: Principal) -> None:
         if self._max_running == 0:  # no cap configured
@@ -138,8 +148,9 @@ class Submitter:
             submitted_by=principal.user,
             correlation_id=correlation_id,
         )
-        count, at = self._counts.get(principal.tenant, (0, time.monotonic()))
-        self._counts[principal.tenant] = (count + 1, at)
+        self.count_elsewhere(principal.tenant, 1)
+        if self._on_submitted is not None:
+            self._on_submitted(principal.tenant)
         try:
             await self._publisher.publish(command)
         except PublishError as exc:

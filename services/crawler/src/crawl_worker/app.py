@@ -219,9 +219,11 @@ class CrawlerService:
             MongoBaselines(self.mongo[s.mongodb_database]),
             # The browser's requests keep the job's politeness (its Crawl-delay included
             # only as far as min_delay says: robots.txt is the crawler's to read).
-            JobRenderer(
-                self.renders,
-                RenderPoliteness(concurrency=politeness.concurrency, delay=politeness.delay),
+            observability.timed_renderer(
+                JobRenderer(
+                    self.renders,
+                    RenderPoliteness(concurrency=politeness.concurrency, delay=politeness.delay),
+                )
             ),
         )
 

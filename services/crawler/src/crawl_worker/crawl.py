@@ -4,7 +4,9 @@ Scope (same site, subdomains, include / exclude patterns) lives in ``frontier.py
 and safety live in the fetcher. Sitemaps seed the frontier at the start (``sitemap``: include /
 skip / only); a page whose ``<link rel=canonical>`` names another in-scope URL is recorded as
 ``non_canonical`` and the canonical URL is crawled instead; pages whose extracted text was
-already seen are recorded as ``duplicate``.
+already seen are recorded as ``duplicate``. An HTML page that the request's ``render`` mode
+renders (``rendering``) goes to the renderer port first and is extracted as rendered; when it
+cannot be, it is extracted as fetched and the job's log says why.
 
 The engine receives its ports (fetcher, robots, extractor, event sink) as parameters and
 knows nothing of RabbitMQ or of the database, so unit tests drive it with fakes. Its durable
@@ -31,6 +33,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Literal, Protocol, TypeVar
 
 import structlog
@@ -87,6 +90,9 @@ _MAX_UNCONFIRMED = 256  # events published but not yet confirmed by the broker
 # than it fetches pages. A batch goes out when full, at each cut of the journal, and before
 # the terminal event.
 _SKIP_BATCH = 200
+# The auto render rule parses a page that carries scripts; above this size in a thread, so a
+# large page does not hold up the event loop's other visits.
+_INLINE_RULE_BYTES = 64 * 1024
 
 
 class EventSink(Protocol):
@@ -522,7 +528,8 @@ class Crawl:
         says why (and names every request the renderer refused)."""
         if result.content_type not in HTML_TYPES or is_pdf(body):
             return body, False
-        if not needs_rendering(self.request.render, body):
+        wanted = partial(needs_rendering, self.request.render, body)
+        if not (wanted() if len(body) <= _INLINE_RULE_BYTES else await asyncio.to_thread(wanted)):
             return body, False
         answer: PageRendered | None = None
         missing = "this crawler has no renderer"

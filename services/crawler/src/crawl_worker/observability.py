@@ -23,6 +23,7 @@ from crawl_contracts import (
     UrlsSkipped,
 )
 from crawl_runtime.probes import ObservabilityServer, ReadinessCheck
+from crawl_worker.rendering import RendererUnavailableError
 from crawl_worker.settings import WorkerSettings
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "state_committed",
     "timed_extractor",
     "timed_fetcher",
+    "timed_renderer",
 ]
 
 REGISTRY = CollectorRegistry()
@@ -82,10 +84,25 @@ STATE_COMMIT_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
+RENDERS = Counter(
+    "crawler_renders",
+    "Pages sent to the renderers, by result (rendered, failed: recorded from the fetched "
+    "HTML, unavailable: no renderer ran).",
+    ["result"],
+    registry=REGISTRY,
+)
+RENDER_SECONDS = Histogram(
+    "crawler_render_seconds",
+    "Time from a render request to its answer (or to giving up), queueing included.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60),
+    registry=REGISTRY,
+)
 for _outcome in ("fetched", "failed", "skipped"):
     PAGES.labels(outcome=_outcome)
 for _status in ("completed", "failed", "cancelled"):
     JOBS_FINISHED.labels(status=_status)
+for _result in ("rendered", "failed", "unavailable"):
+    RENDERS.labels(result=_result)
 
 _TERMINAL: dict[type[Any], str] = {
     CrawlCompleted: "completed",
@@ -142,6 +159,28 @@ def timed_extractor(
             EXTRACT_SECONDS.observe(time.perf_counter() - started)
 
     return extract
+
+
+class _TimedRenderer:
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    async def render(self, *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            answer = await self._inner.render(*args)
+        except RendererUnavailableError:
+            RENDERS.labels(result="unavailable").inc()
+            raise
+        RENDER_SECONDS.observe(time.perf_counter() - started)
+        RENDERS.labels(result="rendered" if answer.html is not None else "failed").inc()
+        return answer
+
+
+def timed_renderer(inner: Any) -> Any:
+    """The render port ``inner``, counted into ``crawler_renders_total`` and timed into
+    ``crawler_render_seconds``."""
+    return _TimedRenderer(inner)
 
 
 class _Largest:

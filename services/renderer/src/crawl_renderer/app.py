@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -12,11 +13,11 @@ from datetime import UTC, datetime
 import httpx
 import structlog
 from faststream import AckPolicy, FastStream
-from faststream.rabbit import Channel, RabbitBroker
+from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.message import RabbitMessage  # the class, not the annotation
 from pydantic import ValidationError
 
-from crawl_contracts import PageRendered, RenderRequested, routing
+from crawl_contracts import CrawlCancelRequested, PageRendered, RenderRequested, routing
 from crawl_netguard import AddressPolicy, pinned_transport
 from crawl_renderer import observability
 from crawl_renderer.browser import BrowserPool
@@ -31,6 +32,19 @@ __all__ = ["RendererService", "create_app"]
 
 log = structlog.get_logger("crawl_renderer")
 
+_CANCELLED_KEPT = 600.0  # seconds a cancelled job's later requests are still dropped
+
+
+def cancel_queue(renderer_id: str) -> RabbitQueue:
+    """This instance's own queue for cancel broadcasts: every renderer hears every cancel."""
+    return RabbitQueue(
+        f"renderer.cancel.{renderer_id}",
+        auto_delete=True,
+        exclusive=True,
+        durable=False,
+        routing_key=routing.routing_key("CrawlCancelRequested"),
+    )
+
 
 class RendererService:
     """The running parts of one renderer instance."""
@@ -43,6 +57,8 @@ class RendererService:
         self.gates = JobGates()
         self._client: httpx.AsyncClient | None = None
         self._renderer: PageRenderer | None = None
+        self._rendering: dict[str, set[asyncio.Task[PageRendered]]] = {}  # by job
+        self._cancelled: dict[str, float] = {}  # job -> when its cancel was heard
         self._register()
 
     def _register(self) -> None:
@@ -61,6 +77,27 @@ class RendererService:
             assert isinstance(message, RabbitMessage)
             await self.handle(message)
 
+        @self.broker.subscriber(
+            cancel_queue(self.renderer_id),
+            crawl_exchange(),
+            ack_policy=AckPolicy.ACK_FIRST,
+            no_reply=True,
+            title="renderer.cancel",
+            description="Cancel broadcasts; each instance stops rendering the job's pages.",
+        )
+        async def on_cancel(command: CrawlCancelRequested) -> None:
+            self.cancel(command.job_id)
+
+    def cancel(self, job_id: str) -> None:
+        """Stop rendering ``job_id``'s pages now, and drop its requests still queued (its
+        crawler waits for none of them any more)."""
+        now = time.monotonic()
+        for job in [j for j, at in self._cancelled.items() if now - at > _CANCELLED_KEPT]:
+            del self._cancelled[job]
+        self._cancelled[job_id] = now
+        for task in self._rendering.get(job_id, ()):
+            task.cancel()
+
     async def handle(self, message: RabbitMessage) -> None:
         """Validate, render and answer one request; a bad one is dead-lettered with why."""
         queue = routing.RENDERER_REQUESTS_QUEUE
@@ -75,13 +112,29 @@ class RendererService:
             await dead_letter(self.broker, message, queue, "a render request without reply_to")
             return
         structlog.contextvars.bind_contextvars(job_id=request.job_id, tenant=request.tenant)
-        if request.deadline <= datetime.now(UTC):
+        if request.deadline <= datetime.now(UTC) or request.job_id in self._cancelled:
             # Its crawler stopped waiting (and recorded the page from its fetched HTML).
-            observability.PAGES.labels("expired").inc()
-            log.info("render.expired", url=request.url[:300])
+            cancelled = request.job_id in self._cancelled
+            observability.PAGES.labels("cancelled" if cancelled else "expired").inc()
+            log.info("render.dropped", url=request.url[:300], cancelled=cancelled)
             await message.ack()
             return
-        reply = await self._render(request)
+        task = asyncio.create_task(self._render(request))
+        running = self._rendering.setdefault(request.job_id, set())
+        running.add(task)
+        try:
+            reply = await task
+        except asyncio.CancelledError:
+            if request.job_id not in self._cancelled:
+                raise  # this handler itself was cancelled (shutdown)
+            observability.PAGES.labels("cancelled").inc()
+            log.info("render.cancelled", url=request.url[:300])
+            await message.ack()
+            return
+        finally:
+            running.discard(task)
+            if not running:
+                self._rendering.pop(request.job_id, None)
         try:
             await self.broker.publish(
                 reply.model_dump_json().encode(),

@@ -22,7 +22,7 @@ REGISTRY = CollectorRegistry()
 
 PAGES = Counter(
     "renderer_pages",
-    "Render requests answered, by result (rendered, error, expired).",
+    "Render requests handled, by result (rendered, error; expired or cancelled: dropped).",
     ["result"],
     registry=REGISTRY,
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -33,6 +35,7 @@ from crawl_status import observability
 from crawl_status.changes import ChangeNotifier
 from crawl_status.deadletters import DeadLetterRecorder
 from crawl_status.retention import Retention
+from crawl_status.scheduler import Scheduler
 from crawl_status.settings import StatusSettings
 from crawl_status.stall import StallDetector
 from crawl_status.store import ProjectionStore
@@ -53,6 +56,8 @@ _WRITTEN = (
     names.STALL_MARKS,
     names.IDEMPOTENCY_KEYS,
     names.CRAWLER_LEASES,
+    names.SCHEDULE_FIRES,
+    names.SCHEDULE_TIMERS,
 )
 _IDLE_AFTER = 1.0  # seconds without a message after which the projection counts as caught up
 
@@ -85,6 +90,13 @@ class StatusService:
         )
         self.retention = Retention(database)
         self.dead_letters = DeadLetterRecorder(database, self.publish)
+        self.scheduler = Scheduler(
+            database,
+            self.publish,
+            instance=f"{socket.gethostname()}:{os.getpid()}",
+            retention=timedelta(seconds=settings.retention),
+            claim_grace=settings.schedule_claim_grace,
+        )
         self._loops: list[asyncio.Task[None]] = []
         # The projection's own clock: the latest ``occurred_at`` applied, and when a message
         # last arrived. Silence is measured on it while messages are flowing, so a backlog in
@@ -170,9 +182,12 @@ class StatusService:
         await bind_dead_letter_copies(self.broker)
 
     def start_loops(self) -> None:
-        """Stall detection always; retention sweeps where the server has no TTL indexes."""
+        """Stall detection and schedules always (schedules unless switched off); retention
+        sweeps where the server has no TTL indexes."""
         s = self.settings
         self._loops.append(asyncio.create_task(_every(s.stall_scan_interval, self._scan)))
+        if s.schedules:
+            self._loops.append(asyncio.create_task(_every(s.schedule_interval, self._fire)))
         if not self.retention.ttl:
             self._loops.append(asyncio.create_task(_every(s.sweep_interval, self._sweep)))
 
@@ -186,6 +201,9 @@ class StatusService:
 
     async def _scan(self) -> None:
         await self.stalls.scan(self.projection_time())
+
+    async def _fire(self) -> None:
+        await self.scheduler.run_due(utcnow())
 
     async def _sweep(self) -> None:
         await self.retention.sweep(utcnow())

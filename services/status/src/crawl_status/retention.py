@@ -7,8 +7,8 @@ logs, and the TTL indexes (:mod:`crawl_schema.indexes`) remove them. Where it do
 periodically: it finds expired jobs on the ``expires_at`` index and deletes what belongs to
 each (pages, logs, webhook deliveries, dead letters, stall marks, the crawler's lease and
 state) in batches, children first, so nothing is orphaned if a sweep stops half-way; and
-expired ``Idempotency-Key`` records. Every query is on an index: a sweep costs what it
-deletes, whatever the history kept.
+expired ``Idempotency-Key`` records and schedule fires. Every query is on an index: a sweep
+costs what it deletes, whatever the history kept.
 """
 
 from __future__ import annotations
@@ -51,8 +51,13 @@ class Retention:
         keys = await _delete_in_batches(
             self._db[names.IDEMPOTENCY_KEYS], {"expires_at": {"$lt": now}}
         )
-        if job_ids or keys:
-            log.info("retention.swept", jobs=len(job_ids), idempotency_keys=keys)
+        fires = await _delete_in_batches(
+            self._db[names.SCHEDULE_FIRES], {"expires_at": {"$lt": now}}
+        )
+        if job_ids or keys or fires:
+            log.info(
+                "retention.swept", jobs=len(job_ids), idempotency_keys=keys, schedule_fires=fires
+            )
         return len(job_ids)
 
     async def _delete_children(self, job_id: str) -> None:

@@ -42,6 +42,20 @@ class StatusSettings(BrokerSettings, DatabaseSettings, ProbeSettings, LogSetting
         ge=1,
         description="Attempts a job gets (the first plus resumes) before a stall fails it",
     )
+    schedules: bool = Field(
+        default=True, description="Fire due schedules (every replica may: each tick fires once)"
+    )
+    schedule_interval: float = Field(
+        default=1.0, gt=0, le=5, description="Seconds between looks for due schedule ticks"
+    )
+    schedule_claim_grace: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds after which a claimed tick whose commands are still unpublished (its "
+            "claimer died) is published by another replica"
+        ),
+    )
     retention: float = Field(
         default=7 * 24 * 3600.0,
         gt=0,

@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 CRAWLS = "/api/v1/crawls"
+SCHEDULES = "/api/v1/schedules"
 
 
 class CliError(Exception):
@@ -181,6 +182,32 @@ class ApiClient:
             "GET", f"{CRAWLS}/{job_id}/logs", route=f"{CRAWLS}/{{id}}/logs", params=params
         ).json()
         return list(body.get("items", []))
+
+    def create_schedule(self, body: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call(
+            "POST", f"{SCHEDULES}/", route=f"POST {SCHEDULES}", json=body
+        ).json()
+        return answer
+
+    def schedules(self, *, limit: int) -> list[dict[str, Any]]:
+        body = self._call("GET", SCHEDULES, route=f"GET {SCHEDULES}", params={"limit": limit})
+        return list(body.json().get("items", []))
+
+    def schedule(self, schedule_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = self._call("GET", f"{SCHEDULES}/{schedule_id}").json()
+        return body
+
+    def schedule_runs(self, schedule_id: str, *, limit: int) -> list[dict[str, Any]]:
+        body = self._call("GET", f"{SCHEDULES}/{schedule_id}/runs", params={"limit": limit})
+        return list(body.json().get("items", []))
+
+    def schedule_action(self, schedule_id: str, action: str) -> dict[str, Any]:
+        """``pause`` or ``resume`` the schedule; its state after."""
+        body: dict[str, Any] = self._call("POST", f"{SCHEDULES}/{schedule_id}/{action}").json()
+        return body
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        self._call("DELETE", f"{SCHEDULES}/{schedule_id}")
 
 
 def _route_absent(response: httpx.Response) -> bool:

@@ -30,13 +30,14 @@ from crawl_api.cli.client import ApiClient, ApiRefusedError, CliError
 from crawl_api.cli.export import export_pages
 from crawl_api.cli.ids import MIN_PREFIX, resolve
 from crawl_api.cli.listing import crawl_table
+from crawl_api.cli.schedules import resolve_schedule, runs_table, schedule_table, timing
 from crawl_api.cli.watch import TERMINAL, watch
 
 __all__ = ["app", "config"]
 
 app = typer.Typer(
     name="crawlctl",
-    help="Drive crawls of the crawl platform's API from a terminal.",
+    help="Drive crawls (and their schedules) of the crawl platform's API from a terminal.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -266,3 +267,114 @@ def _print_logs(
         if finished:
             return
         sleep(interval)
+
+
+schedules_app = typer.Typer(
+    help="Crawls that run on their own: every N seconds or on a cron expression.",
+    no_args_is_help=True,
+)
+app.add_typer(schedules_app, name="schedules")
+
+_SCHEDULE_ID = typer.Argument(
+    help="Schedule id, whole or its first characters (as `schedules ls` shows)",
+    show_default=False,
+)
+
+
+@schedules_app.command("add")
+def add_schedule(  # noqa: PLR0917  (typer options are parameters)
+    url: Annotated[str, typer.Argument(help="Start URL (http or https)")],
+    every: Annotated[int | None, typer.Option(help="Seconds between runs (at least 5)")] = None,
+    cron: Annotated[
+        str | None, typer.Option(help='Cron expression, five fields ("0 6 * * 1")')
+    ] = None,
+    timezone: Annotated[str, typer.Option(help="IANA time zone of --cron")] = "UTC",
+    max_pages: Annotated[int, typer.Option(help="Stop each run after this many pages")] = 100,
+    max_depth: Annotated[int, typer.Option(help="Link hops from the start URL")] = 3,
+    since_previous: Annotated[
+        bool, typer.Option(help="Each run re-crawls the last completed one (cheap, with changes)")
+    ] = False,
+    name: Annotated[str | None, typer.Option(help="A label of your own")] = None,
+    paused: Annotated[bool, typer.Option(help="Create it paused")] = False,
+) -> None:
+    """Schedule a crawl of URL every N seconds (--every) or on a cron expression (--cron)."""
+    body: dict[str, Any] = {
+        "crawl": {"url": url, "max_pages": max_pages, "max_depth": max_depth},
+        "timezone": timezone,
+        "paused": paused,
+    }
+    if every is not None:
+        body["every"] = every
+    if cron is not None:
+        body["cron"] = cron
+    if since_previous:
+        body["since"] = "previous"
+    if name:
+        body["name"] = name
+    with _client() as client:
+        made = client.create_schedule(body)
+    next_run = made.get("next_run_at") or "when resumed"
+    out.print(
+        f"schedule [bold]{made['id']}[/] ({timing(made)}); next run {next_run}", highlight=False
+    )
+
+
+@schedules_app.command("ls")
+def list_schedules(
+    limit: Annotated[int, typer.Option(help="How many, newest first")] = 50,
+) -> None:
+    """List your schedules, newest first."""
+    with _client() as client:
+        found = client.schedules(limit=limit)
+    out.print(schedule_table(found, now=datetime.now(UTC)), highlight=False)
+
+
+@schedules_app.command("show")
+def show_schedule(
+    schedule_id: Annotated[str, _SCHEDULE_ID],
+    runs: Annotated[int, typer.Option(help="How many of its latest runs to show")] = 10,
+) -> None:
+    """Show a schedule and its latest runs with their jobs' status."""
+    with _client() as client:
+        schedule_id = resolve_schedule(client, schedule_id)
+        schedule = client.schedule(schedule_id)
+        latest = client.schedule_runs(schedule_id, limit=runs)
+    table = Table(show_header=False, box=None)
+    table.add_row("[dim]id", schedule_id)
+    table.add_row("[dim]state", "paused" if schedule.get("paused") else "active")
+    table.add_row("[dim]when", escape(timing(schedule)))
+    table.add_row("[dim]next run", str(schedule.get("next_run_at") or "-"))
+    table.add_row("[dim]since", str(schedule.get("since") or "-"))
+    for url in schedule.get("urls") or []:
+        table.add_row("[dim]url", escape(str(url)))
+    out.print(table)
+    out.print(runs_table(latest), highlight=False)
+
+
+@schedules_app.command("pause")
+def pause_schedule(schedule_id: Annotated[str, _SCHEDULE_ID]) -> None:
+    """Pause a schedule: its ticks fire nothing until it is resumed."""
+    _schedule_action(schedule_id, "pause")
+
+
+@schedules_app.command("resume")
+def resume_schedule(schedule_id: Annotated[str, _SCHEDULE_ID]) -> None:
+    """Resume a paused schedule from its next tick."""
+    _schedule_action(schedule_id, "resume")
+
+
+@schedules_app.command("rm")
+def remove_schedule(schedule_id: Annotated[str, _SCHEDULE_ID]) -> None:
+    """Delete a schedule (the jobs it made stay)."""
+    with _client() as client:
+        schedule_id = resolve_schedule(client, schedule_id)
+        client.delete_schedule(schedule_id)
+    out.print(f"schedule {schedule_id} deleted", highlight=False)
+
+
+def _schedule_action(schedule_id: str, action: str) -> None:
+    with _client() as client:
+        schedule_id = resolve_schedule(client, schedule_id)
+        state = client.schedule_action(schedule_id, action)
+    where = f"next run {state['next_run_at']}" if state.get("next_run_at") else "paused"
+    out.print(f"schedule {schedule_id}: {where}", highlight=False)

@@ -23,11 +23,14 @@ from pydantic import ValidationError
 
 from crawl_api.auth import Authenticator, Principal
 from crawl_api.cancel import Canceller
-from crawl_api.dashboard import views
+from crawl_api.dashboard import scheduleviews, views
 from crawl_api.dashboard.commands import dead_letter_counts
 from crawl_api.dashboard.reads import DashboardReads
 from crawl_api.errors import ApiProblem, NotFound, Unauthorized
 from crawl_api.publisher import CommandPublisher
+from crawl_api.schedules import ScheduleRun, ScheduleView, runs_of, schedule_view
+from crawl_api.schedulestore import ScheduleStore
+from crawl_api.store import JobStore
 from crawl_api.submission import Submitter
 from crawl_contracts import CrawlRequest
 
@@ -35,6 +38,8 @@ __all__ = ["COOKIE", "DashboardController", "dashboard_routes"]
 
 COOKIE = "crawl_dashboard_token"
 _PAGE_SIZE = 50
+_SCHEDULES_SHOWN = 50
+_RUNS_SHOWN = 5
 _Req = Request[Any, Any, Any]
 _Authenticator = NamedDependency[Authenticator]
 _Reads = NamedDependency[DashboardReads]
@@ -302,6 +307,32 @@ class DashboardController(Controller):
         accepted = await canceller.cancel(principal, job_id)
         return accepted.model_dump()
 
+    @get("/schedules")
+    async def schedules(
+        self,
+        request: _Req,
+        authenticator: _Authenticator,
+        schedules: NamedDependency[ScheduleStore],
+        store: NamedDependency[JobStore],
+    ) -> Response[Any]:
+        principal = _principal(request, authenticator)
+        if principal is None:
+            return _to_login(request)
+        listed = await _schedules(schedules, store, principal)
+        return _html(scheduleviews.schedules_page(listed, tenant=principal.tenant))
+
+    @get("/fragments/schedules")
+    async def schedules_live(
+        self,
+        request: _Req,
+        authenticator: _Authenticator,
+        schedules: NamedDependency[ScheduleStore],
+        store: NamedDependency[JobStore],
+    ) -> Response[str]:
+        principal = _require(request, authenticator)
+        listed = await _schedules(schedules, store, principal)
+        return _html(scheduleviews.schedules_fragment(listed))
+
     @get("/overview")
     async def overview(
         self,
@@ -326,6 +357,20 @@ class DashboardController(Controller):
     ) -> Response[str]:
         principal = _require(request, authenticator)
         return _html(await _overview_fragment(dashboard_reads, publisher, principal))
+
+
+async def _schedules(
+    schedules: ScheduleStore, store: JobStore, principal: Principal
+) -> list[tuple[ScheduleView, list[ScheduleRun]]]:
+    """The tenant's newest schedules, each with its latest runs (a read per schedule)."""
+    docs = await schedules.page(principal.tenant, before=None, limit=_SCHEDULES_SHOWN)
+    return [
+        (
+            schedule_view(doc),
+            await runs_of(schedules, store, doc, principal.tenant, before=None, limit=_RUNS_SHOWN),
+        )
+        for doc in docs
+    ]
 
 
 async def _overview_fragment(

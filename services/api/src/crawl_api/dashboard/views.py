@@ -17,6 +17,10 @@ from crawl_api.dashboard.reads import Overview, RateSeries
 from crawl_contracts import JobStatus
 
 __all__ = [
+    "BASE",
+    "esc",
+    "layout",
+    "live",
     "login_page",
     "overview_fragment",
     "overview_page",
@@ -25,6 +29,7 @@ __all__ = [
     "run_page",
     "runs_fragment",
     "runs_page",
+    "status_badge",
 ]
 
 BASE = "/dashboard"
@@ -36,7 +41,7 @@ def esc(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-def _layout(title: str, body: str, *, tenant: str | None = None) -> str:
+def layout(title: str, body: str, *, tenant: str | None = None) -> str:
     who = (
         f'<span class="who">tenant <b>{esc(tenant)}</b></span>'
         f'<form method="post" action="{BASE}/logout"><button class="link">Sign out</button></form>'
@@ -51,11 +56,12 @@ def _layout(title: str, body: str, *, tenant: str | None = None) -> str:
 <script src="{BASE}/static/dashboard.js" defer></script>
 </head><body>
 <header><a class="brand" href="{BASE}">Crawl dashboard</a>
-<nav><a href="{BASE}">Runs</a><a href="{BASE}/overview">Overview</a></nav>{who}</header>
+<nav><a href="{BASE}">Runs</a><a href="{BASE}/schedules">Schedules</a>
+<a href="{BASE}/overview">Overview</a></nav>{who}</header>
 <main>{body}</main></body></html>"""
 
 
-def _status(status: str) -> str:
+def status_badge(status: str) -> str:
     return f'<span class="status status-{esc(status)}">{esc(status.capitalize())}</span>'
 
 
@@ -101,7 +107,7 @@ def _options(values: list[str], selected: str | None, empty: str) -> str:
     return "".join(out)
 
 
-def _live(url: str, interval_ms: int, inner: str) -> str:
+def live(url: str, interval_ms: int, inner: str) -> str:
     return f'<div id="live" data-live-url="{esc(url)}" data-interval="{interval_ms}">{inner}</div>'
 
 
@@ -118,7 +124,7 @@ def login_page(error: str | None = None, next_url: str = BASE) -> str:
 <label>API token <input type="password" name="token" autocomplete="current-password" required
  autofocus></label>
 <button type="submit">Sign in</button></form></section>"""
-    return _layout("Sign in", body)
+    return layout("Sign in", body)
 
 
 # -- runs ---------------------------------------------------------------------------------
@@ -132,7 +138,7 @@ def runs_fragment(runs: list[dict[str, Any]], now: datetime | None = None) -> st
     for doc in runs:
         c = _counters(doc)
         rows.append(
-            f"""<tr data-run-id="{esc(doc["_id"])}"><td>{_status(str(doc.get("status")))}</td>
+            f"""<tr data-run-id="{esc(doc["_id"])}"><td>{status_badge(str(doc.get("status")))}</td>
 <td class="url"><a href="{BASE}/runs/{quote(str(doc["_id"]))}">{esc(_url(doc))}</a></td>
 <td class="num">{c["fetched"]}</td><td class="num">{c["failed"]}</td>
 <td class="num">{c["skipped"]}</td><td class="num">{c["discovered"]}</td>
@@ -167,8 +173,8 @@ def runs_page(
 <label>Status <select name="status">{_options(statuses, status, "any")}</select></label>
 <label>Host <input name="host" value="{esc(host)}" placeholder="example.com"></label>
 <button type="submit">Filter</button></form>
-{_live(f"{BASE}/fragments/runs?{query}", 2000, runs_fragment(runs))}"""
-    return _layout("Runs", body, tenant=tenant)
+{live(f"{BASE}/fragments/runs?{query}", 2000, runs_fragment(runs))}"""
+    return layout("Runs", body, tenant=tenant)
 
 
 # -- one run ------------------------------------------------------------------------------
@@ -268,7 +274,7 @@ def run_fragment(
     job_id = str(run["_id"])
     return f"""<section class="run" data-status="{esc(status)}"
  data-terminal="{"true" if terminal else "false"}">
-<div class="run-head">{_status(status)}<span class="meta">age {_age(run, now)} · duration
+<div class="run-head">{status_badge(status)}<span class="meta">age {_age(run, now)} · duration
  {_duration(run, now)}{stop}</span>{cancel}</div>{failure}
 <div class="progress progress-{esc(status)}" role="progressbar" aria-valuemin="0"
  aria-valuemax="100" aria-valuenow="{percent:.0f}"><div style="width:{percent:.1f}%"></div>
@@ -302,13 +308,13 @@ def run_page(
     }</select></label>
 <label>Reason <select name="reason">{_options(reasons, reason, "any")}</select></label>
 <button type="submit">Filter pages</button></form>
-{_live(f"{BASE}/fragments/runs/{quote(job_id)}?{live_query}", 1000, fragment)}
+{live(f"{BASE}/fragments/runs/{quote(job_id)}?{live_query}", 1000, fragment)}
 <dialog id="cancel-dialog" data-cancel-url="{BASE}/runs/{quote(job_id)}/cancel">
 <form method="dialog"><p>Cancel this crawl? Pages already fetched are kept; the rest are
 skipped.</p><menu><button value="keep">Keep running</button>
 <button class="danger" value="confirm" id="cancel-confirm">Yes, cancel the crawl</button></menu>
 </form></dialog>"""
-    return _layout(f"Run {job_id}", body, tenant=tenant)
+    return layout(f"Run {job_id}", body, tenant=tenant)
 
 
 def page_text_page(run: dict[str, Any], page: dict[str, Any], *, tenant: str) -> str:
@@ -318,7 +324,7 @@ def page_text_page(run: dict[str, Any], page: dict[str, Any], *, tenant: str) ->
 <p class="url"><a href="{esc(page.get("url"))}" rel="noreferrer noopener">{esc(page.get("url"))}</a>
  · {esc(page.get("language") or "")}</p>
 <pre class="text">{esc(page.get("markdown") or "(no text extracted)")}</pre>"""
-    return _layout(str(page.get("title") or "Page"), body, tenant=tenant)
+    return layout(str(page.get("title") or "Page"), body, tenant=tenant)
 
 
 # -- overview -----------------------------------------------------------------------------
@@ -326,7 +332,7 @@ def page_text_page(run: dict[str, Any], page: dict[str, Any], *, tenant: str) ->
 
 def overview_fragment(overview: Overview, dead_letters: dict[str, int | None]) -> str:
     states = "".join(
-        f"<tr><td>{_status(status)}</td><td class='num'>{count}</td></tr>"
+        f"<tr><td>{status_badge(status)}</td><td class='num'>{count}</td></tr>"
         for status, count in overview.jobs_by_status.items()
     )
     dead = "".join(
@@ -345,5 +351,5 @@ def overview_fragment(overview: Overview, dead_letters: dict[str, int | None]) -
 
 
 def overview_page(fragment: str, *, tenant: str) -> str:
-    body = f"""<h1>Overview</h1>{_live(f"{BASE}/fragments/overview", 3000, fragment)}"""
-    return _layout("Overview", body, tenant=tenant)
+    body = f"""<h1>Overview</h1>{live(f"{BASE}/fragments/overview", 3000, fragment)}"""
+    return layout("Overview", body, tenant=tenant)
