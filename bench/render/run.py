@@ -9,7 +9,9 @@ virtual environment if missing; extra arguments through ``BENCH_ARGS``) does:
 2. ``--repeat`` times, one side after the other:
    - Crawl4AI (``bench/render/peer_crawl4ai.py``, in ``.local/bench/crawl4ai``): the list of
      every page's URL, ``arun_many`` at ``--concurrency``, over the DevTools protocol to a
-     Chromium it starts; time: ``arun_many`` start to end;
+     Chromium it starts, with its default wait (``domcontentloaded``, then 0.1 s), and with
+     ``--peer-networkidle`` a second time waiting for the network to go quiet, as our
+     renderer does; time: ``arun_many`` start to end;
    - ours (``bench.render.ours``): a crawl from the site's start page through the API, the
      crawler and the renderer at ``--concurrency``; time: the job's ``started_at`` to
      ``finished_at``;
