@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := bash deploy/uv.sh
 
-.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps bench-crawl bench-api bench-scale check-manifests
+.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps bench-crawl bench-api bench-scale bench-render check-manifests
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -79,4 +79,8 @@ bench-scale: install services ## Reads against 1M page records; a 200,000-page c
 	$(UV) sync --frozen --group bench --inexact && \
 	$(UV) run --frozen --group bench python -m bench.scale.run $(BENCH_ARGS)
 
-bench: bench-crawl bench-api bench-scale ## Every benchmark
+bench-render: install services browser-deps ## Rendered pages/s on a local JavaScript site, ours against Crawl4AI on the same Chromium (bench/results/render.json)
+	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
+	bash bench/render/run.sh $(BENCH_ARGS)
+
+bench: bench-crawl bench-api bench-scale bench-render ## Every benchmark

@@ -169,7 +169,7 @@ pid {home}/nginx.pid;
 error_log {home}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    types {{ text/html html; }}
+    types {{ text/html html; application/javascript js; application/json json; }}
     default_type text/html;
     access_log off;
     sendfile on;
