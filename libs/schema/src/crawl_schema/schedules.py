@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
@@ -89,7 +89,7 @@ class Timing:
                 raise ValueError(f"cron {self.cron!r} never fires: {exc}") from exc
         try:
             ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except Exception as exc:  # ZoneInfoNotFoundError, or the OS's error for an odd path
             raise ValueError(f"unknown time zone {self.timezone!r}") from exc
 
     def next_after(self, moment: datetime) -> datetime:
