@@ -1,7 +1,9 @@
 """The renderer's browser for real (Debian's headless Chromium through Playwright), against
 a local site that notes every request it gets: the page's document is never fetched again,
 images, fonts and media are never asked for, a page past its time limit is answered with an
-error, and the browser is replaced after ``pages_per_browser`` pages."""
+error, the page waits for its own requests still in flight, pages of one job share a context
+(and pages of two jobs never do), and the browser is replaced after ``pages_per_browser``
+pages."""
 
 from __future__ import annotations
 
@@ -33,7 +35,17 @@ PAGE = b"""<!doctype html><html><head><title>T</title>
 SLOW_PAGE = (
     b"""<!doctype html><html><head><script src="/never.js"></script></head><body></body></html>"""
 )
+COOKIE_PAGE = b"""<!doctype html><html><head><script>
+const seen = document.cookie.includes("visited=1") ? "cookie seen" : "no cookie";
+document.cookie = "visited=1; path=/";
+addEventListener("DOMContentLoaded", () => { document.body.textContent = seen; });
+</script></head><body></body></html>"""
+LATE_DATA_PAGE = b"""<!doctype html><html><head><script>
+fetch("/late.json").then(r => r.json()).then(d => {
+  document.getElementById("app").textContent = d.text; });
+</script></head><body><div id="app">Loading</div></body></html>"""
 ASSETS = {
+    "/late.json": b'{"text": "Arrived late"}',
     "/app.js": b"addEventListener('DOMContentLoaded', () => {"
     b" document.getElementById('app').textContent = 'Written by the script'; });",
     "/style.css": b"body { font-family: 'Web', serif; }"
@@ -51,6 +63,8 @@ class _Site(BaseHTTPRequestHandler):
         self.asked.append(self.path)
         if self.path == "/never.js":
             time.sleep(5)
+        if self.path == "/late.json":
+            time.sleep(0.6)  # far longer than the quiet window
         body = ASSETS.get(self.path, b"")
         self.send_response(200 if body else 404)
         self.send_header("Content-Length", str(len(body)))
@@ -90,9 +104,9 @@ def renderer(pool: BrowserPool, timeout: float = 10.0) -> PageRenderer:
     )
 
 
-def request(url: str, body: bytes) -> RenderRequested:
+def request(url: str, body: bytes, job_id: str = "j") -> RenderRequested:
     return RenderRequested(
-        job_id="j",
+        job_id=job_id,
         tenant="t",
         url=url,
         body=body,
@@ -134,3 +148,52 @@ async def test_the_browser_is_replaced_after_its_pages_and_keeps_rendering(
         reply = await pages.render(request(f"{site}/page.html", PAGE), GATE)
         assert "Written by the script" in (reply.html or "")
     assert pool.launched == 3  # 2 pages per browser: the first, then two replacements
+
+
+async def test_the_page_is_taken_once_its_own_requests_are_done_not_after_a_fixed_pause(
+    pool: BrowserPool, site: str
+) -> None:
+    reply = await renderer(pool).render(request(f"{site}/late.html", LATE_DATA_PAGE), GATE)
+
+    assert reply.error is None
+    assert "Arrived late" in (reply.html or "")
+    assert reply.seconds < 2.0  # not the whole idle_wait
+
+
+async def test_pages_of_one_job_share_a_context_and_pages_of_two_jobs_never_do(site: str) -> None:
+    pool = BrowserPool(CHROMIUM, pages_per_browser=100, pages_per_context=2)
+    await pool.start()
+    try:
+        pages = renderer(pool)
+
+        async def text(job: str) -> str:
+            reply = await pages.render(request(f"{site}/c.html", COOKIE_PAGE, job), GATE)
+            assert reply.error is None
+            return reply.html or ""
+
+        assert "no cookie" in await text("a")
+        assert "no cookie" in await text("b")  # a's cookie is not b's
+        assert "cookie seen" in await text("a")  # a's second page: a's context
+        assert "no cookie" in await text("a")  # a's third page: past 2 pages, a fresh context
+        assert pool.contexts_created == 3
+    finally:
+        await pool.close()
+
+
+async def test_idle_and_cancelled_jobs_contexts_are_closed(site: str) -> None:
+    now = [0.0]
+    pool = BrowserPool(CHROMIUM, pages_per_browser=100, context_idle=10, clock=lambda: now[0])
+    await pool.start()
+    try:
+        pages = renderer(pool)
+        for job in ("a", "b"):
+            await pages.render(request(f"{site}/page.html", PAGE, job), GATE)
+        assert pool.open_contexts == 2
+        assert await pool.sweep() == 0
+        pool.retire("a")  # its job was cancelled
+        assert await pool.sweep() == 1
+        now[0] = 11.0
+        assert await pool.sweep() == 1
+        assert pool.open_contexts == 0
+    finally:
+        await pool.close()

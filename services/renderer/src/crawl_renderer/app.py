@@ -53,7 +53,14 @@ class RendererService:
         self.settings = settings
         self.renderer_id = settings.renderer_id or f"{socket.gethostname()}-{os.getpid()}"
         self.broker = RabbitBroker(settings.rabbitmq_url, logger=None)
-        self.pool = BrowserPool(settings.chromium_path, settings.pages_per_browser)
+        self.pool = BrowserPool(
+            settings.chromium_path,
+            settings.pages_per_browser,
+            pages_per_context=settings.pages_per_context,
+            context_idle=settings.context_idle,
+            max_idle_contexts=2 * settings.concurrency,
+            context_options={"user_agent": settings.user_agent},
+        )
         self.gates = JobGates()
         self._client: httpx.AsyncClient | None = None
         self._renderer: PageRenderer | None = None
@@ -97,6 +104,7 @@ class RendererService:
         self._cancelled[job_id] = now
         for task in self._rendering.get(job_id, ()):
             task.cancel()
+        self.pool.retire(job_id)
 
     async def handle(self, message: RabbitMessage) -> None:
         """Validate, render and answer one request; a bad one is dead-lettered with why."""
@@ -207,9 +215,9 @@ class RendererService:
             PageLimits(
                 timeout=s.page_timeout,
                 idle_wait=s.idle_wait,
+                quiet_window=s.quiet_window,
                 max_requests=s.max_requests_per_page,
                 max_html_bytes=s.max_html_bytes,
-                user_agent=s.user_agent,
             ),
             renderer_id=self.renderer_id,
         )

@@ -1,28 +1,49 @@
-"""One headless Chromium per process, replaced after a number of pages.
+"""One headless Chromium per process, replaced after a number of pages; one browser context
+per job, reused for a number of its pages.
 
-Each page gets a fresh browser context (no cookies, storage or cache shared between pages,
-closed after the page), and the browser itself is replaced every ``pages_per_browser``
-pages: the new one takes the next pages at once, the old one is closed when its last page is
+**Contexts.** The pages of one job share a browser context, as one visitor browsing the site
+would (its cookies and storage carry from page to page); pages of two jobs never do, so
+nothing of one tenant's crawl is seen by another's. A context is retired after
+``pages_per_context`` pages (the next page of the job gets a fresh one), closed once it has
+been idle ``context_idle`` seconds (a sweeper looks every second), and at most
+``max_idle_contexts`` idle contexts are kept (the least recently used go first). A context
+whose page failed in the browser is retired at once. Creating a context costs more than
+rendering a small page, which is why they are reused (``bench/render/variants.py``).
+
+**Browsers.** The browser is replaced every ``pages_per_browser`` pages: the new one takes
+the next pages at once, the old one (with its contexts) is closed when its last page is
 done. Memory a long-lived browser gathers (caches, fragmentation) stays bounded that way. A
 browser that died is replaced at the next page.
 
 The browser is launched so it cannot reach the network on its own: every request it makes is
 answered by the renderer (``render``), name resolution maps every host to nothing
 (``--host-resolver-rules``), and anything that would still try (pre-connects, WebRTC) meets a
-proxy that does not exist.
+proxy that does not exist. Each context also aborts every request no page of it claims (a
+page's own routes answer its requests; a worker's request, say, falls through to the
+context's route and is refused).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
-from playwright.async_api import Browser, Playwright, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Playwright,
+    Request,
+    Route,
+    async_playwright,
+)
+from playwright.async_api import Error as PlaywrightError
 
-__all__ = ["LAUNCH_FLAGS", "BrowserPool"]
+__all__ = ["LAUNCH_FLAGS", "BrowserPool", "ContextLease"]
 
 log = structlog.get_logger("crawl_renderer.browser")
 
@@ -46,45 +67,107 @@ LAUNCH_FLAGS = (
 
 
 @dataclass(eq=False, slots=True)
+class _Context:
+    key: str
+    context: BrowserContext
+    used: int = 0
+    active: int = 0
+    idle_since: float = field(default_factory=time.monotonic)
+    retired: bool = False
+
+
+@dataclass(eq=False, slots=True)
 class _Generation:
     browser: Browser
     used: int = 0
     active: int = 0
+    contexts: dict[str, _Context] = field(default_factory=dict)
+
+
+@dataclass(eq=False, slots=True)
+class ContextLease:
+    """One page's hold on its job's context; ``discard()`` retires the context after it."""
+
+    context: BrowserContext
+    _entry: _Context
+
+    def discard(self) -> None:
+        self._entry.retired = True
 
 
 class BrowserPool:
-    """Lends the current browser to one page at a time per ``page()`` call."""
+    """Lends each page its job's context in the current browser."""
 
-    def __init__(self, executable_path: str, pages_per_browser: int) -> None:
+    def __init__(
+        self,
+        executable_path: str,
+        pages_per_browser: int,
+        *,
+        pages_per_context: int = 50,
+        context_idle: float = 10.0,
+        max_idle_contexts: int = 8,
+        context_options: dict[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._executable_path = executable_path
         self._pages_per_browser = pages_per_browser
+        self._pages_per_context = pages_per_context
+        self._context_idle = context_idle
+        self._max_idle = max_idle_contexts
+        self._context_options = {
+            "service_workers": "block",
+            "accept_downloads": False,
+            **(context_options or {}),
+        }
+        self._clock = clock
         self._playwright: Playwright | None = None
         self._current: _Generation | None = None
         self._lock = asyncio.Lock()
+        self._sweeper: asyncio.Task[None] | None = None
         self.launched = 0  # browsers launched so far (the first one included)
+        self.contexts_created = 0
 
     async def start(self) -> None:
         """Start Playwright and the first browser (fails if Chromium cannot be launched)."""
         self._playwright = await async_playwright().start()
         async with self._lock:
             self._current = _Generation(await self._launch())
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="context-sweeper")
 
     async def ready(self) -> bool:
         current = self._current
-        return current is not None and current.browser.is_connected()
+        sweeping = self._sweeper is not None and not self._sweeper.done()
+        return current is not None and current.browser.is_connected() and sweeping
+
+    @property
+    def open_contexts(self) -> int:
+        current = self._current
+        return 0 if current is None else len(current.contexts)
 
     @contextlib.asynccontextmanager
-    async def browser(self) -> AsyncIterator[Browser]:
-        """The browser a page is rendered in, held for that page."""
-        generation = await self._lease()
+    async def context(self, key: str) -> AsyncIterator[ContextLease]:
+        """Job ``key``'s context in the current browser, held for one page."""
+        generation, entry = await self._lease(key)
         try:
-            yield generation.browser
+            yield ContextLease(entry.context, entry)
         finally:
+            entry.active -= 1
+            entry.idle_since = self._clock()
             generation.active -= 1
-            if generation is not self._current and generation.active == 0:
-                await _close(generation.browser)
+            if generation is not self._current:
+                if generation.active == 0:
+                    await _close(generation.browser)
+            elif entry.retired and entry.active == 0:
+                if generation.contexts.get(key) is entry:
+                    del generation.contexts[key]
+                await _close_context(entry.context)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         async with self._lock:
             if self._current is not None:
                 await _close(self._current.browser)
@@ -94,7 +177,46 @@ class BrowserPool:
                 await self._playwright.stop()
             self._playwright = None
 
-    async def _lease(self) -> _Generation:
+    def retire(self, key: str) -> None:
+        """Job ``key`` needs its context no more (it was cancelled): it is closed once idle."""
+        current = self._current
+        entry = None if current is None else current.contexts.get(key)
+        if entry is not None:
+            entry.retired = True
+
+    async def sweep(self) -> int:
+        """Close the current browser's idle contexts past ``context_idle`` and those beyond
+        ``max_idle_contexts``; how many were closed."""
+        async with self._lock:
+            current = self._current
+            if current is None:
+                return 0
+            now = self._clock()
+            idle = sorted(
+                (e for e in current.contexts.values() if e.active == 0),
+                key=lambda e: e.idle_since,
+            )
+            over = max(0, len(idle) - self._max_idle)
+            closing = [
+                e
+                for i, e in enumerate(idle)
+                if i < over or e.retired or now - e.idle_since >= self._context_idle
+            ]
+            for entry in closing:
+                del current.contexts[entry.key]
+        for entry in closing:
+            await _close_context(entry.context)
+        return len(closing)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self._context_idle))
+            try:
+                await self.sweep()
+            except Exception:  # logged and retried; ready() stays true while this runs
+                log.exception("browser.sweep_failed")
+
+    async def _lease(self, key: str) -> tuple[_Generation, _Context]:
         async with self._lock:
             old = self._current
             if old is None or old.used >= self._pages_per_browser or not old.browser.is_connected():
@@ -109,9 +231,27 @@ class BrowserPool:
                         await _close(old.browser)
             else:
                 current = old
+            entry = current.contexts.get(key)
+            if entry is not None and (entry.retired or entry.used >= self._pages_per_context):
+                entry.retired = True
+                del current.contexts[key]
+                if entry.active == 0:
+                    await _close_context(entry.context)
+                entry = None
+            if entry is None:
+                entry = _Context(key, await self._new_context(current.browser))
+                current.contexts[key] = entry
+            entry.used += 1
+            entry.active += 1
             current.used += 1
             current.active += 1
-            return current
+            return current, entry
+
+    async def _new_context(self, browser: Browser) -> BrowserContext:
+        context = await browser.new_context(**self._context_options)
+        await context.route("**/*", _unclaimed)
+        self.contexts_created += 1
+        return context
 
     async def _launch(self) -> Browser:
         assert self._playwright is not None, "start() first"
@@ -121,6 +261,18 @@ class BrowserPool:
         self.launched += 1
         log.info("browser.launched", version=browser.version, launched=self.launched)
         return browser
+
+
+async def _unclaimed(route: Route, request: Request) -> None:
+    """A request none of the context's pages answered (a worker's, say): refused."""
+    log.info("render.unclaimed_request", url=request.url[:300], kind=request.resource_type)
+    with contextlib.suppress(PlaywrightError):
+        await route.abort("blockedbyclient")
+
+
+async def _close_context(context: BrowserContext) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(context.close(), 5)
 
 
 async def _close(browser: Browser) -> None:

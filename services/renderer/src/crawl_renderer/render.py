@@ -1,10 +1,13 @@
-"""Rendering one page: a fresh browser context, every request routed, the DOM serialised.
+"""Rendering one page: a tab in its job's browser context, every request routed, the DOM
+serialised.
 
 The page's document is answered with the crawler's bytes; each other request is decided by
 :func:`crawl_renderer.decisions.decide` and, when fetched, fetched by
 :class:`crawl_renderer.subrequests.Subrequests` (address policy, politeness, size cap).
-WebSockets are never connected. The page waits for ``load``, then at most ``idle_wait`` for
-the network to go quiet, all within the page's time limit; then its DOM is serialised
+WebSockets are never connected. The page waits for ``load``, then until none of its requests
+has been in flight for ``quiet_window`` (the renderer answers every request the page makes,
+so it counts them itself: no guessing from the browser's network events), at most
+``idle_wait``, all within the page's time limit; then its DOM is serialised
 (``page.content()``). Refused requests travel back in the reply, for the job's log.
 
 ``render`` never raises for a page that could not be rendered: the reply carries the error.
@@ -22,16 +25,13 @@ from typing import Final
 import httpx
 import structlog
 from playwright.async_api import (
-    BrowserContext,
-    Request,
-    Route,
-    WebSocketRoute,
-)
-from playwright.async_api import (
     Error as PlaywrightError,
 )
 from playwright.async_api import (
-    TimeoutError as PlaywrightTimeoutError,
+    Page,
+    Request,
+    Route,
+    WebSocketRoute,
 )
 
 from crawl_contracts import BlockedRequest, PageRendered, RenderRequested
@@ -51,9 +51,9 @@ MAX_BLOCKED: Final = 50  # refused requests listed in one reply (all are counted
 class PageLimits:
     timeout: float = 15.0
     idle_wait: float = 2.0
+    quiet_window: float = 0.1
     max_requests: int = 200
     max_html_bytes: int = 10 * 1024 * 1024
-    user_agent: str | None = None
 
 
 @dataclass(slots=True)
@@ -67,6 +67,24 @@ class _Page:
     blocked: list[BlockedRequest] = field(default_factory=list)
     refused: int = 0
     closing: bool = False
+    in_flight: int = 0
+    quiet_since: float = field(default_factory=time.monotonic)
+
+    def started(self) -> None:
+        self.in_flight += 1
+
+    def finished(self) -> None:
+        self.in_flight -= 1
+        self.quiet_since = time.monotonic()
+
+    async def quiet(self, window: float, limit: float) -> None:
+        """Until no request has been in flight for ``window`` seconds, at most ``limit``."""
+        deadline = time.monotonic() + limit
+        while (now := time.monotonic()) < deadline:
+            if self.in_flight == 0 and now - self.quiet_since >= window:
+                return
+            wait = window - (now - self.quiet_since) if self.in_flight == 0 else 0.02
+            await asyncio.sleep(max(0.005, min(wait, deadline - now)))
 
     def block(self, url: str, reason: str) -> None:
         self.refused += 1
@@ -133,30 +151,28 @@ class PageRenderer:
 
     async def _render(self, page: _Page, limit: float) -> str:
         deadline = time.monotonic() + limit
-        async with self._pool.browser() as browser:
-            context: BrowserContext | None = None
+        # Job ids are unique across tenants: one key per job, never shared by two.
+        async with self._pool.context(page.request.job_id) as lease:
+            tab: Page | None = None
             try:
                 async with asyncio.timeout(limit):
-                    context = await browser.new_context(
-                        service_workers="block",
-                        accept_downloads=False,
-                        user_agent=self._limits.user_agent,
-                    )
-                    context.set_default_timeout(limit * 1000)
-                    await context.route("**/*", lambda r, q: self._route(page, r, q))
-                    await context.route_web_socket("**/*", lambda ws: self._websocket(page, ws))
-                    tab = await context.new_page()
+                    tab = await lease.context.new_page()
+                    tab.set_default_timeout(limit * 1000)
+                    await tab.route("**/*", lambda r, q: self._route(page, r, q))
+                    await tab.route_web_socket("**/*", lambda ws: self._websocket(page, ws))
                     await tab.goto(page.request.url, wait_until="load")
                     idle = min(self._limits.idle_wait, deadline - time.monotonic())
                     if idle > 0:
-                        with contextlib.suppress(PlaywrightTimeoutError):
-                            await tab.wait_for_load_state("networkidle", timeout=idle * 1000)
+                        await page.quiet(self._limits.quiet_window, idle)
                     return await tab.content()
+            except PlaywrightError:
+                lease.discard()  # a context whose page failed in the browser is not reused
+                raise
             finally:
                 page.closing = True
-                if context is not None:
+                if tab is not None:
                     with contextlib.suppress(Exception):
-                        await asyncio.wait_for(context.close(), 5)
+                        await asyncio.wait_for(tab.close(), 5)
 
     async def _route(self, page: _Page, route: Route, request: Request) -> None:
         try:
@@ -176,11 +192,15 @@ class PageRenderer:
         match decision.action:
             case Action.DOCUMENT:
                 page.document_served = True
-                await route.fulfill(
-                    status=200,
-                    body=page.request.body,
-                    content_type=_document_type(page.request),
-                )
+                page.started()
+                try:
+                    await route.fulfill(
+                        status=200,
+                        body=page.request.body,
+                        content_type=_document_type(page.request),
+                    )
+                finally:
+                    page.finished()
             case Action.SKIP:
                 await route.abort("blockedbyclient")
             case Action.BLOCK:
@@ -188,7 +208,11 @@ class PageRenderer:
                 await route.abort("blockedbyclient")
             case Action.FETCH:
                 page.requests += 1
-                await self._fetched(page, route, request)
+                page.started()
+                try:
+                    await self._fetched(page, route, request)
+                finally:
+                    page.finished()
 
     async def _fetched(self, page: _Page, route: Route, request: Request) -> None:
         try:

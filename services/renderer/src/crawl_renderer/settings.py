@@ -38,9 +38,28 @@ class RendererSettings(BrokerSettings, ProbeSettings, LogSettings, BaseSettings)
         default=2.0,
         ge=0,
         description=(
-            "After `load`, seconds to wait at most for the network to go quiet (500 ms without "
-            "requests), within page_timeout"
+            "After `load`, seconds to wait at most for the page's requests to go quiet "
+            "(quiet_window without one in flight), within page_timeout"
         ),
+    )
+    quiet_window: float = Field(
+        default=0.1,
+        ge=0,
+        description=(
+            "After `load`, the page is taken once none of its requests (all answered by the "
+            "renderer, so all counted) has been in flight for this many seconds"
+        ),
+    )
+    pages_per_context: int = Field(
+        default=50,
+        ge=1,
+        description=(
+            "Pages of one job rendered in one browser context (shared cookies and storage, as "
+            "one visitor) before the job gets a fresh one; contexts are never shared by jobs"
+        ),
+    )
+    context_idle: float = Field(
+        default=10.0, gt=0, description="Seconds an unused context is kept before it is closed"
     )
     pages_per_browser: int = Field(
         default=200,
