@@ -138,6 +138,11 @@ async def test_a_page_past_its_time_limit_is_answered_with_an_error(
     assert reply.html is None
     assert reply.error == "rendering took longer than 1.0 s"
     assert time.monotonic() - started < 4
+    # Its tab is closed, not kept: the next page gets a fresh one and renders.
+    tabs = pool.tabs_created
+    reply = await renderer(pool).render(request(f"{site}/page.html", PAGE), GATE)
+    assert "Written by the script" in (reply.html or "")
+    assert pool.tabs_created == tabs + 1
 
 
 async def test_the_browser_is_replaced_after_its_pages_and_keeps_rendering(
@@ -176,6 +181,7 @@ async def test_pages_of_one_job_share_a_context_and_pages_of_two_jobs_never_do(s
         assert "cookie seen" in await text("a")  # a's second page: a's context
         assert "no cookie" in await text("a")  # a's third page: past 2 pages, a fresh context
         assert pool.contexts_created == 3
+        assert pool.tabs_created == 3  # one page at a time: each context's one tab reused
     finally:
         await pool.close()
 

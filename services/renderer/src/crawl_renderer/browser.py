@@ -1,5 +1,5 @@
 """One headless Chromium per process, replaced after a number of pages; one browser context
-per job, reused for a number of its pages.
+per job, reused for a number of its pages, and its tabs reused from page to page.
 
 **Contexts.** The pages of one job share a browser context, as one visitor browsing the site
 would (its cookies and storage carry from page to page); pages of two jobs never do, so
@@ -9,6 +9,16 @@ been idle ``context_idle`` seconds (a sweeper looks every second), and at most
 ``max_idle_contexts`` idle contexts are kept (the least recently used go first). A context
 whose page failed in the browser is retired at once. Creating a context costs more than
 rendering a small page, which is why they are reused (``bench/render/variants.py``).
+
+**Tabs.** A page is rendered in one of its context's idle tabs (a new one when none is idle):
+a tab already showing the site keeps its renderer process, so the next page costs a
+navigation, not a process. A tab's routes are set once; they hand each request to the page
+the tab renders now, and refuse it when it renders none (the last page's document, still
+loaded in an idle tab, gets nothing more). A tab whose page ended in any error (time limit,
+cancel, browser error) is closed instead of kept. Idle tabs are not navigated to
+``about:blank``: that costs a renderer process per page, as much as a new tab, and the next
+page's navigation replaces the document anyway (within the same job's context, so a request
+the old document makes meanwhile still passes that job's address policy and politeness).
 
 **Browsers.** The browser is replaced every ``pages_per_browser`` pages: the new one takes
 the next pages at once, the old one (with its contexts) is closed when its last page is
@@ -28,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,14 +46,16 @@ import structlog
 from playwright.async_api import (
     Browser,
     BrowserContext,
+    Page,
     Playwright,
     Request,
     Route,
+    WebSocketRoute,
     async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
 
-__all__ = ["LAUNCH_FLAGS", "BrowserPool", "ContextLease"]
+__all__ = ["LAUNCH_FLAGS", "BrowserPool", "RequestHandler", "TabLease", "WebSocketHandler"]
 
 log = structlog.get_logger("crawl_renderer.browser")
 
@@ -66,6 +78,31 @@ LAUNCH_FLAGS = (
 )
 
 
+RequestHandler = Callable[[Route, Request], Awaitable[None]]
+WebSocketHandler = Callable[[WebSocketRoute], Awaitable[None]]
+
+
+@dataclass(eq=False, slots=True)
+class _Tab:
+    """A tab and the page it renders now (``None``: it renders none, its requests are refused)."""
+
+    page: Page
+    on_request: RequestHandler | None = None
+    on_websocket: WebSocketHandler | None = None
+
+    async def request(self, route: Route, request: Request) -> None:
+        handler = self.on_request
+        await (handler(route, request) if handler is not None else _unclaimed(route, request))
+
+    async def websocket(self, socket: WebSocketRoute) -> None:
+        handler = self.on_websocket
+        if handler is not None:
+            await handler(socket)
+        else:
+            with contextlib.suppress(PlaywrightError):
+                await socket.close(code=1008, reason="not allowed")
+
+
 @dataclass(eq=False, slots=True)
 class _Context:
     key: str
@@ -74,6 +111,7 @@ class _Context:
     active: int = 0
     idle_since: float = field(default_factory=time.monotonic)
     retired: bool = False
+    tabs: list[_Tab] = field(default_factory=list)  # idle ones
 
 
 @dataclass(eq=False, slots=True)
@@ -85,13 +123,23 @@ class _Generation:
 
 
 @dataclass(eq=False, slots=True)
-class ContextLease:
-    """One page's hold on its job's context; ``discard()`` retires the context after it."""
+class TabLease:
+    """One page's hold on a tab of its job's context."""
 
-    context: BrowserContext
+    _tab: _Tab
     _entry: _Context
 
+    @property
+    def page(self) -> Page:
+        return self._tab.page
+
+    def handle(self, on_request: RequestHandler, on_websocket: WebSocketHandler) -> None:
+        """Answer the tab's requests and sockets with these, until the lease ends."""
+        self._tab.on_request = on_request
+        self._tab.on_websocket = on_websocket
+
     def discard(self) -> None:
+        """The context is not to be used again (its page failed in the browser)."""
         self._entry.retired = True
 
 
@@ -126,6 +174,7 @@ class BrowserPool:
         self._sweeper: asyncio.Task[None] | None = None
         self.launched = 0  # browsers launched so far (the first one included)
         self.contexts_created = 0
+        self.tabs_created = 0
 
     async def start(self) -> None:
         """Start Playwright and the first browser (fails if Chromium cannot be launched)."""
@@ -145,12 +194,22 @@ class BrowserPool:
         return 0 if current is None else len(current.contexts)
 
     @contextlib.asynccontextmanager
-    async def context(self, key: str) -> AsyncIterator[ContextLease]:
-        """Job ``key``'s context in the current browser, held for one page."""
+    async def tab(self, key: str) -> AsyncIterator[TabLease]:
+        """A tab of job ``key``'s context in the current browser, held for one page."""
         generation, entry = await self._lease(key)
+        tab: _Tab | None = None
+        healthy = False
         try:
-            yield ContextLease(entry.context, entry)
+            tab = entry.tabs.pop() if entry.tabs else await self._new_tab(entry.context)
+            yield TabLease(tab, entry)
+            healthy = True
         finally:
+            if tab is not None:
+                tab.on_request = tab.on_websocket = None
+                if healthy and not entry.retired:
+                    entry.tabs.append(tab)
+                else:
+                    await _close_tab(tab)
             entry.active -= 1
             entry.idle_since = self._clock()
             generation.active -= 1
@@ -253,6 +312,14 @@ class BrowserPool:
         self.contexts_created += 1
         return context
 
+    async def _new_tab(self, context: BrowserContext) -> _Tab:
+        tab = _Tab(await context.new_page())
+        self.tabs_created += 1
+        # Playwright marks the handlers it is given: plain functions, not the slotted tab's.
+        await tab.page.route("**/*", lambda route, request: tab.request(route, request))  # noqa: PLW0108
+        await tab.page.route_web_socket("**/*", lambda socket: tab.websocket(socket))  # noqa: PLW0108
+        return tab
+
     async def _launch(self) -> Browser:
         assert self._playwright is not None, "start() first"
         browser = await self._playwright.chromium.launch(
@@ -265,9 +332,14 @@ class BrowserPool:
 
 async def _unclaimed(route: Route, request: Request) -> None:
     """A request none of the context's pages answered (a worker's, say): refused."""
-    log.info("render.unclaimed_request", url=request.url[:300], kind=request.resource_type)
+    log.debug("render.unclaimed_request", url=request.url[:300], kind=request.resource_type)
     with contextlib.suppress(PlaywrightError):
         await route.abort("blockedbyclient")
+
+
+async def _close_tab(tab: _Tab) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(tab.page.close(), 5)
 
 
 async def _close_context(context: BrowserContext) -> None:

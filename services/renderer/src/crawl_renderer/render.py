@@ -1,4 +1,4 @@
-"""Rendering one page: a tab in its job's browser context, every request routed, the DOM
+"""Rendering one page: a tab of its job's browser context, every request routed, the DOM
 serialised.
 
 The page's document is answered with the crawler's bytes; each other request is decided by
@@ -28,7 +28,6 @@ from playwright.async_api import (
     Error as PlaywrightError,
 )
 from playwright.async_api import (
-    Page,
     Request,
     Route,
     WebSocketRoute,
@@ -152,14 +151,12 @@ class PageRenderer:
     async def _render(self, page: _Page, limit: float) -> str:
         deadline = time.monotonic() + limit
         # Job ids are unique across tenants: one key per job, never shared by two.
-        async with self._pool.context(page.request.job_id) as lease:
-            tab: Page | None = None
+        async with self._pool.tab(page.request.job_id) as lease:
+            lease.handle(lambda r, q: self._route(page, r, q), lambda ws: self._websocket(page, ws))
+            tab = lease.page
             try:
                 async with asyncio.timeout(limit):
-                    tab = await lease.context.new_page()
                     tab.set_default_timeout(limit * 1000)
-                    await tab.route("**/*", lambda r, q: self._route(page, r, q))
-                    await tab.route_web_socket("**/*", lambda ws: self._websocket(page, ws))
                     await tab.goto(page.request.url, wait_until="load")
                     idle = min(self._limits.idle_wait, deadline - time.monotonic())
                     if idle > 0:
@@ -170,9 +167,6 @@ class PageRenderer:
                 raise
             finally:
                 page.closing = True
-                if tab is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(tab.close(), 5)
 
     async def _route(self, page: _Page, route: Route, request: Request) -> None:
         try:
