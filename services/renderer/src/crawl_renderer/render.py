@@ -5,10 +5,11 @@ The page's document is answered with the crawler's bytes; each other request is 
 :func:`crawl_renderer.decisions.decide` and, when fetched, fetched by
 :class:`crawl_renderer.subrequests.Subrequests` (address policy, politeness, size cap).
 WebSockets are never connected. The page waits for ``load``, then until none of its requests
-has been in flight for ``quiet_window`` (the renderer answers every request the page makes,
-so it counts them itself: no guessing from the browser's network events), at most
-``idle_wait``, all within the page's time limit; then its DOM is serialised
-(``page.content()``). Refused requests travel back in the reply, for the job's log.
+has been in flight for ``quiet_window``, counted from ``load`` at the earliest (the renderer
+answers every request the page makes, so it counts them itself: no guessing from the
+browser's network events), at most ``idle_wait``, all within the page's time limit; then its
+DOM is serialised (``page.content()``). Refused requests travel back in the reply, for the
+job's log.
 
 ``render`` never raises for a page that could not be rendered: the reply carries the error.
 """
@@ -158,6 +159,9 @@ class PageRenderer:
                 async with asyncio.timeout(limit):
                     tab.set_default_timeout(limit * 1000)
                     await tab.goto(page.request.url, wait_until="load")
+                    # Quiet counts from the later of `load` and the last request's end: a
+                    # request a script starts at load reaches the router a moment later.
+                    page.quiet_since = max(page.quiet_since, time.monotonic())
                     idle = min(self._limits.idle_wait, deadline - time.monotonic())
                     if idle > 0:
                         await page.quiet(self._limits.quiet_window, idle)
