@@ -110,6 +110,7 @@ def api(services: Services) -> Iterator[ApiStack]:
                         "tenant": "e2e",
                         "urls": [site + "conifers/", site + "broadleaves/"],
                         "max_depth": 1,
+                        "render": "never",
                     },
                     "assistant-slow": {"tenant": "e2e", "urls": [slow], "max_depth": 0},
                 }

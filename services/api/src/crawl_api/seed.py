@@ -235,6 +235,7 @@ def assistant_request(
         max_pages=assistant.max_pages,
         max_depth=assistant.max_depth,
         bypass_robots_domains=bypass,
+        render=assistant.render,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crawl_contracts import RenderMode
 from crawl_runtime.settings import BrokerSettings, DatabaseSettings, LogSettings
 
 __all__ = ["ApiSettings", "AssistantConfig", "JwtSettings", "PrincipalConfig"]
@@ -37,6 +38,13 @@ class AssistantConfig(BaseModel):
     urls: list[str] = Field(min_length=1, description="Start URLs crawled by one run")
     max_pages: int = Field(default=100, ge=1, description="Page limit per start URL")
     max_depth: int = Field(default=3, ge=0, description="Depth limit per start URL")
+    render: RenderMode = Field(
+        default=RenderMode.AUTO,
+        description=(
+            "Whether its pages are rendered in a headless browser: never, auto (pages whose "
+            "HTML loads scripts but shows little text) or always, as a crawl request's render"
+        ),
+    )
 
 
 class ApiSettings(BrokerSettings, DatabaseSettings, LogSettings, BaseSettings):
