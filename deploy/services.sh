@@ -151,7 +151,8 @@ management.tcp.port = $RABBITMQ_MANAGEMENT_PORT
 # guest/guest may only log in from loopback (the default, stated explicitly).
 loopback_users.guest = true
 EOF
-  echo '[rabbitmq_management].' >"$RMQ_DIR/enabled_plugins"
+  # The status service's partitions are a consistent-hash exchange (crawl_runtime.topology).
+  echo '[rabbitmq_management,rabbitmq_consistent_hash_exchange].' >"$RMQ_DIR/enabled_plugins"
   : >"$RMQ_DIR/rabbitmq-env.conf"
   if [[ ! -s "$RMQ_DIR/.erlang.cookie" ]]; then
     # Pre-create it so the server and the CLI never race to generate one.

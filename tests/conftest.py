@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +24,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from crawl_stack import Services, private_services
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _missing(reason: str) -> None:
@@ -41,7 +44,14 @@ def _from_containers() -> Iterator[tuple[str, str, str]]:
     except Exception:
         _missing("no RABBITMQ_URL/MONGODB_URL set and no Docker daemon for testcontainers")
         return
-    rabbit = RabbitMqContainer("rabbitmq:3.13-management").with_exposed_ports(5672, 15672)
+    rabbit = (
+        RabbitMqContainer("rabbitmq:3.13-management")
+        .with_exposed_ports(5672, 15672)
+        # The status service's partitions are a consistent-hash exchange.
+        .with_volume_mapping(
+            str(ROOT / "deploy" / "rabbitmq" / "enabled_plugins"), "/etc/rabbitmq/enabled_plugins"
+        )
+    )
     mongo = MongoDbContainer("mongo:7")
     with rabbit, mongo:
         host = rabbit.get_container_host_ip()

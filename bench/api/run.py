@@ -31,6 +31,8 @@ import aio_pika
 import aiohttp
 import httpx
 
+from crawl_contracts import routing
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 RESULTS = ROOT / "bench" / "results" / "api.json"
@@ -112,16 +114,20 @@ def private_vhost() -> Iterator[str]:
             api.delete(f"/api/vhosts/{quote(vhost, safe='')}")
 
 
-async def settle(vhost_url: str, queue: str = "status.messages", within: float = 120) -> None:
-    """Wait until the status service has taken every message queued for it (the exact count,
-    from a passive declare), so that one phase's background work is not measured in the next."""
+async def settle(vhost_url: str, within: float = 120) -> None:
+    """Wait until the status service has taken every message queued for it (the exact count
+    over its partitions, from passive declares), so that one phase's background work is not
+    measured in the next."""
     connection = await aio_pika.connect(vhost_url)
     try:
         channel = await connection.channel()
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            declared = await channel.declare_queue(queue, passive=True)
-            if not declared.declaration_result.message_count:
+            ready = 0
+            for queue in routing.STATUS_PARTITION_QUEUES:
+                declared = await channel.declare_queue(queue, passive=True)
+                ready += declared.declaration_result.message_count or 0
+            if not ready:
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)  # the last prefetched ones

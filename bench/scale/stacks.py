@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import aio_pika
 import httpx
 
+from crawl_contracts import routing
 from crawl_stack import Services, private_services
 
 __all__ = [
@@ -62,14 +63,17 @@ def stack_env(tenant: str, **overrides: str) -> dict[str, str]:
     }
 
 
-async def _settle(vhost_url: str, queue: str, within: float) -> bool:
+async def _settle(vhost_url: str, queues: tuple[str, ...], within: float) -> bool:
     connection = await aio_pika.connect(vhost_url)
     try:
         channel = await connection.channel()
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            declared = await channel.declare_queue(queue, passive=True)
-            if not declared.declaration_result.message_count:
+            ready = 0
+            for queue in queues:
+                declared = await channel.declare_queue(queue, passive=True)
+                ready += declared.declaration_result.message_count or 0
+            if not ready:
                 await asyncio.sleep(1.0)  # the last prefetched ones
                 return True
             await asyncio.sleep(0.2)
@@ -78,10 +82,14 @@ async def _settle(vhost_url: str, queue: str, within: float) -> bool:
         await connection.close()
 
 
-def settle(services: Services, queue: str = "status.messages", within: float = 300) -> bool:
-    """Wait until ``queue`` of the services' vhost holds no ready message (the status
-    service took everything); whether it did within ``within`` seconds."""
-    return asyncio.run(_settle(services.rabbitmq_url, queue, within))
+def settle(
+    services: Services,
+    queues: tuple[str, ...] = routing.STATUS_PARTITION_QUEUES,
+    within: float = 300,
+) -> bool:
+    """Wait until ``queues`` of the services' vhost (the status partitions) hold no ready
+    message (the status service took everything); whether they did within ``within``."""
+    return asyncio.run(_settle(services.rabbitmq_url, queues, within))
 
 
 def metric(metrics_url: str, name: str) -> float | None:

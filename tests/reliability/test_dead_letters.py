@@ -67,7 +67,7 @@ async def test_garbage_on_each_work_queue_is_dead_lettered_with_a_reason_and_wor
     services: Services,
 ) -> None:
     await consumed(services, routing.STATUS_DEAD_LETTERS_QUEUE)
-    await consumed(services, routing.STATUS_QUEUE)
+    await consumed(services, routing.status_partition_queue(0))
     await consumed(services, routing.RENDERER_REQUESTS_QUEUE)
     tag = uuid.uuid4().hex
     crawler_garbage = f"\x00not a command {tag}".encode()
@@ -90,7 +90,8 @@ async def test_garbage_on_each_work_queue_is_dead_lettered_with_a_reason_and_wor
     # Straight into each work queue (the default exchange routes by queue name).
     await broker.publish(crawler_garbage, exchange="", routing_key=routing.CRAWLER_REQUESTS_QUEUE)
     await broker.publish(bad_command, exchange="", routing_key=routing.CRAWLER_REQUESTS_QUEUE)
-    await broker.publish(status_garbage, exchange="", routing_key=routing.STATUS_QUEUE)
+    # A status partition's dead letters go to status.messages.dead, whatever the partition.
+    await broker.publish(status_garbage, exchange="", routing_key=routing.status_partition_queue(0))
     for body in (renderer_garbage, unanswerable):
         await broker.publish(body, exchange="", routing_key=routing.RENDERER_REQUESTS_QUEUE)
 

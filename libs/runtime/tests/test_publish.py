@@ -29,6 +29,7 @@ async def test_a_message_is_published_persistent_under_its_types_routing_key() -
         "correlation_id": "c-9",
         "content_type": "application/json",
         "message_type": "CrawlHeartbeat",
+        "headers": {"job_id": "j"},  # what the status partitions hash on
     }
 
 

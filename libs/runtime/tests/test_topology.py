@@ -10,6 +10,8 @@ from crawl_runtime.topology import (
     dead_letter_exchange,
     dead_letter_queue,
     declare_dead_letters,
+    status_partition_exchange,
+    status_partition_queue,
     work_queue,
 )
 
@@ -37,8 +39,28 @@ def test_work_queues_are_quorum_queues_with_a_delivery_limit_and_dead_letters() 
 
 def test_a_work_queue_declared_by_a_publisher_equals_its_consumers() -> None:
     # FastStream declares a queue once per set of arguments: a copy built elsewhere must match.
-    assert work_queue(routing.STATUS_QUEUE) == work_queue(routing.STATUS_QUEUE)
-    assert hash(work_queue(routing.STATUS_QUEUE)) == hash(work_queue(routing.STATUS_QUEUE))
+    name = routing.CRAWLER_REQUESTS_QUEUE
+    assert work_queue(name) == work_queue(name)
+    assert hash(work_queue(name)) == hash(work_queue(name))
+    assert status_partition_queue(3) == status_partition_queue(3)
+
+
+def test_status_partitions_hash_the_job_id_header_onto_single_consumer_quorum_queues() -> None:
+    exchange = status_partition_exchange()
+    assert (exchange.name, exchange.type) == ("crawl.status", ExchangeType.X_CONSISTENT_HASH)
+    assert exchange.arguments == {"hash-header": "job_id"}
+    assert exchange.bind_to == crawl_exchange()
+    assert exchange.routing_key == "crawl.#"
+    queue = status_partition_queue(5)
+    assert queue.name == "status.messages.5"
+    assert queue.routing_key == "1"  # weight on the ring: every partition the same
+    assert queue.arguments == {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": routing.DELIVERY_LIMIT,
+        "x-dead-letter-exchange": "crawl.dlx",
+        "x-dead-letter-routing-key": "status.messages.dead",  # one for all partitions
+        "x-single-active-consumer": True,
+    }
 
 
 def test_dead_letters_go_through_a_durable_direct_exchange_to_quorum_queues() -> None:

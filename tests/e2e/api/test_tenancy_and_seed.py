@@ -13,8 +13,7 @@ import jwt
 import pytest
 from faststream.rabbit import RabbitBroker
 
-from crawl_contracts import CrawlRequest, CrawlRequested
-from crawl_runtime.publish import publish_message
+from crawl_contracts import CrawlRequest, CrawlRequested, routing
 from crawl_stack import Services
 from tests.e2e.api.conftest import (
     AUDIENCE,
@@ -129,6 +128,7 @@ def test_the_assistant_routes_start_list_show_and_cancel_runs_with_their_status_
         for url_run in run["urls"]:
             job = wait_finished(client, url_run["jobId"])
             assert job["request"]["bypass_robots_domains"] == ["127.0.0.1"]
+            assert job["request"]["render"] == "never"  # the assistant's own setting
         done = client.get(f"{base}/history/{run_id}").json()
         assert done["status"] == "Completed"
         assert done["completedAtUtc"]
@@ -142,7 +142,9 @@ def test_the_assistant_routes_start_list_show_and_cancel_runs_with_their_status_
         cancelled = client.post(f"{slow}/history/{slow_run}/cancel")
         assert cancelled.status_code == 202
         (url_run,) = cancelled.json()["urls"]
-        assert wait_finished(client, url_run["jobId"])["status"] == "cancelled"
+        slow_job = wait_finished(client, url_run["jobId"])
+        assert slow_job["status"] == "cancelled"
+        assert slow_job["request"]["render"] == "auto"  # the default
         assert client.get(f"{slow}/history/{slow_run}").json()["status"] == "Cancelled"
 
         bad = client.post(f"{base}/start", json={"bypassRobotsTxtCheckDomains": "x"})
@@ -161,7 +163,15 @@ async def test_a_job_published_straight_to_the_broker_reads_like_a_rest_one(
     broker = RabbitBroker(services.rabbitmq_url, logger=None)
     await broker.connect()
     try:
-        await publish_message(broker, command)  # as another service publishes a command
+        # As another service publishes a command: the contract's body and routing key, and
+        # none of our own headers (the status service puts it under its job's partition).
+        await broker.publish(
+            command.model_dump_json().encode(),
+            exchange=routing.EXCHANGE,
+            routing_key=routing.routing_key(command.type),
+            persist=True,
+            content_type="application/json",
+        )
     finally:
         await broker.stop()
     with api.client() as client:

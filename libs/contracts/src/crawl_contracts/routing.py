@@ -13,20 +13,26 @@ __all__ = [
     "COMMAND_PATTERN",
     "CRAWLER_EXTRA_BINDINGS",
     "CRAWLER_REQUESTS_QUEUE",
+    "DEAD_LETTERED_QUEUES",
     "DEAD_LETTER_EXCHANGE",
     "DEAD_LETTER_QUEUE_HEADER",
     "DEAD_LETTER_REASON_HEADER",
     "DELIVERY_LIMIT",
     "EVENT_PATTERN",
     "EXCHANGE",
+    "JOB_ID_HEADER",
     "RENDERER_REQUESTS_QUEUE",
     "RENDER_REPLY_QUEUE_PREFIX",
     "RENDER_ROUTING_KEY",
     "STATUS_DEAD_LETTERS_QUEUE",
+    "STATUS_PARTITIONS",
+    "STATUS_PARTITION_EXCHANGE",
+    "STATUS_PARTITION_QUEUES",
     "STATUS_QUEUE",
     "WORK_QUEUE_BINDINGS",
     "dead_letter_queue",
     "routing_key",
+    "status_partition_queue",
     "work_queue_arguments",
 ]
 
@@ -62,12 +68,28 @@ RENDERER_REQUESTS_QUEUE: Final = "renderer.requests"
 RENDER_ROUTING_KEY: Final = "render.requested"
 # Each crawler instance's own exclusive queue for render replies: ``<prefix>.<worker id>``.
 RENDER_REPLY_QUEUE_PREFIX: Final = "crawler.render-replies"
+# The status service's work is partitioned by job: everything under ``crawl.#`` goes from the
+# crawl exchange to this consistent-hash exchange (RabbitMQ's rabbitmq_consistent_hash_exchange
+# plugin), which hashes the ``JOB_ID_HEADER`` header onto the queues ``status.messages.<k>``
+# (``status_partition_queue``), ``STATUS_PARTITIONS`` of them: a fixed number, so that every
+# service declares the same ring (more partitions than status replicas are ever run; changing
+# it would move jobs between partitions). A message without the header (a command another
+# service published) is put under its job's header by whichever replica receives it.
+STATUS_PARTITION_EXCHANGE: Final = "crawl.status"
+STATUS_PARTITIONS: Final = 8
+JOB_ID_HEADER: Final = "job_id"
 # Which routing pattern each work queue is bound with.
 WORK_QUEUE_BINDINGS: Final[dict[str, str]] = {
     CRAWLER_REQUESTS_QUEUE: "crawl.command.requested",
-    STATUS_QUEUE: ALL_PATTERN,
     RENDERER_REQUESTS_QUEUE: RENDER_ROUTING_KEY,
 }
+# Every queue name whose rejected messages go to ``<name>.dead`` (the status partitions all
+# use ``status.messages.dead``).
+DEAD_LETTERED_QUEUES: Final[tuple[str, ...]] = (
+    CRAWLER_REQUESTS_QUEUE,
+    STATUS_QUEUE,
+    RENDERER_REQUESTS_QUEUE,
+)
 DELIVERY_LIMIT: Final = 5
 
 
@@ -89,6 +111,17 @@ def work_queue_arguments(queue: str) -> dict[str, str | int]:
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
         "x-dead-letter-routing-key": dead_letter_queue(queue),
     }
+
+
+def status_partition_queue(partition: int) -> str:
+    """The status service's work queue of one partition (its dead letters go to
+    ``status.messages.dead`` with every other partition's)."""
+    return f"{STATUS_QUEUE}.{partition}"
+
+
+STATUS_PARTITION_QUEUES: Final[tuple[str, ...]] = tuple(
+    status_partition_queue(k) for k in range(STATUS_PARTITIONS)
+)
 
 
 def dead_letter_queue(queue: str) -> str:

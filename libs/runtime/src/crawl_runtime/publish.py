@@ -1,9 +1,10 @@
 """Publishing to the broker the one way every service does it.
 
 A message is published persistent, with the routing key of its type, its ``message_id`` and
-``correlation_id`` as AMQP properties and its type as the AMQP ``type``, and ``mandatory``: a
-message no queue took is returned by the broker (an error on a channel that raises on returns,
-as the API's does). On a channel with publisher confirms (FastStream's default, and every
+``correlation_id`` as AMQP properties, its type as the AMQP ``type``, its job id in the
+``job_id`` header (what the status service's partitions hash on), and ``mandatory``: a message
+no queue took is returned by the broker (an error on a channel that raises on returns, as the
+API's does). On a channel with publisher confirms (FastStream's default, and every
 service's) the call returns once the broker confirmed the message.
 
 A message already received (one refused to a dead-letter queue, one put back at the tail of its
@@ -43,6 +44,8 @@ async def publish_message(
         correlation_id=correlation_id or message.correlation_id,
         content_type="application/json",
         message_type=message.type,
+        # The status service's partitions hash on it (routing.STATUS_PARTITION_EXCHANGE).
+        headers={routing.JOB_ID_HEADER: message.job_id},
     )
 
 

@@ -5,6 +5,16 @@ first, so every service (a queue's consumer, and a publisher that must not publi
 void) builds them here: the shared topic exchange, the quorum work queues with their delivery
 limit and dead-letter exchange, and the dead-letter exchange with its ``<queue>.dead`` queues.
 Names come from :mod:`crawl_contracts.routing`.
+
+**Status partitions.** Everything under ``crawl.#`` goes from the crawl exchange (an
+exchange-to-exchange binding) to ``crawl.status``, a consistent-hash exchange (RabbitMQ's
+``rabbitmq_consistent_hash_exchange`` plugin, shipped with RabbitMQ) hashing each message's
+``job_id`` header onto ``routing.STATUS_PARTITIONS`` quorum queues ``status.messages.<k>``,
+each bound with weight 1 and each with a single active consumer. Every status replica consumes
+every partition; the broker lets one consumer at a time receive from a partition, so each
+job's messages are applied by exactly one replica, in order, and when that replica goes (its
+connection closes: a crash, a kill, a stop) the next waiting consumer takes the partition at
+once. A replica added later waits on every partition and takes those that fall to it.
 """
 
 from __future__ import annotations
@@ -20,6 +30,9 @@ __all__ = [
     "dead_letter_exchange",
     "dead_letter_queue",
     "declare_dead_letters",
+    "declare_status_partitions",
+    "status_partition_exchange",
+    "status_partition_queue",
     "work_queue",
 ]
 
@@ -56,3 +69,41 @@ async def declare_dead_letters(broker: RabbitBroker, queue: str) -> None:
     exchange = await broker.declare_exchange(dead_letter_exchange())
     dead = await broker.declare_queue(dead_letter_queue(queue))
     await dead.bind(exchange, routing_key=routing.dead_letter_queue(queue))
+
+
+def status_partition_exchange() -> RabbitExchange:
+    """``crawl.status``: ``crawl.#`` from the crawl exchange, hashed on the job id header."""
+    return RabbitExchange(
+        routing.STATUS_PARTITION_EXCHANGE,
+        type=ExchangeType.X_CONSISTENT_HASH,
+        durable=True,
+        arguments={"hash-header": routing.JOB_ID_HEADER},
+        bind_to=crawl_exchange(),
+        routing_key=routing.ALL_PATTERN,
+    )
+
+
+def status_partition_queue(partition: int) -> RabbitQueue:
+    """``status.messages.<partition>``: a quorum queue with one active consumer at a time,
+    bound with weight 1; its dead letters go to ``status.messages.dead``."""
+    args: Any = {
+        **routing.work_queue_arguments(routing.STATUS_QUEUE),
+        "x-single-active-consumer": True,
+    }
+    return RabbitQueue(
+        routing.status_partition_queue(partition),
+        queue_type=QueueType.QUORUM,
+        durable=True,
+        routing_key="1",  # the binding's weight on the hash ring
+        arguments=args,
+    )
+
+
+async def declare_status_partitions(broker: RabbitBroker) -> None:
+    """Declare ``crawl.status`` (bound to the crawl exchange) and every partition queue bound
+    to it: a publisher that declares them loses nothing published before the first status
+    replica started."""
+    exchange = await broker.declare_exchange(status_partition_exchange())
+    for partition in range(routing.STATUS_PARTITIONS):
+        queue = await broker.declare_queue(status_partition_queue(partition))
+        await queue.bind(exchange, routing_key="1")

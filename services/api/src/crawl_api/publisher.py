@@ -15,7 +15,7 @@ from faststream.rabbit import Channel, RabbitBroker
 
 from crawl_contracts import routing
 from crawl_runtime.publish import publish_message
-from crawl_runtime.topology import crawl_exchange, work_queue
+from crawl_runtime.topology import crawl_exchange, declare_status_partitions, work_queue
 
 __all__ = ["CommandPublisher", "PublishError"]
 
@@ -40,6 +40,7 @@ class CommandPublisher:
         for name, pattern in routing.WORK_QUEUE_BINDINGS.items():
             queue = await self.broker.declare_queue(work_queue(name))
             await queue.bind(exchange, routing_key=pattern)
+        await declare_status_partitions(self.broker)
 
     async def close(self) -> None:
         await self.broker.stop()

@@ -98,7 +98,11 @@ def asyncapi_document() -> dict[str, Any]:
                 "envelope (message_id, job_id, tenant, occurred_at, schema_version, "
                 "correlation_id, attempt, seq). Consumers ignore unknown fields. Work queues: "
                 + ", ".join(f"`{q}` bound to `{p}`" for q, p in routing.WORK_QUEUE_BINDINGS.items())
-                + "."
+                + f"; the status service's `{routing.STATUS_QUEUE}.0` .. "
+                f"`{routing.STATUS_QUEUE}.{routing.STATUS_PARTITIONS - 1}`, one per partition "
+                f"of the `{routing.STATUS_PARTITION_EXCHANGE}` consistent-hash exchange (bound to "
+                f"`{routing.ALL_PATTERN}`, hashing the `{routing.JOB_ID_HEADER}` header every "
+                "publisher sets to the message's job_id)."
             ),
         },
         "defaultContentType": "application/json",

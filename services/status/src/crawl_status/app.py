@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,17 +24,19 @@ from pymongo import AsyncMongoClient
 from crawl_contracts import Envelope, UnknownMessageError, UrlsSkipped, parse_message, routing
 from crawl_contracts.envelope import utcnow
 from crawl_runtime.deadletters import dead_letter
-from crawl_runtime.publish import publish_message
+from crawl_runtime.publish import publish_message, republish
 from crawl_runtime.topology import (
-    crawl_exchange,
     dead_letter_exchange,
     declare_dead_letters,
-    work_queue,
+    declare_status_partitions,
+    status_partition_exchange,
+    status_partition_queue,
 )
 from crawl_schema import ensure_indexes, names
 from crawl_status import observability
 from crawl_status.changes import ChangeNotifier
 from crawl_status.deadletters import DeadLetterRecorder
+from crawl_status.legacy import drain_legacy_queue
 from crawl_status.retention import Retention
 from crawl_status.scheduler import Scheduler
 from crawl_status.settings import StatusSettings
@@ -109,24 +112,11 @@ class StatusService:
         self._register()
 
     def _register(self) -> None:
-        @self.broker.subscriber(
-            work_queue(routing.STATUS_QUEUE),
-            crawl_exchange(),
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            title="status.messages",
-            description="Every command and event, projected into MongoDB.",
-        )
-        async def project() -> None:
-            # The message comes from the context rather than a `message: RabbitMessage`
-            # parameter: FastStream resolves such a parameter on a worker thread, one thread
-            # hop per message on the service's busiest path.
-            message = self._current_message()
-            try:
-                await self.handle(message.body, message_id=message.message_id)
-            except RejectMessage as exc:
-                await dead_letter(
-                    self.broker, message, routing.STATUS_QUEUE, f"unparseable: {exc.__cause__}"
-                )
+        # Every partition, in an order of this replica's own: replicas started together
+        # become the active consumer of different partitions (see crawl_status.topology).
+        partitions = random.sample(range(routing.STATUS_PARTITIONS), routing.STATUS_PARTITIONS)
+        for partition in partitions:
+            self._register_partition(partition)
 
         @self.broker.subscriber(
             dead_letter_copies(),
@@ -140,6 +130,51 @@ class StatusService:
             await self.dead_letters.record(
                 message.body, dict(message.headers or {}), message.message_id, utcnow()
             )
+
+    def _register_partition(self, partition: int) -> None:
+        @self.broker.subscriber(
+            status_partition_queue(partition),
+            status_partition_exchange(),
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title=f"status.messages.{partition}",
+            description=(
+                "Every command and event of the jobs hashed onto this partition, projected "
+                "into MongoDB by the one replica consuming it."
+            ),
+        )
+        async def project() -> None:
+            # The message comes from the context rather than a `message: RabbitMessage`
+            # parameter: FastStream resolves such a parameter on a worker thread, one thread
+            # hop per message on the service's busiest path.
+            message = self._current_message()
+            try:
+                if routing.JOB_ID_HEADER not in (message.headers or {}):
+                    await self._to_its_partition(message)
+                    return
+                await self.handle(message.body, message_id=message.message_id)
+            except RejectMessage as exc:
+                await dead_letter(
+                    self.broker, message, routing.STATUS_QUEUE, f"unparseable: {exc.__cause__}"
+                )
+
+    async def _to_its_partition(self, message: RabbitMessage) -> None:
+        """A message published without its job id header (a command from another service)
+        lands on one fixed partition: it is put under its job's header and sent on to its
+        job's partition (then acked here). Unparseable: RejectMessage, as in ``handle``."""
+        try:
+            parsed = parse_message(message.body)
+        except (UnknownMessageError, ValidationError) as exc:
+            log.warning("message.rejected", reason=str(exc)[:500])
+            observability.rejected()
+            raise RejectMessage from exc
+        await republish(
+            self.broker,
+            message,
+            exchange=routing.STATUS_PARTITION_EXCHANGE,
+            routing_key=message.raw_message.routing_key or routing.routing_key(parsed.type),
+            headers={**(message.headers or {}), routing.JOB_ID_HEADER: parsed.job_id},
+        )
+        log.info("message.partitioned", type=parsed.type, job_id=parsed.job_id)
 
     def _current_message(self) -> RabbitMessage:
         message = self.broker.context.get_local("message")
@@ -180,6 +215,8 @@ class StatusService:
         await self.changes.start()
         await declare_dead_letters(self.broker, routing.STATUS_QUEUE)
         await bind_dead_letter_copies(self.broker)
+        await declare_status_partitions(self.broker)
+        await drain_legacy_queue(self.settings.rabbitmq_url)
 
     def start_loops(self) -> None:
         """Stall detection and schedules always (schedules unless switched off); retention

@@ -22,7 +22,7 @@ class StatusSettings(BrokerSettings, DatabaseSettings, ProbeSettings, LogSetting
 
     model_config = SettingsConfigDict(env_prefix="CRAWL_STATUS_", env_nested_delimiter="__")
 
-    prefetch: int = Field(default=64, ge=1, description="Messages handled at once")
+    prefetch: int = Field(default=64, ge=1, description="Messages prefetched per partition")
     metrics_port: int | None = metrics_port_field(9102)
     stall_after: float = Field(
         default=60.0,

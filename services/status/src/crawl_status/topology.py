@@ -1,5 +1,6 @@
 """RabbitMQ objects only the status service has: its copy of every dead letter. The shared
-exchange, work queues and dead letters are :mod:`crawl_runtime.topology`'s."""
+exchange, work queues, status partitions and dead letters are :mod:`crawl_runtime.topology`'s.
+"""
 
 from __future__ import annotations
 
@@ -32,5 +33,5 @@ async def bind_dead_letter_copies(broker: RabbitBroker) -> None:
     """Bind the copy queue to the dead-letter keys of every work queue."""
     exchange = await broker.declare_exchange(dead_letter_exchange())
     queue = await broker.declare_queue(dead_letter_copies())
-    for name in routing.WORK_QUEUE_BINDINGS:
+    for name in routing.DEAD_LETTERED_QUEUES:
         await queue.bind(exchange, routing_key=routing.dead_letter_queue(name))
