@@ -7,14 +7,16 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
+import aio_pika
 import pytest
-from faststream.rabbit import RabbitBroker
+from faststream.rabbit import QueueType, RabbitBroker, RabbitQueue
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
 from crawl_contracts import routing
+from crawl_runtime.topology import crawl_exchange
 from crawl_stack import Services
 from crawl_status.app import StatusService
 from crawl_status.settings import StatusSettings
@@ -259,3 +261,57 @@ async def test_query_indexes_exist_where_the_server_uses_them(
         assert ("expires_at_ttl" in crawls) == traits.ttl_indexes
     finally:
         await mongo.drop_database(db.name)
+
+
+async def test_the_single_queue_of_an_earlier_version_is_drained_into_the_partitions(
+    publisher: RabbitBroker, mongo: AsyncMongoClient[dict[str, Any]], services: Services
+) -> None:
+    # As an earlier version left it: status.messages bound to crawl.#, holding messages.
+    exchange = await publisher.declare_exchange(crawl_exchange())
+    legacy = await publisher.declare_queue(
+        RabbitQueue(
+            routing.STATUS_QUEUE,
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            arguments=cast(Any, routing.work_queue_arguments(routing.STATUS_QUEUE)),
+        )
+    )
+    await legacy.bind(exchange, routing_key=routing.ALL_PATTERN)
+    waiting = history(job_id="left-in-the-old-queue")[0]
+    await publisher.publish(
+        waiting.model_dump_json().encode(), exchange="", routing_key=routing.STATUS_QUEUE
+    )
+    await publisher.publish(b"[no job here", exchange="", routing_key=routing.STATUS_QUEUE)
+
+    settings = StatusSettings(
+        rabbitmq_url=services.rabbitmq_url,
+        mongodb_url=services.mongodb_url,
+        mongodb_database=services.database,
+    )
+    service = StatusService(settings)
+    await service.broker.connect()
+    await service.start_dependencies()  # drains the old queue before consuming
+    await service.broker.start()
+    try:
+
+        async def projected() -> bool:
+            crawls = mongo[services.database].crawls
+            return await crawls.find_one({"_id": "left-in-the-old-queue"}) is not None
+
+        await eventually(projected)
+        connection = await aio_pika.connect(services.rabbitmq_url)
+        async with connection:
+            channel = await connection.channel()
+            with pytest.raises(aio_pika.exceptions.ChannelClosed):
+                await channel.declare_queue(routing.STATUS_QUEUE, passive=True)  # deleted
+            channel = await connection.channel()
+            dead = await channel.declare_queue(
+                routing.dead_letter_queue(routing.STATUS_QUEUE), passive=True
+            )
+            bodies = []
+            while (message := await dead.get(no_ack=True, fail=False)) is not None:
+                bodies.append(message.body)
+            assert b"[no job here" in bodies  # rejected by the old queue's own dead-lettering
+    finally:
+        await service.broker.stop()
+        await service.close()

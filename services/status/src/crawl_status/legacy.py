@@ -55,7 +55,11 @@ async def drain_legacy_queue(url: str) -> int:
                 )
                 await message.ack()
                 moved += 1
-            await queue.delete(if_unused=False, if_empty=True)
+            # Unbound and empty: nothing reaches it any more (quorum queues have no if-empty
+            # delete; a message published to it by name meanwhile is counted and logged).
+            deleted = await queue.delete(if_unused=False, if_empty=False)
+            if deleted.message_count:
+                log.error("legacy_queue.deleted_with_messages", lost=deleted.message_count)
         except AMQPError as exc:  # another replica drained or deleted it meanwhile
             log.warning("legacy_queue.drain_stopped", moved=moved, error=str(exc)[:300])
             return moved
