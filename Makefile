@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := bash deploy/uv.sh
 
-.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps bench-crawl bench-api bench-scale bench-render check-manifests
+.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps bench-crawl bench-api bench-scale bench-render check-manifests soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -82,5 +82,13 @@ bench-scale: install services ## Reads against 1M page records; a 200,000-page c
 bench-render: install services browser-deps ## Rendered pages/s on a local JavaScript site, ours against Crawl4AI on the same Chromium (bench/results/render.json)
 	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
 	bash bench/render/run.sh $(BENCH_ARGS)
+
+soak: install services ## Many processes and faults for a while: 3 crawlers, 2 status, 2 APIs, 200 jobs, kills and restarts (bench/results/soak.json)
+	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
+	SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { $$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx >/dev/null; }; \
+	$(UV) sync --frozen --group bench --inexact && \
+	$(UV) run --frozen --group bench python -m bench.soak.run $(SOAK_ARGS)
 
 bench: bench-crawl bench-api bench-scale bench-render ## Every benchmark

@@ -463,10 +463,18 @@ case "${1:-}" in
     fdb_stop
     if [[ -x "$RMQ_BIN/rabbitmqctl" ]]; then rmq_stop; else log "rabbitmq not installed"; fi
     ;;
+  restart)
+    # One of them, as after a crash or an upgrade (make soak restarts each once).
+    case "${2:-}" in
+      rabbitmq) rmq_stop; rmq_start; rmq_wait ;;
+      ferretdb) fdb_stop; fdb_start; fdb_wait ;;
+      *) echo "usage: $0 restart {rabbitmq|ferretdb}" >&2; exit 2 ;;
+    esac
+    ;;
   status) cmd_status ;;
   env) print_urls ;;
   *)
-    echo "usage: $0 {start|stop|status|env}" >&2
+    echo "usage: $0 {start|stop|restart rabbitmq|ferretdb|status|env}" >&2
     exit 2
     ;;
 esac

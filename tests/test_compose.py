@@ -41,6 +41,20 @@ def test_compose_runs_the_brokers_and_the_four_services_with_health_checks() -> 
     assert all("healthcheck" in s for s in services.values())
 
 
+def test_compose_runs_replicas_as_the_cluster_manifests_do() -> None:
+    services = COMPOSE["services"]
+    replicas = {name: services[name].get("deploy", {}).get("replicas", 1) for name in MODULES}
+    assert replicas == {"api": 2, "crawler": 2, "status": 2, "renderer": 1}
+    # Each API replica gets a host port of its own from the range.
+    (published,) = services["api"]["ports"]
+    low, high = published.split(":")[0].split("-")
+    assert int(high) - int(low) + 1 == replicas["api"]
+    # The status partitions need the consistent-hash exchange plugin in the broker.
+    (plugins,) = services["rabbitmq"]["volumes"]
+    source = ROOT / plugins.split(":")[0]
+    assert "rabbitmq_consistent_hash_exchange" in source.read_text()
+
+
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_each_service_builds_from_an_existing_dockerfile_running_its_module(name: str) -> None:
     build = COMPOSE["services"][name]["build"]
