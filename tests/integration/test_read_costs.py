@@ -1,11 +1,12 @@
 """Every read path costs what it returns, not what else is stored.
 
 Two databases hold the same subject (a tenant's jobs, one job's pages, logs, webhook
-deliveries and state pieces, an assistant's runs); the large one also holds the data of many
-other jobs and tenants (well over a hundred thousand documents, written through the schema
-lib). Each read the services make is timed on both, alternately, and the medians compared: a
-read whose cost grew with the other jobs' data (a scan of a collection) would be tens of times
-slower on the large database; one answered from an index costs about the same.
+deliveries and state pieces, an assistant's runs, a schedule's due timer and fires); the
+large one also holds the data of many other jobs, tenants and schedules (well over a hundred
+thousand documents, written through the schema lib). Each read the services make is timed on
+both, alternately, and the medians compared: a read whose cost grew with the other jobs' data
+(a scan of a collection) would be tens of times slower on the large database; one answered
+from an index costs about the same.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from crawl_contracts import OrderingKey
 from crawl_schema import ensure_indexes, log_line, names, new_job_document, page_record
 from crawl_schema import queries as q
 from crawl_schema.keys import delivery_id, state_chunk_id
+from crawl_schema.schedules import fire_id, timer_document
 from crawl_schema.state import StateDelta, state_pieces
 from crawl_stack import Services
 from crawl_status.retention import Retention
@@ -44,6 +46,7 @@ SUBJECT_JOBS = 60
 SUBJECT_PAGES = 400
 OTHER_JOBS = 12_000
 PAGES_PER_OTHER_JOB = 12  # 144,000 page records of other jobs
+SCHEDULE = "subject-schedule"
 MAX_RATIO = 4.0  # large / small: a scan of the large collections is tens of times slower
 
 
@@ -120,6 +123,13 @@ async def _fill_subject(db: AsyncDatabase[dict[str, Any]], subject: Subject) -> 
     )
     delta = StateDelta(urls=[f"https://x/{i}" for i in range(500)], depths=[1] * 500)
     await db[names.CRAWLER_STATE].insert_many(state_pieces(subject.job_id, 1, 0, delta, NOW))
+    # The subject's schedule: a timer due a minute ago and 30 earlier fires.
+    await db[names.SCHEDULE_TIMERS].insert_one(
+        timer_document(SCHEDULE, 1, NOW - timedelta(minutes=1))
+    )
+    await db[names.SCHEDULE_FIRES].insert_many(
+        [_fire(SCHEDULE, NOW - timedelta(minutes=2 + i)) for i in range(30)]
+    )
     await db[names.ASSISTANT_RUNS].insert_many(
         [
             {
@@ -132,6 +142,16 @@ async def _fill_subject(db: AsyncDatabase[dict[str, Any]], subject: Subject) -> 
             for i in range(20)
         ]
     )
+
+
+def _fire(schedule_id: str, tick: datetime) -> dict[str, Any]:
+    return {
+        "_id": fire_id(schedule_id, tick),
+        "schedule_id": schedule_id,
+        "tick": tick,
+        "jobs": [{"url": "https://x.example/", "job_id": f"{schedule_id}-{tick.timestamp()}"}],
+        "published": True,
+    }
 
 
 def _history_status(i: int) -> str:
@@ -177,6 +197,20 @@ async def _fill_others(db: AsyncDatabase[dict[str, Any]]) -> None:
             await db[names.CRAWLER_STATE].insert_many(
                 [{"_id": state_chunk_id(job, 1, 0), "job_id": job} for job in ids]
             )
+            # Other schedules: each with its next timer due later, and four earlier fires.
+            await db[names.SCHEDULE_TIMERS].insert_many(
+                [
+                    timer_document(f"sched-{job}", 1, NOW + timedelta(hours=1 + i % 50))
+                    for i, job in enumerate(ids)
+                ]
+            )
+            await db[names.SCHEDULE_FIRES].insert_many(
+                [
+                    _fire(f"sched-{job}", NOW - timedelta(minutes=5 * k + i % 7))
+                    for i, job in enumerate(ids)
+                    for k in range(4)
+                ]
+            )
 
     await asyncio.gather(*(batch(start, 250) for start in range(0, OTHER_JOBS, 250)))
 
@@ -215,6 +249,8 @@ _COLLECTIONS = (
     names.CRAWLER_LEASES,
     names.STALL_MARKS,
     names.DEAD_LETTERS,
+    names.SCHEDULE_TIMERS,
+    names.SCHEDULE_FIRES,
 )
 
 Read = Callable[[AsyncDatabase[dict[str, Any]], Subject], Awaitable[object]]
@@ -287,6 +323,18 @@ READS: dict[str, Read] = {
         .limit(50)
     ),
     "crawl state of a job": lambda db, s: LeaseStore(db, "w", 60).load(s.job_id, {1: 1}),
+    "due schedule timers (scheduler)": lambda db, s: _many(
+        db[names.SCHEDULE_TIMERS]
+        .find(q.due_timers(NOW).filter)
+        .sort(q.due_timers(NOW).sort)
+        .limit(100)
+    ),
+    "a schedule's earlier fires": lambda db, s: _many(
+        db[names.SCHEDULE_FIRES]
+        .find(q.schedule_fires(SCHEDULE, before=NOW).filter)
+        .sort(q.schedule_fires(SCHEDULE, before=NOW).sort)
+        .limit(20)
+    ),
 }
 
 
