@@ -8,14 +8,16 @@ Then:
 1. **200 jobs** (``--jobs``) of 1 to 2,000 pages over three local sites: the sample site on
    two ports (38 URLs each, a PDF among them) and a generated 2,000-page site served by nginx
    (``bench.scale.site``). Job 0 is the large one: the whole 2,000-page site. The others are
-   drawn with a fixed seed: most are small crawls of the sample sites, some take 50 to 400
-   pages of the large site. They are submitted over the first minute, alternating between
+   drawn with a fixed seed: 70 % are small crawls of the sample sites, the others take 100 to
+   1,000 pages of the large site. They are submitted over the first 90 seconds, alternating between
    the two APIs, each with an ``Idempotency-Key`` so a retry after a lost answer (a killed
    API, a cut) is the same job.
 2. **Faults**, while jobs run: every 20 s (``--kill-every``) a random service process gets
-   ``kill -9`` (its whole process group) and is started again; RabbitMQ is restarted once
-   (``deploy/services.sh restart rabbitmq``), then the database once, then the proxy cuts the
-   APIs' and crawlers' connections to RabbitMQ for 10 s. Two deliberate poison messages (one
+   ``kill -9`` (its whole process group) and is started again; after the first kill RabbitMQ
+   is restarted (``deploy/services.sh restart rabbitmq``), after the third the database, after
+   the fifth the proxy cuts the APIs' and crawlers' connections to RabbitMQ for 10 s. A
+   process that exits by itself (an API started while RabbitMQ is down does) is started
+   again, as an orchestrator would, and counted. Two deliberate poison messages (one
    on ``crawler.requests``, one on a status partition) are published at the start.
 3. Every second the jobs' counters are read from the database (``crawls``); a counter lower
    than its previous reading is a decrease. A durable queue of this script's own, bound to
@@ -100,6 +102,7 @@ class Soak:
     samples: int = 0
     sample_errors: int = 0
     submit_retries: int = 0
+    exits: list[dict[str, Any]] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
     def at(self) -> float:
@@ -130,10 +133,10 @@ def plan_jobs(
     rng = random.Random(seed)
     jobs = [{"url": large_site, "max_pages": LARGE, "max_depth": scale_site.depth(LARGE)}]
     for _ in range(count - 1):
-        if rng.random() < 0.8:
+        if rng.random() < 0.7:
             jobs.append({"url": rng.choice(sample_sites), "max_pages": rng.randint(1, SAMPLE_URLS)})
         else:
-            pages = rng.randint(50, 400)
+            pages = rng.randint(100, 1000)
             jobs.append(
                 {"url": large_site, "max_pages": pages, "max_depth": scale_site.depth(LARGE)}
             )
@@ -222,30 +225,58 @@ async def inject(soak: Soak, proxy: TcpProxy, kill_every: float, stop: asyncio.E
         soak.faults.append({"at": soak.at(), "fault": "kill -9", "process": victim})
         await asyncio.sleep(1.0)
         soak.start(victim)
-        if specials and len(soak.faults) >= 2:
+        kills = sum(1 for f in soak.faults if f["fault"] == "kill -9")
+        if specials and kills in (1, 3, 5):  # after the 1st, 3rd and 5th kill
             special = specials.pop(0)
             began = soak.at()
+            fault: dict[str, Any] = {"at": began}
             if special == "cut":
+                fault["fault"] = "10 s cut of the APIs' and crawlers' RabbitMQ connections"
                 await proxy.cut()
                 await asyncio.sleep(10)
                 await proxy.restore()
             else:
                 which = "rabbitmq" if special == "rabbitmq" else "ferretdb"
-                await asyncio.to_thread(
+                fault["fault"] = f"{which} restart"
+                done = await asyncio.to_thread(
                     subprocess.run,
                     ["bash", str(ROOT / "deploy" / "services.sh"), "restart", which],
-                    check=True,
                     capture_output=True,
+                    text=True,
                 )
-            soak.faults.append(
-                {
-                    "at": began,
-                    "fault": f"{special} restart"
-                    if special != "cut"
-                    else "10 s cut of the APIs' and crawlers' RabbitMQ connections",
-                    "seconds": round(soak.at() - began, 1),
-                }
-            )
+                fault["exit_code"] = done.returncode
+                if done.returncode:
+                    fault["output"] = (done.stdout + done.stderr)[-2000:]
+            fault["seconds"] = round(soak.at() - began, 1)
+            soak.faults.append(fault)
+            print(f"[{soak.at():7.1f} s] {fault}", flush=True)
+
+
+async def supervise(soak: Soak, stop: asyncio.Event) -> None:
+    """Start again any process that exited by itself (as Kubernetes or compose would): an API
+    started while RabbitMQ restarts exits, as it should, and is counted."""
+    while not stop.is_set():
+        for name, process in list(soak.stack.processes.items()):
+            if process.poll() is not None:
+                soak.stack.processes.pop(name)
+                soak.exits.append({"at": soak.at(), "process": name, "code": process.returncode})
+                soak.start(name)
+        await asyncio.sleep(1.0)
+
+
+async def progress(
+    soak: Soak, mongo: AsyncMongoClient[dict[str, Any]], stop: asyncio.Event
+) -> None:
+    while not stop.is_set():
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 15)
+        left = await unfinished(soak, mongo)
+        print(
+            f"[{soak.at():7.1f} s] jobs accepted {len(soak.jobs)}, unfinished {left}, "
+            f"faults {len(soak.faults)}, exits {len(soak.exits)}, "
+            f"counter decreases {len(soak.decreases)}",
+            flush=True,
+        )
 
 
 async def poison(soak: Soak) -> list[bytes]:
@@ -331,13 +362,17 @@ async def run(
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample(soak, mongo, stop))
     faults = asyncio.create_task(inject(soak, proxy, args.kill_every, stop))
-    await submit(soak, requests, within=60)
+    supervisor = asyncio.create_task(supervise(soak, stop))
+    reporter = asyncio.create_task(progress(soak, mongo, stop))
+    await submit(soak, requests, within=90)
     deadline = soak.started + args.max_minutes * 60
     while time.monotonic() < deadline and await unfinished(soak, mongo):
         await asyncio.sleep(2)
     stop.set()
     await faults
     await sampler
+    await supervisor
+    await reporter
     stuck = await unfinished(soak, mongo)
     present = {
         doc["_id"]: doc["status"]
@@ -382,6 +417,7 @@ async def run(
         "dead_letters_beyond_poison": unexpected,
         "poison_dead_lettered": poison_found,
         "submit_retries": soak.submit_retries,
+        "processes_exited_and_restarted": soak.exits,
     }
 
 
@@ -393,6 +429,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    # A SIGTERM (timeout, Ctrl-C's cousin) still stops the services and drops the vhost.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     amqp = os.environ["RABBITMQ_URL"]
     management = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")
     mongo_url = os.environ["MONGODB_URL"]
