@@ -57,7 +57,7 @@ from pymongo import AsyncMongoClient
 
 from bench.scale import site as scale_site
 from crawl_contracts import routing
-from crawl_stack import Services, private_services
+from crawl_stack import Services, private_services, stack_env
 from crawl_stack.processes import TOKEN, Stack, free_port
 from tests.reliability.support import TcpProxy
 from tests.sites.serve import SAMPLE_URLS, serving
@@ -470,23 +470,17 @@ async def _main(
     await proxy.start()
     proxied = _vhost_url(services.rabbitmq_url, services.rabbitmq_url, proxy.port)
     api_ports = [free_port(), free_port()]
-    env = {
-        **os.environ,
-        "CRAWL_API_RABBITMQ_URL": proxied,
-        "CRAWL_API_MONGODB_URL": services.mongodb_url,
-        "CRAWL_API_MONGODB_DATABASE": services.database,
-        "CRAWL_API_TOKENS": json.dumps({TOKEN: {"user": "soak", "tenant": "soak"}}),
-        "CRAWL_WORKER_RABBITMQ_URL": proxied,
-        "CRAWL_WORKER_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
-        "CRAWL_WORKER_EXTRACT_PROCESSES": "1",
-        "CRAWL_WORKER_MONGODB_URL": services.mongodb_url,
-        "CRAWL_WORKER_MONGODB_DATABASE": services.database,
-        "CRAWL_STATUS_RABBITMQ_URL": services.rabbitmq_url,
-        "CRAWL_STATUS_MONGODB_URL": services.mongodb_url,
-        "CRAWL_STATUS_MONGODB_DATABASE": services.database,
-        "PYTHONUNBUFFERED": "1",
-        **ENV,
-    }
+    env = stack_env(
+        services,
+        api_ports[0],
+        {
+            # The APIs and crawlers reach RabbitMQ through the proxy; the status service not.
+            "CRAWL_API_RABBITMQ_URL": proxied,
+            "CRAWL_WORKER_RABBITMQ_URL": proxied,
+            "CRAWL_API_TOKENS": json.dumps({TOKEN: {"user": "soak", "tenant": "soak"}}),
+            **ENV,
+        },
+    )
     LOGS.mkdir(parents=True, exist_ok=True)
     stack = Stack(f"http://127.0.0.1:{api_ports[0]}", env, logs=LOGS)
     soak = Soak(services, proxied, stack, [f"http://127.0.0.1:{p}" for p in api_ports])
@@ -515,6 +509,7 @@ async def _main(
         for name in list(stack.processes):
             stack.kill(name)
         await proxy.cut()
+        await asyncio.sleep(0.5)  # the cut connections' pipes finish before the loop closes
 
 
 async def _ready(soak: Soak, within: float = 90.0) -> None:

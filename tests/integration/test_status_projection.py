@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, cast
 
@@ -33,8 +34,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0)
         await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def status_service(services: Services) -> AsyncIterator[StatusService]:
+@asynccontextmanager
+async def running_status(services: Services) -> AsyncIterator[StatusService]:
+    """A status service in this process, consuming (its loops not started)."""
     settings = StatusSettings(
         rabbitmq_url=services.rabbitmq_url,
         mongodb_url=services.mongodb_url,
@@ -44,9 +46,17 @@ async def status_service(services: Services) -> AsyncIterator[StatusService]:
     await service.broker.connect()
     await service.start_dependencies()
     await service.broker.start()
-    yield service
-    await service.broker.stop()
-    await service.close()
+    try:
+        yield service
+    finally:
+        await service.broker.stop()
+        await service.close()
+
+
+@pytest.fixture
+async def status_service(services: Services) -> AsyncIterator[StatusService]:
+    async with running_status(services) as service:
+        yield service
 
 
 @pytest.fixture
@@ -283,16 +293,7 @@ async def test_the_single_queue_of_an_earlier_version_is_drained_into_the_partit
     )
     await publisher.publish(b"[no job here", exchange="", routing_key=routing.STATUS_QUEUE)
 
-    settings = StatusSettings(
-        rabbitmq_url=services.rabbitmq_url,
-        mongodb_url=services.mongodb_url,
-        mongodb_database=services.database,
-    )
-    service = StatusService(settings)
-    await service.broker.connect()
-    await service.start_dependencies()  # drains the old queue before consuming
-    await service.broker.start()
-    try:
+    async with running_status(services):  # drains the old queue before consuming
 
         async def projected() -> bool:
             crawls = mongo[services.database].crawls
@@ -312,6 +313,3 @@ async def test_the_single_queue_of_an_earlier_version_is_drained_into_the_partit
             while (message := await dead.get(no_ack=True, fail=False)) is not None:
                 bodies.append(message.body)
             assert b"[no job here" in bodies  # rejected by the old queue's own dead-lettering
-    finally:
-        await service.broker.stop()
-        await service.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,6 @@ from pymongo import AsyncMongoClient
 from crawl_stack import TOKEN, Services, Stack, running_stack
 from tests.reliability.support import (
     EventProbe,
-    event_probe,
     eventually,
     private_logs,
     slow_site,
@@ -55,18 +54,6 @@ def stack(services: Services) -> Iterator[Stack]:
 def site() -> Iterator[str]:
     with slow_site(2.0) as url:
         yield url
-
-
-@pytest.fixture
-async def probe(services: Services) -> AsyncIterator[EventProbe]:
-    async with event_probe(services.rabbitmq_url) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=30) as c:
-        yield c
 
 
 async def test_a_pending_job_cancelled_before_any_crawler_runs_ends_cancelled_uncrawled(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,11 +16,9 @@ from pymongo import AsyncMongoClient
 from crawl_stack import Services, Stack, running_stack
 from tests.reliability.support import (
     EventProbe,
-    event_probe,
     eventually,
     ledger,
     private_logs,
-    slow_site,
     wait_status,
 )
 from tests.sites.serve import SAMPLE_URLS
@@ -43,24 +41,6 @@ FINISHED = {"completed", "failed", "cancelled"}
 @pytest.fixture(scope="module")
 def stack(services: Services) -> Iterator[Stack]:
     with running_stack(services, workers=2, extra_env=ENV, logs=private_logs("crash")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    with slow_site(0.3) as url:
-        yield url
-
-
-@pytest.fixture
-async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=30) as c:
-        yield c
-
-
-@pytest.fixture
-async def probe(services: Services) -> AsyncIterator[EventProbe]:
-    async with event_probe(services.rabbitmq_url) as running:
         yield running
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +24,6 @@ import pytest
 from crawl_stack import Services, Stack, running_stack
 from tests.reliability.support import (
     EventProbe,
-    event_probe,
     eventually,
     private_logs,
     wait_status,
@@ -91,12 +90,6 @@ def slow_script_site() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def stack(services: Services) -> Iterator[Stack]:
     with running_stack(services, extra_env=ENV, logs=private_logs("render-cancel")) as running:
-        yield running
-
-
-@pytest.fixture
-async def probe(services: Services) -> AsyncIterator[EventProbe]:
-    async with event_probe(services.rabbitmq_url) as running:
         yield running
 
 

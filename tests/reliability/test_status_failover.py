@@ -13,7 +13,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -26,11 +26,9 @@ from crawl_contracts import routing
 from crawl_stack import Services, Stack, free_port, running_stack
 from tests.reliability.support import (
     EventProbe,
-    event_probe,
     eventually,
     ledger,
     private_logs,
-    slow_site,
     wait_status,
 )
 from tests.sites.serve import SAMPLE_URLS
@@ -56,24 +54,6 @@ def stack(services: Services) -> Iterator[Stack]:
         running.metrics_urls["status-2"] = f"http://127.0.0.1:{port}"
         running.start("status-2", "crawl_status", CRAWL_STATUS_METRICS_PORT=str(port))
         running.wait_ready()
-        yield running
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[str]:
-    with slow_site(0.3) as url:
-        yield url
-
-
-@pytest.fixture
-async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=30) as c:
-        yield c
-
-
-@pytest.fixture
-async def probe(services: Services) -> AsyncIterator[EventProbe]:
-    async with event_probe(services.rabbitmq_url) as running:
         yield running
 
 

@@ -10,7 +10,7 @@ API.
 from __future__ import annotations
 
 from crawl_stack.jobs import wait_finished
-from crawl_stack.processes import LOGS, TOKEN, Stack, free_port, running_stack
+from crawl_stack.processes import LOGS, TOKEN, Stack, free_port, running_stack, stack_env
 from crawl_stack.services import Services, private_services
 
 __all__ = [
@@ -21,5 +21,6 @@ __all__ = [
     "free_port",
     "private_services",
     "running_stack",
+    "stack_env",
     "wait_finished",
 ]

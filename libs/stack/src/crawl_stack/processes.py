@@ -19,7 +19,7 @@ import httpx
 
 from crawl_stack.services import Services
 
-__all__ = ["LOGS", "TOKEN", "Stack", "free_port", "running_stack"]
+__all__ = ["LOGS", "TOKEN", "Stack", "free_port", "running_stack", "stack_env"]
 
 TOKEN = "e2e-token"  # noqa: S105 - a throwaway credential of private test stacks
 """The bearer token the stack's API accepts (principal ``e2e`` of tenant ``e2e``)."""
@@ -91,6 +91,33 @@ class Stack:
         raise RuntimeError(f"the API was not ready within {timeout} s; see {self.logs}")
 
 
+def stack_env(
+    services: Services, api_port: int, extra_env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of every service process on the run's vhost and database (the API on
+    ``api_port``, loopback test sites allowed); ``extra_env`` adds or overrides variables."""
+    return {
+        **os.environ,
+        "CRAWL_API_RABBITMQ_URL": services.rabbitmq_url,
+        "CRAWL_API_MONGODB_URL": services.mongodb_url,
+        "CRAWL_API_MONGODB_DATABASE": services.database,
+        "CRAWL_API_PORT": str(api_port),
+        "CRAWL_API_TOKENS": json.dumps({TOKEN: {"user": "e2e", "tenant": "e2e"}}),
+        "CRAWL_WORKER_RABBITMQ_URL": services.rabbitmq_url,
+        "CRAWL_WORKER_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
+        "CRAWL_WORKER_EXTRACT_PROCESSES": "1",
+        "CRAWL_WORKER_MONGODB_URL": services.mongodb_url,
+        "CRAWL_WORKER_MONGODB_DATABASE": services.database,
+        "CRAWL_STATUS_RABBITMQ_URL": services.rabbitmq_url,
+        "CRAWL_STATUS_MONGODB_URL": services.mongodb_url,
+        "CRAWL_STATUS_MONGODB_DATABASE": services.database,
+        "CRAWL_RENDERER_RABBITMQ_URL": services.rabbitmq_url,
+        "CRAWL_RENDERER_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
+
+
 @contextmanager
 def running_stack(
     services: Services,
@@ -106,26 +133,7 @@ def running_stack(
     or overrides environment variables (e.g. crawler limits) for every process; ``logs`` is
     the folder of their output."""
     port = free_port()
-    env = {
-        **os.environ,
-        "CRAWL_API_RABBITMQ_URL": services.rabbitmq_url,
-        "CRAWL_API_MONGODB_URL": services.mongodb_url,
-        "CRAWL_API_MONGODB_DATABASE": services.database,
-        "CRAWL_API_PORT": str(port),
-        "CRAWL_API_TOKENS": json.dumps({TOKEN: {"user": "e2e", "tenant": "e2e"}}),
-        "CRAWL_WORKER_RABBITMQ_URL": services.rabbitmq_url,
-        "CRAWL_WORKER_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
-        "CRAWL_WORKER_EXTRACT_PROCESSES": "1",
-        "CRAWL_WORKER_MONGODB_URL": services.mongodb_url,
-        "CRAWL_WORKER_MONGODB_DATABASE": services.database,
-        "CRAWL_STATUS_RABBITMQ_URL": services.rabbitmq_url,
-        "CRAWL_STATUS_MONGODB_URL": services.mongodb_url,
-        "CRAWL_STATUS_MONGODB_DATABASE": services.database,
-        "CRAWL_RENDERER_RABBITMQ_URL": services.rabbitmq_url,
-        "CRAWL_RENDERER_ALLOWED_NETWORKS": json.dumps(["127.0.0.0/8"]),
-        "PYTHONUNBUFFERED": "1",
-        **(extra_env or {}),
-    }
+    env = stack_env(services, port, extra_env)
     stack = Stack(f"http://127.0.0.1:{port}", env, logs=logs)
     try:
         status_port = free_port()
