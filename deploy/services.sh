@@ -195,6 +195,9 @@ rmq_pid() { # pid of this checkout's RabbitMQ VM, also while it boots (no pid fi
 rmq_start() {
   if rmq_up; then
     log "rabbitmq already running"
+    # A node started by an older checkout lacks the status partitions' exchange type.
+    grep -q rabbitmq_consistent_hash_exchange "$RMQ_DIR/enabled_plugins" 2>/dev/null ||
+      rmq rabbitmq-plugins -q enable rabbitmq_consistent_hash_exchange >/dev/null
     return 0
   fi
   local pid
