@@ -67,6 +67,7 @@ class Received:
             body=body,
             headers={},
             reply_to=reply_to,
+            redelivered=False,
             message_id="m-1",
             correlation_id=correlation_id,
             content_type="application/json",

@@ -134,6 +134,8 @@ class ExtractServer:
             log.info("extract.dropped", url=request.url[:300], expired=expired)
             await message.ack()
             return
+        if message.raw_message.redelivered:  # the crawler it went to first died or stopped
+            log.info("extract.redelivered", url=request.url[:300])
         started = time.perf_counter()
         outcome: Extracted | BaseException
         observability.EXTRACTIONS_SERVING.inc()
