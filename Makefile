@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := bash deploy/uv.sh
 
-.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps bench-crawl bench-api bench-scale bench-render check-manifests soak
+.PHONY: help install services services-stop up down run test check lint typecheck unit format bench logs browser-deps bench-crawl bench-api bench-scale bench-render bench-scaleout check-manifests soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -83,6 +83,10 @@ bench-render: install services browser-deps ## Rendered pages/s on a local JavaS
 	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
 	bash bench/render/run.sh $(BENCH_ARGS)
 
+bench-scaleout: install services ## One crawl of python3.11-doc on one crawler pinned to a core, then on two (bench/results/scaleout.json)
+	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
+	bash bench/scaleout/run.sh $(BENCH_ARGS)
+
 soak: install services ## Many processes and faults for a while: 3 crawlers, 2 status, 2 APIs, 200 jobs, kills and restarts (bench/results/soak.json)
 	@eval "$$(bash deploy/services.sh env)"; export RABBITMQ_URL MONGODB_URL RABBITMQ_MANAGEMENT_URL; \
 	SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
@@ -91,4 +95,4 @@ soak: install services ## Many processes and faults for a while: 3 crawlers, 2 s
 	$(UV) sync --frozen --group bench --inexact && \
 	$(UV) run --frozen --group bench python -m bench.soak.run $(SOAK_ARGS)
 
-bench: bench-crawl bench-api bench-scale bench-render ## Every benchmark
+bench: bench-crawl bench-api bench-scale bench-render bench-scaleout ## Every benchmark

@@ -54,6 +54,10 @@ def test_asyncapi_names_every_message_with_its_routing_key() -> None:
     assert channels.pop("RenderRequested")["address"] == routing.RENDER_ROUTING_KEY
     assert channels.pop("PageRendered")["address"] is None  # the request's reply_to
     assert document["operations"]["sendRenderRequested"]["reply"]
+    # Extraction requests between crawlers, likewise.
+    assert channels.pop("ExtractRequested")["address"] == routing.EXTRACT_ROUTING_KEY
+    assert channels.pop("PageExtracted")["address"] is None
+    assert document["operations"]["sendExtractRequested"]["reply"]
     assert set(channels) == set(MESSAGE_TYPES)
     for name, channel in channels.items():
         assert channel["address"] == routing.routing_key(name)

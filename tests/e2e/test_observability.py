@@ -70,6 +70,7 @@ def test_metrics_of_every_service_show_the_crawls_page_counts(stack: Stack) -> N
         status_before, "crawl_jobs", status="running"
     )
     assert metric(status, "crawl_dead_letters", queue="status.messages.dead") == 0
+    assert metric(status, "crawl_dead_letters", queue="crawler.extract.dead") == 0
     assert metric(status, "status_webhook_deliveries_total", result="delivered") == 0
 
     api = httpx.get(f"{stack.api_url}/metrics", timeout=5).text

@@ -1,6 +1,6 @@
-"""Poison messages on each work queue (the renderer's too) end in its dead-letter queue with a
-reason, are filed against their job where one can be read, and never block the good messages
-behind them."""
+"""Poison messages on each work queue (the renderer's and the extraction queue too) end in its
+dead-letter queue with a reason, are filed against their job where one can be read, and never
+block the good messages behind them."""
 
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ async def test_garbage_on_each_work_queue_is_dead_lettered_with_a_reason_and_wor
     await consumed(services, routing.STATUS_DEAD_LETTERS_QUEUE)
     await consumed(services, routing.status_partition_queue(0))
     await consumed(services, routing.RENDERER_REQUESTS_QUEUE)
+    await consumed(services, routing.EXTRACT_REQUESTS_QUEUE)
     tag = uuid.uuid4().hex
     crawler_garbage = f"\x00not a command {tag}".encode()
     status_garbage = f"{{not json {tag}".encode()
@@ -87,6 +88,17 @@ async def test_garbage_on_each_work_queue_is_dead_lettered_with_a_reason_and_wor
             "deadline": "2099-01-01T00:00:00Z",
         }
     ).encode()
+    extract_garbage = f"[not an extraction request {tag}]".encode()
+    extract_unanswerable = json.dumps(  # valid, but nowhere to send the text
+        {
+            "type": "ExtractRequested",
+            "job_id": f"extract-{tag}",
+            "tenant": "e2e",
+            "url": "http://127.0.0.1:9/",
+            "body": "PHA-",
+            "deadline": "2099-01-01T00:00:00Z",
+        }
+    ).encode()
     # Straight into each work queue (the default exchange routes by queue name).
     await broker.publish(crawler_garbage, exchange="", routing_key=routing.CRAWLER_REQUESTS_QUEUE)
     await broker.publish(bad_command, exchange="", routing_key=routing.CRAWLER_REQUESTS_QUEUE)
@@ -94,6 +106,8 @@ async def test_garbage_on_each_work_queue_is_dead_lettered_with_a_reason_and_wor
     await broker.publish(status_garbage, exchange="", routing_key=routing.status_partition_queue(0))
     for body in (renderer_garbage, unanswerable):
         await broker.publish(body, exchange="", routing_key=routing.RENDERER_REQUESTS_QUEUE)
+    for body in (extract_garbage, extract_unanswerable):
+        await broker.publish(body, exchange="", routing_key=routing.EXTRACT_REQUESTS_QUEUE)
 
     with serving() as site:
         async with httpx.AsyncClient(
@@ -112,7 +126,7 @@ async def test_garbage_on_each_work_queue_is_dead_lettered_with_a_reason_and_wor
     records = mongo[services.database].crawl_dead_letters
 
     async def filed() -> bool:
-        return await records.count_documents({"body": {"$regex": tag}}) == 5
+        return await records.count_documents({"body": {"$regex": tag}}) == 7
 
     await eventually(filed, within=30)
 
@@ -130,6 +144,11 @@ async def test_garbage_on_each_work_queue_is_dead_lettered_with_a_reason_and_wor
     }
     assert str(renderer_dead[renderer_garbage][reason]).startswith("unparseable")
     assert renderer_dead[unanswerable][reason] == "a render request without reply_to"
+    extract_dead = {
+        m.body: m.headers for m in await dead_letters(broker, routing.EXTRACT_REQUESTS_QUEUE)
+    }
+    assert str(extract_dead[extract_garbage][reason]).startswith("unparseable")
+    assert extract_dead[extract_unanswerable][reason] == "an extraction request without reply_to"
 
     against_job = await records.find_one({"job_id": bad_job})
     assert against_job is not None

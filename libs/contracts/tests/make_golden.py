@@ -25,7 +25,10 @@ from crawl_contracts import (
     CrawlResumeRequested,
     CrawlStalled,
     CrawlStarted,
+    ExtractionFailure,
+    ExtractRequested,
     Outcome,
+    PageExtracted,
     PageRecorded,
     SkippedUrl,
     StopReason,
@@ -34,6 +37,8 @@ from crawl_contracts import (
 from crawl_contracts.registry import CURRENT_SCHEMA_VERSION
 
 HERE = Path(__file__).parent / "golden" / f"v{CURRENT_SCHEMA_VERSION}"
+# Request/reply messages between services (not crawl events), pinned the same way.
+REPLIES = Path(__file__).parent / "golden" / "requests"
 BASE: dict[str, Any] = {
     "message_id": "00000000-0000-4000-8000-000000000001",
     "job_id": "0b7e6f1c-3c55-4a53-9d61-7d1f5d0c9a10",
@@ -86,14 +91,63 @@ SAMPLES = [
     CrawlStalled(**BASE, silent_seconds=31.5, worker_id="crawler-1"),
 ]
 
+REQUEST_SAMPLES: list[tuple[str, Any]] = [
+    (
+        "ExtractRequested",
+        ExtractRequested(
+            **BASE,
+            url="https://example.com/docs/a",
+            body=b"<html><head><title>A</title></head><body><p>Text.</p></body></html>",
+            deadline=datetime(2026, 1, 2, 3, 4, 35, 678000, tzinfo=UTC),
+        ),
+    ),
+    (
+        "PageExtracted",
+        PageExtracted(
+            message_id="00000000-0000-4000-8000-000000000002",
+            job_id=BASE["job_id"],
+            url="https://example.com/docs/a",
+            title="A",
+            markdown="Text.",
+            language="en",
+            description="About A",
+            content_hash="ab" * 32,
+            links=("b.html", "../index.html"),
+            canonical="https://example.com/docs/a",
+            seconds=0.095,
+            extractor_id="crawler-2",
+        ),
+    ),
+    (
+        "PageExtracted.failed",
+        PageExtracted(
+            message_id="00000000-0000-4000-8000-000000000003",
+            job_id=BASE["job_id"],
+            url="https://example.com/docs/calendar.pdf",
+            error=ExtractionFailure(
+                kind="document", reason="pdf_encrypted", detail="the document needs a password"
+            ),
+            seconds=0.002,
+            extractor_id="crawler-2",
+        ),
+    ),
+]
+
+
+def _write(path: Path, message: Any) -> None:
+    if not path.exists():
+        # As the broker carries it (bytes as base64), not as a Python dump.
+        path.write_text(json.dumps(json.loads(message.model_dump_json()), indent=2) + "\n")
+        print("wrote", path)
+
 
 def main() -> None:
     HERE.mkdir(parents=True, exist_ok=True)
     for message in SAMPLES:
-        path = HERE / f"{message.type}.json"
-        if not path.exists():
-            path.write_text(json.dumps(message.model_dump(mode="json"), indent=2) + "\n")
-            print("wrote", path)
+        _write(HERE / f"{message.type}.json", message)
+    REPLIES.mkdir(parents=True, exist_ok=True)
+    for name, message in REQUEST_SAMPLES:
+        _write(REPLIES / f"{name}.json", message)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ class Site:
 
 
 def runner(leases: FakeLeases, site: Site, sink: Sink, **settings: Any) -> JobRunner:
-    def ports(request: CrawlRequest) -> CrawlPorts:
+    def ports(command: CrawlRequested) -> CrawlPorts:
         client = httpx.AsyncClient(transport=httpx.MockTransport(site.serve))
         fetcher = Fetcher(client, AddressGuard(["127.0.0.0/8"]), FetchLimits(total_timeout=0.5))
         return CrawlPorts(fetcher, RobotsCache(fetcher.fetch_text, "test-agent"), extract, sink)

@@ -21,6 +21,7 @@ from crawl_contracts.events import (
     UrlsSkipped,
     page_records,
 )
+from crawl_contracts.extraction import ExtractionFailure, ExtractRequested, PageExtracted
 from crawl_contracts.models import (
     TERMINAL_STATUSES,
     Counters,
@@ -66,11 +67,14 @@ __all__ = [
     "CrawlStalled",
     "CrawlStarted",
     "Envelope",
+    "ExtractRequested",
+    "ExtractionFailure",
     "JobChanged",
     "JobStatus",
     "Message",
     "OrderingKey",
     "Outcome",
+    "PageExtracted",
     "PageRecorded",
     "PageRendered",
     "RenderMode",

@@ -20,6 +20,9 @@ __all__ = [
     "DELIVERY_LIMIT",
     "EVENT_PATTERN",
     "EXCHANGE",
+    "EXTRACT_REPLY_QUEUE_PREFIX",
+    "EXTRACT_REQUESTS_QUEUE",
+    "EXTRACT_ROUTING_KEY",
     "JOB_ID_HEADER",
     "RENDERER_REQUESTS_QUEUE",
     "RENDER_REPLY_QUEUE_PREFIX",
@@ -68,6 +71,13 @@ RENDERER_REQUESTS_QUEUE: Final = "renderer.requests"
 RENDER_ROUTING_KEY: Final = "render.requested"
 # Each crawler instance's own exclusive queue for render replies: ``<prefix>.<worker id>``.
 RENDER_REPLY_QUEUE_PREFIX: Final = "crawler.render-replies"
+# Extraction requests (crawl_contracts.extraction): the crawler that owns a job asks, any
+# crawler (every one consumes the queue) answers to the request's reply_to. Outside
+# ``crawl.#`` like the render requests: the status service does not see them.
+EXTRACT_REQUESTS_QUEUE: Final = "crawler.extract"
+EXTRACT_ROUTING_KEY: Final = "extract.requested"
+# Each crawler instance's own exclusive queue for extraction replies: ``<prefix>.<worker id>``.
+EXTRACT_REPLY_QUEUE_PREFIX: Final = "crawler.extract-replies"
 # The status service's work is partitioned by job: everything under ``crawl.#`` goes from the
 # crawl exchange to this consistent-hash exchange (RabbitMQ's rabbitmq_consistent_hash_exchange
 # plugin), which hashes the ``JOB_ID_HEADER`` header onto the queues ``status.messages.<k>``
@@ -82,6 +92,7 @@ JOB_ID_HEADER: Final = "job_id"
 WORK_QUEUE_BINDINGS: Final[dict[str, str]] = {
     CRAWLER_REQUESTS_QUEUE: "crawl.command.requested",
     RENDERER_REQUESTS_QUEUE: RENDER_ROUTING_KEY,
+    EXTRACT_REQUESTS_QUEUE: EXTRACT_ROUTING_KEY,
 }
 # Every queue name whose rejected messages go to ``<name>.dead`` (the status partitions all
 # use ``status.messages.dead``).
@@ -89,6 +100,7 @@ DEAD_LETTERED_QUEUES: Final[tuple[str, ...]] = (
     CRAWLER_REQUESTS_QUEUE,
     STATUS_QUEUE,
     RENDERER_REQUESTS_QUEUE,
+    EXTRACT_REQUESTS_QUEUE,
 )
 DELIVERY_LIMIT: Final = 5
 

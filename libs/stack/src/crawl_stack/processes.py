@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,11 +50,15 @@ class Stack:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {TOKEN}"}
 
-    def start(self, name: str, module: str, **extra_env: str) -> subprocess.Popen[bytes]:
+    def start(
+        self, name: str, module: str, *, argv_prefix: Sequence[str] = (), **extra_env: str
+    ) -> subprocess.Popen[bytes]:
+        """Run ``python -m module`` as ``name``; ``argv_prefix`` runs it through a wrapper
+        that execs it (e.g. ``taskset -c 0``: the process keeps its pid)."""
         self.logs.mkdir(parents=True, exist_ok=True)
         log = (self.logs / f"{name}.log").open("ab")
         process = subprocess.Popen(  # noqa: S603 - our own interpreter, a module we name
-            [sys.executable, "-m", module],
+            [*argv_prefix, sys.executable, "-m", module],
             env={**self.env, **extra_env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -126,12 +130,14 @@ def running_stack(
     renderers: int = 1,
     extra_env: dict[str, str] | None = None,
     logs: Path = LOGS,
+    worker_argv_prefix: Callable[[int], Sequence[str]] | None = None,
 ) -> Iterator[Stack]:
     """The services on the run's vhost and database: the status service, ``workers``
     crawlers, ``renderers`` renderers (``renderer-<i>``, Debian's ``/usr/bin/chromium``
     unless ``CRAWL_RENDERER_CHROMIUM_PATH`` says otherwise) and the API. ``extra_env`` adds
     or overrides environment variables (e.g. crawler limits) for every process; ``logs`` is
-    the folder of their output."""
+    the folder of their output; ``worker_argv_prefix(i)`` is the wrapper crawler ``i`` is
+    started through (e.g. ``["taskset", "-c", str(i)]``)."""
     port = free_port()
     env = stack_env(services, port, extra_env)
     stack = Stack(f"http://127.0.0.1:{port}", env, logs=logs)
@@ -145,6 +151,7 @@ def running_stack(
             stack.start(
                 f"crawler-{i}",
                 "crawl_worker",
+                argv_prefix=worker_argv_prefix(i) if worker_argv_prefix else (),
                 CRAWL_WORKER_WORKER_ID=f"e2e-crawler-{i}",
                 CRAWL_WORKER_METRICS_PORT=str(crawler_port),
             )

@@ -15,12 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from crawl_api.app import create_app
 from crawl_api.settings import ApiSettings
 from crawl_contracts import (
     CHANGES_EXCHANGE,
     MESSAGE_TYPES,
+    ExtractRequested,
     JobChanged,
+    PageExtracted,
     PageRendered,
     RenderRequested,
     routing,
@@ -88,6 +92,7 @@ def asyncapi_document() -> dict[str, Any]:
         }
     _add_change_notices(channels, operations, schemas, messages)
     _add_render_requests(channels, operations, schemas, messages)
+    _add_extract_requests(channels, operations, schemas, messages)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -184,7 +189,51 @@ def _add_render_requests(
     messages: dict[str, Any],
 ) -> None:
     """A crawler's render requests and the renderers' replies: request/reply, not events."""
-    for model in (RenderRequested, PageRendered):
+    _add_request_reply(
+        (channels, operations, schemas, messages),
+        (RenderRequested, PageRendered),
+        routing_key=routing.RENDER_ROUTING_KEY,
+        queue=routing.RENDERER_REQUESTS_QUEUE,
+        consumers="the renderers",
+        reply_prefix=routing.RENDER_REPLY_QUEUE_PREFIX,
+        summary="Sent by a crawler for a page its request's render mode renders.",
+    )
+
+
+def _add_extract_requests(
+    channels: dict[str, Any],
+    operations: dict[str, Any],
+    schemas: dict[str, Any],
+    messages: dict[str, Any],
+) -> None:
+    """The extraction requests of a job's owner and any crawler's replies."""
+    _add_request_reply(
+        (channels, operations, schemas, messages),
+        (ExtractRequested, PageExtracted),
+        routing_key=routing.EXTRACT_ROUTING_KEY,
+        queue=routing.EXTRACT_REQUESTS_QUEUE,
+        consumers="every crawler (the asking one included)",
+        reply_prefix=routing.EXTRACT_REPLY_QUEUE_PREFIX,
+        summary=(
+            "Sent by the crawler that owns a job for a page it would extract in its process "
+            "pool, while another crawler serves the queue."
+        ),
+    )
+
+
+def _add_request_reply(
+    parts: tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]],
+    models: tuple[type[BaseModel], type[BaseModel]],
+    *,
+    routing_key: str,
+    queue: str,
+    consumers: str,
+    reply_prefix: str,
+    summary: str,
+) -> None:
+    """A request on a work queue answered to the asking crawler's own reply queue."""
+    channels, operations, schemas, messages = parts
+    for model in models:
         name = model.__name__
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))
@@ -196,15 +245,16 @@ def _add_render_requests(
             "contentType": "application/json",
             "payload": {"$ref": f"#/components/schemas/{name}"},
         }
-    channels["RenderRequested"] = {
-        "address": routing.RENDER_ROUTING_KEY,
+    request, reply = (model.__name__ for model in models)
+    channels[request] = {
+        "address": routing_key,
         "description": (
-            f"Routing key `{routing.RENDER_ROUTING_KEY}` on the `{routing.EXCHANGE}` topic "
-            f"exchange, consumed from the `{routing.RENDERER_REQUESTS_QUEUE}` work queue by "
-            "the renderers. The AMQP `reply_to` names the asking crawler's own queue "
-            f"(`{routing.RENDER_REPLY_QUEUE_PREFIX}.<worker id>`), `correlation_id` the request."
+            f"Routing key `{routing_key}` on the `{routing.EXCHANGE}` topic "
+            f"exchange, consumed from the `{queue}` work queue by "
+            f"{consumers}. The AMQP `reply_to` names the asking crawler's own queue "
+            f"(`{reply_prefix}.<worker id>`), `correlation_id` the request."
         ),
-        "messages": {"RenderRequested": {"$ref": "#/components/messages/RenderRequested"}},
+        "messages": {request: {"$ref": f"#/components/messages/{request}"}},
         "bindings": {
             "amqp": {
                 "is": "routingKey",
@@ -219,22 +269,22 @@ def _add_render_requests(
             }
         },
     }
-    channels["PageRendered"] = {
+    channels[reply] = {
         "address": None,
         "description": (
             "The request's `reply_to` queue, through the default exchange, with the request's "
             "`correlation_id`; transient."
         ),
-        "messages": {"PageRendered": {"$ref": "#/components/messages/PageRendered"}},
+        "messages": {reply: {"$ref": f"#/components/messages/{reply}"}},
     }
-    operations["sendRenderRequested"] = {
+    operations[f"send{request}"] = {
         "action": "send",
-        "channel": {"$ref": "#/channels/RenderRequested"},
-        "summary": "Sent by a crawler for a page its request's render mode renders.",
-        "messages": [{"$ref": "#/channels/RenderRequested/messages/RenderRequested"}],
+        "channel": {"$ref": f"#/channels/{request}"},
+        "summary": summary,
+        "messages": [{"$ref": f"#/channels/{request}/messages/{request}"}],
         "reply": {
-            "channel": {"$ref": "#/channels/PageRendered"},
-            "messages": [{"$ref": "#/channels/PageRendered/messages/PageRendered"}],
+            "channel": {"$ref": f"#/channels/{reply}"},
+            "messages": [{"$ref": f"#/channels/{reply}/messages/{reply}"}],
         },
     }
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
 import socket
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 
 import httpx
@@ -23,7 +21,6 @@ from pymongo.errors import PyMongoError
 
 from crawl_contracts import (
     CrawlCancelRequested,
-    CrawlRequest,
     CrawlRequested,
     CrawlResumeRequested,
     RenderPoliteness,
@@ -32,15 +29,15 @@ from crawl_contracts import (
     routing,
 )
 from crawl_politeness import HostGate, PolitenessLimits
-from crawl_runtime import die_with_parent
 from crawl_runtime.deadletters import dead_letter
 from crawl_runtime.publish import publish_message, republish
 from crawl_runtime.topology import crawl_exchange, declare_dead_letters, work_queue
 from crawl_worker import observability
 from crawl_worker.baseline import MongoBaselines
 from crawl_worker.crawl import Crawl, CrawlPorts
-from crawl_worker.documents import is_pdf
-from crawl_worker.extract import Extracted, extract_page
+from crawl_worker.extractclient import ExtractClient
+from crawl_worker.extraction import JobExtractor, LocalExtractor
+from crawl_worker.extractserver import ExtractServer
 from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.lease import LeaseStore
 from crawl_worker.renderclient import JobRenderer, RenderClient
@@ -88,7 +85,7 @@ class CrawlerService:
             retention=settings.lease_retention,
         )
         self.runner = JobRunner(settings, self.leases, self._crawl_ports, self.worker_id)
-        self._pool: Executor | None = extract_pool
+        self.extractor = LocalExtractor(settings, extract_pool)
         self._client: httpx.AsyncClient | None = None
         self._robots_files = RobotsFiles(settings.robots_cache_seconds)
         self.renders = RenderClient(
@@ -97,6 +94,21 @@ class CrawlerService:
             timeout=settings.render_timeout,
             check_interval=settings.render_check_interval,
         )
+        # One crawl's extraction on every crawler: each asks through the queue and serves it.
+        self.extract_client: ExtractClient | None = None
+        self.extract_server: ExtractServer | None = None
+        if settings.share_extraction:
+            self.extract_client = ExtractClient(
+                self.broker,
+                self.worker_id,
+                timeout=settings.extract_remote_timeout,
+                check_interval=settings.extract_check_interval,
+            )
+            self.extract_server = ExtractServer(
+                self.broker, self.extractor, self.worker_id, cancelled=self.runner.heard_cancel
+            )
+            self.extract_client.register()
+            self.extract_server.register()
         self._register()
         self.renders.register()
 
@@ -181,10 +193,12 @@ class CrawlerService:
         )
         await message.ack()
 
-    def _crawl_ports(self, request: CrawlRequest) -> CrawlPorts:
-        """Fetcher, robots.txt, host gate and event sink for one job, within operator limits."""
+    def _crawl_ports(self, command: CrawlRequested) -> CrawlPorts:
+        """Fetcher, robots.txt, host gate, extraction and event sink for one job, within
+        operator limits."""
         assert self._client is not None
         s = self.settings
+        request = command.request
         fetcher = Fetcher(
             self._client,
             AddressGuard(s.allowed_networks),
@@ -214,7 +228,9 @@ class CrawlerService:
         return CrawlPorts(
             observability.timed_fetcher(fetcher),
             robots,
-            observability.timed_extractor(self.extract),
+            observability.timed_extractor(
+                JobExtractor(self.extractor, self.extract_client, command)
+            ),
             observability.CountingSink(BrokerSink(self.broker)),
             MongoBaselines(self.mongo[s.mongodb_database]),
             # The browser's requests keep the job's politeness (its Crawl-delay included
@@ -229,25 +245,7 @@ class CrawlerService:
 
     async def start_resources(self) -> None:
         await self.leases.ensure_indexes()
-        processes = self.settings.extract_processes or os.cpu_count() or 1
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                # A crawler killed with SIGKILL takes its extraction processes with it.
-                initializer=die_with_parent,
-                initargs=(os.getpid(),),
-            )
-        # Warm the pool so the first pages do not pay for importing trafilatura.
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(
-            *(
-                loop.run_in_executor(
-                    self._pool, extract_page, b"<html><p>warm</p></html>", "http://w/"
-                )
-                for _ in range(processes)
-            )
-        )
+        await self.extractor.start()
         s = self.settings
         connections = s.max_jobs * s.concurrency * 2
         self._client = httpx.AsyncClient(
@@ -270,6 +268,9 @@ class CrawlerService:
         await declare_dead_letters(self.broker, routing.CRAWLER_REQUESTS_QUEUE)
         await bind_extra_routes(self.broker)
         await self.renders.start()
+        if self.extract_client is not None and self.extract_server is not None:
+            await self.extract_server.start()
+            await self.extract_client.start()
 
     async def broker_ping(self) -> bool:
         return bool(await self.broker.ping(timeout=2.0))
@@ -278,24 +279,8 @@ class CrawlerService:
         await self.runner.close()
         if self._client is not None:
             await self._client.aclose()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self.extractor.close()
         await self.mongo.close()
-
-    async def extract(self, body: bytes, url: str) -> Extracted:
-        """Extract a fetched page: in the event loop up to ``inline_extract_bytes``, else in
-        the extraction pool, within ``extract_timeout`` (``TimeoutError`` past it). A document
-        always goes to the pool: native code reading hostile input stays out of this process.
-
-        A page past its time limit leaves its pool process busy until it finishes: the crawl
-        goes on, the pool has one process fewer meanwhile."""
-        if len(body) <= self.settings.inline_extract_bytes and not is_pdf(body):
-            return extract_page(body, url)  # cheaper than the hand-off to the pool
-        assert self._pool is not None
-        async with asyncio.timeout(self.settings.extract_timeout):
-            return await asyncio.get_running_loop().run_in_executor(
-                self._pool, partial(extract_page, body, url)
-            )
 
 
 def create_app(settings: WorkerSettings) -> tuple[FastStream, CrawlerService]:

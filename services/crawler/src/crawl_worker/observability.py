@@ -29,6 +29,9 @@ from crawl_worker.settings import WorkerSettings
 __all__ = [
     "REGISTRY",
     "CountingSink",
+    "extract_dropped",
+    "extracted",
+    "fell_back",
     "job_finished",
     "server_for",
     "state_committed",
@@ -97,6 +100,39 @@ RENDER_SECONDS = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60),
     registry=REGISTRY,
 )
+EXTRACTIONS = Counter(
+    "crawler_extractions",
+    "Pages extracted, by where: local (this crawler, its own page), remote (its own page, "
+    "answered through the crawler.extract queue by any crawler), served (a page of any "
+    "crawl, taken from the queue and extracted here).",
+    ["where"],
+    registry=REGISTRY,
+)
+EXTRACTIONS_SERVING = Gauge(
+    "crawler_extractions_serving",
+    "Requests from the crawler.extract queue this crawler is extracting now.",
+    registry=REGISTRY,
+)
+EXTRACT_FALLBACKS = Counter(
+    "crawler_extract_fallbacks",
+    "Pages sent to the extraction queue and then extracted here, by why (timeout: no "
+    "answer in time, unreadable: an answer that did not parse, unpublished).",
+    ["reason"],
+    registry=REGISTRY,
+)
+EXTRACT_DROPPED = Counter(
+    "crawler_extract_requests_dropped",
+    "Extraction requests taken from the queue and dropped unanswered, by why (expired: "
+    "past their deadline, cancelled: their job's cancel was heard).",
+    ["reason"],
+    registry=REGISTRY,
+)
+for _where in ("local", "remote", "served"):
+    EXTRACTIONS.labels(where=_where)
+for _reason in ("timeout", "unreadable", "unpublished"):
+    EXTRACT_FALLBACKS.labels(reason=_reason)
+for _reason in ("expired", "cancelled"):
+    EXTRACT_DROPPED.labels(reason=_reason)
 for _outcome in ("fetched", "failed", "skipped"):
     PAGES.labels(outcome=_outcome)
 for _status in ("completed", "failed", "cancelled"):
@@ -181,6 +217,22 @@ def timed_renderer(inner: Any) -> Any:
     """The render port ``inner``, counted into ``crawler_renders_total`` and timed into
     ``crawler_render_seconds``."""
     return _TimedRenderer(inner)
+
+
+def extracted(where: str) -> None:
+    """One page's extraction ran to an end (its text or its failure): ``local``,
+    ``remote`` or ``served``."""
+    EXTRACTIONS.labels(where=where).inc()
+
+
+def fell_back(reason: str) -> None:
+    """A page sent to the extraction queue is extracted here after all, for ``reason``."""
+    EXTRACT_FALLBACKS.labels(reason=reason).inc()
+
+
+def extract_dropped(reason: str) -> None:
+    """An extraction request was dropped unanswered, for ``reason``."""
+    EXTRACT_DROPPED.labels(reason=reason).inc()
 
 
 class _Largest:

@@ -49,7 +49,7 @@ class JobRunner:
         self,
         settings: WorkerSettings,
         leases: LeaseStore,
-        ports: Callable[[CrawlRequest], CrawlPorts],
+        ports: Callable[[CrawlRequested], CrawlPorts],
         worker_id: str,
     ) -> None:
         self.settings = settings
@@ -81,6 +81,10 @@ class JobRunner:
             log.info("crawl.cancel", job_id=job_id)
             crawl.cancel()
 
+    def heard_cancel(self, job_id: str) -> bool:
+        """Whether this process heard ``job_id``'s cancel lately (running here or not)."""
+        return job_id in self._heard_cancels
+
     def max_duration(self, request: CrawlRequest) -> float:
         """The request's own limit, capped by the operator's."""
         cap = self.settings.max_duration
@@ -105,7 +109,7 @@ class JobRunner:
             gate = LeaseGate(_monotonic(claim.lease_until) or 0.0, self.gate_margin)
             crawl = Crawl(
                 job,
-                self._ports(job.request),
+                self._ports(job),
                 worker_id=self.worker_id,
                 concurrency=self.settings.concurrency,
                 attempt=claim.attempt,

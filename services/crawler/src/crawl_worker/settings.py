@@ -46,6 +46,29 @@ class WorkerSettings(BrokerSettings, DatabaseSettings, ProbeSettings, LogSetting
             "documents (PDF) always go to the pool"
         ),
     )
+    share_extraction: bool = Field(
+        default=True,
+        description=(
+            "Extract through the crawler.extract work queue, which every crawler serves, so "
+            "one crawl's extraction uses every crawler process; false: neither ask nor serve"
+        ),
+    )
+    extract_remote_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds a crawler waits for another crawler's extraction of its page; past "
+            "them it extracts the page itself"
+        ),
+    )
+    extract_check_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "Seconds between asks of the broker whether another crawler serves the "
+            "extraction queue; meanwhile pages are extracted where the last answer said"
+        ),
+    )
     user_agent: str = Field(
         default="crawl-platform/0.1 (+https://example.invalid/bot)",
         description="User-Agent sent with every request and matched against robots.txt",

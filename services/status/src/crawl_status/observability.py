@@ -81,7 +81,11 @@ for _outcome in ("fetched", "failed", "skipped"):
 for _result in ("delivered", "failed"):
     WEBHOOK_DELIVERIES.labels(result=_result)
 
-_WORK_QUEUES = (routing.CRAWLER_REQUESTS_QUEUE, routing.STATUS_QUEUE)
+_WORK_QUEUES = (
+    routing.CRAWLER_REQUESTS_QUEUE,
+    routing.STATUS_QUEUE,
+    routing.EXTRACT_REQUESTS_QUEUE,
+)
 
 
 def projected(message: Message) -> None:
