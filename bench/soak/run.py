@@ -310,6 +310,23 @@ async def drain(
     return found
 
 
+async def extractions_served(soak: Soak) -> dict[str, float | None]:
+    """Each crawler's ``crawler_extractions_total{where="served"}``, read from its metrics."""
+    found: dict[str, float | None] = {}
+    async with httpx.AsyncClient(timeout=5) as client:
+        for name, (module, extra) in sorted(soak.modules.items()):
+            if module != "crawl_worker":
+                continue
+            port = extra["CRAWL_WORKER_METRICS_PORT"]
+            found[name] = None
+            with suppress(httpx.HTTPError):
+                text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                for line in text.splitlines():
+                    if line.startswith('crawler_extractions_total{where="served"}'):
+                        found[name] = float(line.split()[-1])
+    return found
+
+
 async def ledgers(soak: Soak) -> dict[str, Any]:
     """Each completed job's records: duplicates of a URL, and records against counters."""
     headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -394,6 +411,7 @@ async def run(
     unexpected = {name: bodies for name, bodies in unexpected.items() if bodies}
     poison_found = sum(1 for bodies in dead.values() for b in bodies if b in poisoned)
     ledger = await ledgers(soak)
+    served = await extractions_served(soak)
     pages = await mongo[soak.services.database].crawl_pages.count_documents({})
     await mongo.close()
     large = next(iter(soak.jobs))
@@ -417,6 +435,9 @@ async def run(
         "dead_letters_beyond_poison": unexpected,
         "poison_dead_lettered": poison_found,
         "submit_retries": soak.submit_retries,
+        # Pages each crawler extracted for any crawl from crawler.extract (since its last
+        # start): the large crawl's pages (5 KB each, over the inline threshold) are spread.
+        "extractions_served_by_crawler": served,
         "processes_exited_and_restarted": soak.exits,
     }
 
