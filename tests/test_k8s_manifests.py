@@ -287,7 +287,8 @@ def test_keda_scales_on_the_work_queues_the_contracts_name() -> None:
         if doc["kind"] == "ScaledObject"
     }
     assert [t["metadata"]["queueName"] for t in triggers["crawler"]] == [
-        routing.CRAWLER_REQUESTS_QUEUE
+        routing.CRAWLER_REQUESTS_QUEUE,
+        routing.EXTRACT_REQUESTS_QUEUE,  # one crawl's pages, extracted by every crawler
     ]
     renderer_queue = getattr(routing, "RENDERER_REQUESTS_QUEUE", "renderer.requests")
     assert [t["metadata"]["queueName"] for t in triggers["renderer"]] == [renderer_queue]

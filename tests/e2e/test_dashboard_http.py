@@ -94,7 +94,13 @@ def test_a_signed_in_operator_sees_their_runs_pages_and_text(
         assert "depth_limit" in skipped.text
         assert ">fetched<" not in skipped.text
         overview = client.get("/dashboard/overview")
-        assert "crawler.requests.dead" in overview.text
+        for dead in (  # every work queue's dead letters
+            "crawler.requests.dead",
+            "status.messages.dead",
+            "renderer.requests.dead",
+            "crawler.extract.dead",
+        ):
+            assert dead in overview.text
         assert "Jobs by state" in overview.text
 
 

@@ -18,9 +18,9 @@ __all__ = ["DEAD_LETTER_QUEUES", "dead_letter_counts"]
 
 log = structlog.get_logger("crawl_api.dashboard")
 
-DEAD_LETTER_QUEUES = tuple(
-    routing.dead_letter_queue(q) for q in (routing.CRAWLER_REQUESTS_QUEUE, routing.STATUS_QUEUE)
-)
+# Every work queue's: crawler requests, the status partitions (one for all), render and
+# extraction requests.
+DEAD_LETTER_QUEUES = tuple(routing.dead_letter_queue(q) for q in routing.DEAD_LETTERED_QUEUES)
 
 
 async def dead_letter_counts(publisher: CommandPublisher) -> dict[str, int | None]:
