@@ -21,23 +21,18 @@ could not be published, or no readable answer came in time.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
-from faststream import AckPolicy
-from faststream.rabbit import RabbitBroker, RabbitQueue
-from faststream.rabbit.message import RabbitMessage
-from pydantic import ValidationError
+from faststream.rabbit import RabbitBroker
 
 from crawl_contracts import CrawlRequested, ExtractRequested, PageExtracted, routing
-from crawl_runtime.topology import crawl_exchange, work_queue
 from crawl_worker import observability
 from crawl_worker.documents import DocumentError
 from crawl_worker.extracted import Extracted
+from crawl_worker.replies import ReplyChannel
 
 __all__ = ["ExtractClient", "RemoteExtractionError", "extracted_from"]
 
@@ -92,76 +87,49 @@ class ExtractClient:
         serving: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._broker = broker
         self._timeout = timeout
-        self._check_interval = check_interval
         self._own_consumers = 1 if serving else 0
-        self._clock = clock
-        self._pending: dict[str, asyncio.Future[PageExtracted]] = {}
-        self._queue: Any = None  # aio-pika's queue object of crawler.extract
-        self._checked_at: float | None = None
         self._others = 0
-        self.reply_queue = RabbitQueue(
-            f"{routing.EXTRACT_REPLY_QUEUE_PREFIX}.{worker_id}",
-            exclusive=True,
-            auto_delete=True,
-            durable=False,
+        self._channel = ReplyChannel(
+            broker,
+            reply_type=PageExtracted,
+            queue=routing.EXTRACT_REQUESTS_QUEUE,
+            routing_key=routing.EXTRACT_ROUTING_KEY,
+            reply_queue=f"{routing.EXTRACT_REPLY_QUEUE_PREFIX}.{worker_id}",
+            kind="extract",
+            timeout=timeout,
+            check_interval=check_interval,
+            clock=clock,
         )
+        self.reply_queue = self._channel.reply_queue
 
     @property
     def pending(self) -> int:
         """Requests waiting for their answer now."""
-        return len(self._pending)
+        return self._channel.pending
 
     def register(self) -> None:
-        @self._broker.subscriber(
-            self.reply_queue,
-            ack_policy=AckPolicy.ACK_FIRST,
-            no_reply=True,
-            title="crawler.extract-replies",
-            description="Crawlers' answers to this instance's extraction requests.",
-        )
-        async def on_reply() -> None:
-            message = self._broker.context.get_local("message")
-            assert isinstance(message, RabbitMessage)
-            self.answered(message.correlation_id, message.body)
+        self._channel.register("Crawlers' answers to this instance's extraction requests.")
 
     def answered(self, correlation_id: str | None, body: bytes) -> None:
         """Hand a reply to the request waiting for it (a late one finds nobody)."""
-        waiting = self._pending.get(correlation_id or "")
-        if waiting is None or waiting.done():
-            log.debug("extract.reply_unclaimed", correlation_id=correlation_id)
-            return
-        try:
-            waiting.set_result(PageExtracted.model_validate_json(body))
-        except ValidationError as exc:
-            waiting.set_exception(ValueError(f"unreadable extraction reply: {exc}"[:500]))
+        self._channel.answered(correlation_id, body)
 
     async def start(self) -> None:
         """Declare ``crawler.extract`` (bound as its consumers bind it)."""
-        exchange = await self._broker.declare_exchange(crawl_exchange())
-        self._queue = await self._broker.declare_queue(work_queue(routing.EXTRACT_REQUESTS_QUEUE))
-        await self._queue.bind(exchange, routing_key=routing.EXTRACT_ROUTING_KEY)
+        await self._channel.start()
 
     async def shared(self) -> bool:
         """Whether another crawler serves the queue (asked at most every ``check_interval``)."""
-        now = self._clock()
-        if self._checked_at is None or now - self._checked_at >= self._check_interval:
-            self._checked_at = now
-            try:
-                declared = await asyncio.wait_for(self._queue.declare(), 5)
-                others = int(declared.consumer_count) - self._own_consumers
-            except Exception as exc:
-                log.warning("extract.consumers_unknown", error=str(exc)[:300])
-                others = 0
-            if (others > 0) != (self._others > 0):
-                log.info("extract.sharing", other_crawlers=max(others, 0))
-            self._others = others
+        others = await self._channel.consumers() - self._own_consumers
+        if (others > 0) != (self._others > 0):
+            log.info("extract.sharing", other_crawlers=max(others, 0))
+        self._others = others
         return self._others > 0
 
     async def extract(self, command: CrawlRequested, url: str, body: bytes) -> PageExtracted | None:
         """Another crawler's (or this one's) extraction of ``body``; ``None``: extract it here."""
-        if self._queue is None or not await self.shared():
+        if not self._channel.started or not await self.shared():
             return None
         request = ExtractRequested(
             job_id=command.job_id,
@@ -172,42 +140,22 @@ class ExtractClient:
             body=body,
             deadline=datetime.now(UTC) + timedelta(seconds=self._timeout),
         )
-        waiting: asyncio.Future[PageExtracted] = asyncio.get_running_loop().create_future()
-        self._pending[request.message_id] = waiting
-        try:
-            reply, missing = await self._ask(request, waiting)
-        finally:  # also when the visit is cancelled: its answer, if any, finds nobody
-            self._pending.pop(request.message_id, None)
+        reply, missing = await self._ask(request)
         if reply is None:
             observability.fell_back(missing)
         return reply
 
-    async def _ask(
-        self, request: ExtractRequested, waiting: asyncio.Future[PageExtracted]
-    ) -> tuple[PageExtracted | None, str]:
+    async def _ask(self, request: ExtractRequested) -> tuple[PageExtracted | None, str]:
         """The answer, or ``None`` and why there is none."""
         url = request.url[:300]
         try:
-            async with asyncio.timeout(self._timeout):
-                try:
-                    await self._broker.publish(
-                        request.model_dump_json().encode(),
-                        exchange=routing.EXCHANGE,
-                        routing_key=routing.EXTRACT_ROUTING_KEY,
-                        reply_to=self.reply_queue.name,
-                        correlation_id=request.message_id,
-                        message_id=request.message_id,
-                        content_type="application/json",
-                        message_type=request.type,
-                        persist=False,  # worth nothing once its crawler stopped waiting
-                    )
-                except Exception as exc:
-                    log.warning("extract.publish_failed", url=url, error=str(exc)[:300])
-                    return None, "unpublished"
-                return await waiting, ""
+            return await self._channel.ask(request), ""
         except TimeoutError:
             log.warning("extract.no_answer", url=url, seconds=self._timeout)
             return None, "timeout"
         except ValueError as exc:  # an unreadable reply
             log.warning("extract.unreadable_reply", url=url, error=str(exc)[:300])
             return None, "unreadable"
+        except Exception as exc:  # publishing failed
+            log.warning("extract.publish_failed", url=url, error=str(exc)[:300])
+            return None, "unpublished"
