@@ -22,10 +22,9 @@ import structlog
 from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.message import RabbitMessage
-from pydantic import ValidationError
 
 from crawl_contracts import ExtractionFailure, ExtractRequested, PageExtracted, routing
-from crawl_runtime.deadletters import dead_letter
+from crawl_runtime.replies import accepted, answer
 from crawl_runtime.topology import crawl_exchange, declare_dead_letters, work_queue
 from crawl_worker import observability
 from crawl_worker.documents import DocumentError
@@ -114,19 +113,17 @@ class ExtractServer:
 
     async def handle(self, message: RabbitMessage) -> None:
         """Validate, extract and answer one request; a bad one is dead-lettered with why."""
-        queue = routing.EXTRACT_REQUESTS_QUEUE
         structlog.contextvars.bind_contextvars(message_id=message.message_id)
-        try:
-            request = ExtractRequested.model_validate_json(message.body)
-        except ValidationError as exc:
-            await dead_letter(self._broker, message, queue, f"unparseable: {exc}"[:1000])
+        read = await accepted(
+            self._broker,
+            message,
+            routing.EXTRACT_REQUESTS_QUEUE,
+            ExtractRequested,
+            "an extraction request",
+        )
+        if read is None:
             return
-        reply_to = message.raw_message.reply_to
-        if not reply_to:
-            await dead_letter(
-                self._broker, message, queue, "an extraction request without reply_to"
-            )
-            return
+        request, reply_to = read
         structlog.contextvars.bind_contextvars(job_id=request.job_id, tenant=request.tenant)
         expired = request.deadline <= datetime.now(UTC)
         if expired or self._cancelled(request.job_id):
@@ -154,16 +151,5 @@ class ExtractServer:
             seconds=time.perf_counter() - started,
             extractor_id=self._worker_id,
         )
-        try:
-            await self._broker.publish(
-                reply.model_dump_json().encode(),
-                exchange="",
-                routing_key=reply_to,
-                correlation_id=message.correlation_id,
-                content_type="application/json",
-                message_type=reply.type,
-                mandatory=False,  # a crawler that went away has no reply queue any more
-            )
-        except Exception as exc:
-            log.warning("extract.reply_failed", url=request.url[:300], error=str(exc)[:300])
+        await answer(self._broker, message, reply_to, reply, request.url)
         await message.ack()

@@ -15,7 +15,6 @@ import structlog
 from faststream import AckPolicy, FastStream
 from faststream.rabbit import Channel, RabbitBroker, RabbitQueue
 from faststream.rabbit.message import RabbitMessage  # the class, not the annotation
-from pydantic import ValidationError
 
 from crawl_contracts import CrawlCancelRequested, PageRendered, RenderRequested, routing
 from crawl_netguard import AddressPolicy, pinned_transport
@@ -25,7 +24,7 @@ from crawl_renderer.gates import JobGates
 from crawl_renderer.render import PageLimits, PageRenderer
 from crawl_renderer.settings import RendererSettings
 from crawl_renderer.subrequests import Subrequests
-from crawl_runtime.deadletters import dead_letter
+from crawl_runtime.replies import accepted, answer
 from crawl_runtime.topology import crawl_exchange, declare_dead_letters, work_queue
 
 __all__ = ["RendererService", "create_app"]
@@ -108,17 +107,17 @@ class RendererService:
 
     async def handle(self, message: RabbitMessage) -> None:
         """Validate, render and answer one request; a bad one is dead-lettered with why."""
-        queue = routing.RENDERER_REQUESTS_QUEUE
         structlog.contextvars.bind_contextvars(message_id=message.message_id)
-        try:
-            request = RenderRequested.model_validate_json(message.body)
-        except ValidationError as exc:
-            await dead_letter(self.broker, message, queue, f"unparseable: {exc}"[:1000])
+        read = await accepted(
+            self.broker,
+            message,
+            routing.RENDERER_REQUESTS_QUEUE,
+            RenderRequested,
+            "a render request",
+        )
+        if read is None:
             return
-        reply_to = message.raw_message.reply_to
-        if not reply_to:
-            await dead_letter(self.broker, message, queue, "a render request without reply_to")
-            return
+        request, reply_to = read
         structlog.contextvars.bind_contextvars(job_id=request.job_id, tenant=request.tenant)
         if request.deadline <= datetime.now(UTC) or request.job_id in self._cancelled:
             # Its crawler stopped waiting (and recorded the page from its fetched HTML).
@@ -143,18 +142,7 @@ class RendererService:
             running.discard(task)
             if not running:
                 self._rendering.pop(request.job_id, None)
-        try:
-            await self.broker.publish(
-                reply.model_dump_json().encode(),
-                exchange="",
-                routing_key=reply_to,
-                correlation_id=message.correlation_id,
-                content_type="application/json",
-                message_type=reply.type,
-                mandatory=False,  # a crawler that stopped waiting has no queue any more
-            )
-        except Exception as exc:
-            log.warning("render.reply_failed", url=request.url[:300], error=str(exc)[:300])
+        await answer(self.broker, message, reply_to, reply, request.url)
         await message.ack()
 
     async def _render(self, request: RenderRequested) -> PageRendered:
