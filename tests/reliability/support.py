@@ -205,3 +205,29 @@ async def ledger(client: httpx.AsyncClient, location: str) -> dict[str, str]:
         cursor = page["next_cursor"]
         if cursor is None:
             return result
+
+
+async def reference_ledger(client: httpx.AsyncClient, request: dict[str, Any]) -> dict[str, str]:
+    """Crawl ``request`` once, uninterrupted, to completion: its ledger (what a crawl that
+    loses a process along the way must still end with)."""
+    location = (await client.post("/api/v1/crawls", json=request)).headers["Location"]
+    done = await wait_status(client, location, {"completed", "failed", "cancelled"}, within=120)
+    assert done["status"] == "completed", done
+    return await ledger(client, location)
+
+
+async def running_past(crawls: Any, job_id: str, fetched: int = 8) -> dict[str, Any]:
+    """Wait (at most 60 s) until the job runs with at least ``fetched`` pages fetched; its
+    document then (``crawls``: the database's crawls collection)."""
+    doc: dict[str, Any] | None = None
+
+    async def past() -> bool:
+        nonlocal doc
+        doc = await crawls.find_one({"_id": job_id})
+        return (
+            doc is not None and doc["status"] == "running" and doc["counters"]["fetched"] >= fetched
+        )
+
+    await eventually(past, within=60)
+    assert doc is not None
+    return doc

@@ -16,9 +16,10 @@ from pymongo import AsyncMongoClient
 from crawl_stack import Services, Stack, running_stack
 from tests.reliability.support import (
     EventProbe,
-    eventually,
     ledger,
     private_logs,
+    reference_ledger,
+    running_past,
     wait_status,
 )
 from tests.sites.serve import SAMPLE_URLS
@@ -53,23 +54,12 @@ async def test_a_killed_crawlers_job_is_resumed_elsewhere_with_the_same_page_led
     services: Services,
 ) -> None:
     request = {"url": site, "max_pages": 100, "max_depth": 3}
-    reference = (await client.post("/api/v1/crawls", json=request)).headers["Location"]
-    done = await wait_status(client, reference, FINISHED, within=120)
-    assert done["status"] == "completed"
-    expected = await ledger(client, reference)
+    expected = await reference_ledger(client, request)
     assert sum(1 for outcome in expected.values() if outcome == "fetched") == SAMPLE_URLS
 
     created = await client.post("/api/v1/crawls", json=request)
     location, job_id = created.headers["Location"], created.json()["id"]
-    crawls = mongo[services.database].crawls
-
-    async def midway() -> bool:
-        doc = await crawls.find_one({"_id": job_id})
-        return doc is not None and doc["status"] == "running" and doc["counters"]["fetched"] >= 8
-
-    await eventually(midway, within=60)
-    doc = await crawls.find_one({"_id": job_id})
-    assert doc is not None
+    doc = await running_past(mongo[services.database].crawls, job_id)
     victim = {"e2e-crawler-0": "crawler-0", "e2e-crawler-1": "crawler-1"}[doc["worker_id"]]
     # kill -9 of the crawler and of its extraction processes (its process group), as when
     # its machine or container dies.

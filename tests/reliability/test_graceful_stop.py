@@ -16,8 +16,8 @@ from pymongo import AsyncMongoClient
 from crawl_stack import Services, Stack, running_stack
 from tests.reliability.support import (
     EventProbe,
-    eventually,
     private_logs,
+    running_past,
     wait_status,
 )
 from tests.sites.serve import SAMPLE_URLS
@@ -55,15 +55,7 @@ async def test_a_crawler_stopped_gracefully_leaves_its_job_to_be_resumed_not_end
 ) -> None:
     created = await client.post("/api/v1/crawls", json={"url": site, "max_depth": 3})
     location, job_id = created.headers["Location"], created.json()["id"]
-    crawls = mongo[services.database].crawls
-
-    async def midway() -> bool:
-        doc = await crawls.find_one({"_id": job_id})
-        return doc is not None and doc["status"] == "running" and doc["counters"]["fetched"] >= 8
-
-    await eventually(midway, within=60)
-    doc = await crawls.find_one({"_id": job_id})
-    assert doc is not None
+    doc = await running_past(mongo[services.database].crawls, job_id)
     stopped = {"e2e-crawler-0": "crawler-0", "e2e-crawler-1": "crawler-1"}[doc["worker_id"]]
     stack.kill(stopped, signal.SIGTERM)  # waits for the process to exit
 

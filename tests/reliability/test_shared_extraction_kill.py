@@ -10,7 +10,6 @@ the Python documentation's), so the crawler killed is extracting when it dies.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +21,14 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from crawl_stack import Services, Stack, running_stack
-from tests.reliability.support import eventually, ledger, private_logs, wait_status
+from crawl_stack.inspect import sample
+from tests.reliability.support import (
+    eventually,
+    ledger,
+    private_logs,
+    reference_ledger,
+    wait_status,
+)
 from tests.sites.serve import serving
 
 pytestmark = pytest.mark.e2e
@@ -85,10 +91,9 @@ async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def metric(stack: Stack, name: str, sample: str) -> float:
+def metric(stack: Stack, name: str, name_and_labels: str) -> float:
     text = httpx.get(f"{stack.metrics_urls[name]}/metrics", timeout=5).text
-    found = re.search(rf"^{re.escape(sample)} (\S+)$", text, re.MULTILINE)
-    return float(found[1]) if found else 0.0
+    return sample(text, name_and_labels) or 0.0
 
 
 async def test_killing_the_crawler_extracting_for_another_leaves_the_ledger_whole(
@@ -99,10 +104,7 @@ async def test_killing_the_crawler_extracting_for_another_leaves_the_ledger_whol
     services: Services,
 ) -> None:
     request = {"url": site, "max_pages": 100, "max_depth": 3}
-    reference = (await client.post("/api/v1/crawls", json=request)).headers["Location"]
-    done = await wait_status(client, reference, FINISHED, within=120)
-    assert done["status"] == "completed"
-    expected = await ledger(client, reference)
+    expected = await reference_ledger(client, request)
     assert sum(1 for outcome in expected.values() if outcome == "fetched") == PAGES + 1
 
     created = await client.post("/api/v1/crawls", json=request)

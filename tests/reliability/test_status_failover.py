@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -24,11 +23,14 @@ from pymongo import AsyncMongoClient
 
 from crawl_contracts import routing
 from crawl_stack import Services, Stack, free_port, running_stack
+from crawl_stack.inspect import queue_info
 from tests.reliability.support import (
     EventProbe,
     eventually,
     ledger,
     private_logs,
+    reference_ledger,
+    running_past,
     wait_status,
 )
 from tests.sites.serve import SAMPLE_URLS
@@ -82,16 +84,11 @@ async def consumers_settle(services: Services, count: int, within: float = 20.0)
 
 def partitions(services: Services) -> dict[str, dict[str, Any]]:
     """Each status partition queue as the management API describes it."""
-    amqp = urlsplit(services.rabbitmq_url)
-    vhost = amqp.path.lstrip("/")
-    auth = (amqp.username or "guest", amqp.password or "guest")
     found = {}
-    with httpx.Client(base_url=services.management_url, auth=auth, timeout=10) as api:
-        for k in range(routing.STATUS_PARTITIONS):
-            name = routing.status_partition_queue(k)
-            answer = api.get(f"/api/queues/{quote(vhost, safe='')}/{name}")
-            answer.raise_for_status()
-            found[name] = answer.json()
+    for name in routing.STATUS_PARTITION_QUEUES:
+        info = queue_info(services, name)
+        assert info is not None, name
+        found[name] = info
     return found
 
 
@@ -118,10 +115,7 @@ async def test_a_killed_status_replicas_partitions_are_taken_over_and_nothing_is
     await consumers_settle(services, 2)  # both replicas wait on every partition, one receives
 
     request = {"url": site, "max_pages": 100, "max_depth": 3}
-    reference = (await client.post("/api/v1/crawls", json=request)).headers["Location"]
-    done = await wait_status(client, reference, FINISHED, within=120)
-    assert done["status"] == "completed"
-    expected = await ledger(client, reference)
+    expected = await reference_ledger(client, request)
     assert sum(1 for outcome in expected.values() if outcome == "fetched") == SAMPLE_URLS
 
     created = await client.post("/api/v1/crawls", json=request)
@@ -139,11 +133,7 @@ async def test_a_killed_status_replicas_partitions_are_taken_over_and_nothing_is
 
     sampler = asyncio.create_task(sample())
 
-    async def midway() -> bool:
-        doc = await crawls.find_one({"_id": job_id})
-        return doc is not None and doc["status"] == "running" and doc["counters"]["fetched"] >= 8
-
-    await eventually(midway, within=60)
+    await running_past(crawls, job_id)
     (victim,) = applying(stack, job_id)  # one replica applies the job: never both
     survivor = next(name for name in REPLICAS if name != victim)
     process = stack.processes.pop(victim)
