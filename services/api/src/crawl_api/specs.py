@@ -91,8 +91,30 @@ def asyncapi_document() -> dict[str, Any]:
             "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
         }
     _add_change_notices(channels, operations, schemas, messages)
-    _add_render_requests(channels, operations, schemas, messages)
-    _add_extract_requests(channels, operations, schemas, messages)
+    parts = (channels, operations, schemas, messages)
+    # Request/reply, not events: a crawler's render requests and the renderers' replies; the
+    # extraction requests of a job's owner and any crawler's replies.
+    _add_request_reply(
+        parts,
+        (RenderRequested, PageRendered),
+        routing_key=routing.RENDER_ROUTING_KEY,
+        queue=routing.RENDERER_REQUESTS_QUEUE,
+        consumers="the renderers",
+        reply_prefix=routing.RENDER_REPLY_QUEUE_PREFIX,
+        summary="Sent by a crawler for a page its request's render mode renders.",
+    )
+    _add_request_reply(
+        parts,
+        (ExtractRequested, PageExtracted),
+        routing_key=routing.EXTRACT_ROUTING_KEY,
+        queue=routing.EXTRACT_REQUESTS_QUEUE,
+        consumers="every crawler (the asking one included)",
+        reply_prefix=routing.EXTRACT_REPLY_QUEUE_PREFIX,
+        summary=(
+            "Sent by the crawler that owns a job for a page it would extract in its process "
+            "pool, while another crawler serves the queue."
+        ),
+    )
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -180,45 +202,6 @@ def _add_change_notices(
             "summary": summary,
             "messages": [{"$ref": f"#/channels/{name}/messages/{name}"}],
         }
-
-
-def _add_render_requests(
-    channels: dict[str, Any],
-    operations: dict[str, Any],
-    schemas: dict[str, Any],
-    messages: dict[str, Any],
-) -> None:
-    """A crawler's render requests and the renderers' replies: request/reply, not events."""
-    _add_request_reply(
-        (channels, operations, schemas, messages),
-        (RenderRequested, PageRendered),
-        routing_key=routing.RENDER_ROUTING_KEY,
-        queue=routing.RENDERER_REQUESTS_QUEUE,
-        consumers="the renderers",
-        reply_prefix=routing.RENDER_REPLY_QUEUE_PREFIX,
-        summary="Sent by a crawler for a page its request's render mode renders.",
-    )
-
-
-def _add_extract_requests(
-    channels: dict[str, Any],
-    operations: dict[str, Any],
-    schemas: dict[str, Any],
-    messages: dict[str, Any],
-) -> None:
-    """The extraction requests of a job's owner and any crawler's replies."""
-    _add_request_reply(
-        (channels, operations, schemas, messages),
-        (ExtractRequested, PageExtracted),
-        routing_key=routing.EXTRACT_ROUTING_KEY,
-        queue=routing.EXTRACT_REQUESTS_QUEUE,
-        consumers="every crawler (the asking one included)",
-        reply_prefix=routing.EXTRACT_REPLY_QUEUE_PREFIX,
-        summary=(
-            "Sent by the crawler that owns a job for a page it would extract in its process "
-            "pool, while another crawler serves the queue."
-        ),
-    )
 
 
 def _add_request_reply(
