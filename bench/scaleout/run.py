@@ -33,23 +33,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
 from bench.crawl.cpu import CpuSampler, pids_named
+from bench.crawl.run import private_services
 from bench.scale import site
 from crawl_contracts import routing
 from crawl_stack import Services, Stack, running_stack, wait_finished
-from crawl_stack import private_services as fresh_services
+from crawl_stack.inspect import extractions as crawler_extractions
+from crawl_stack.inspect import queue_info
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "scaleout.json"
@@ -60,37 +58,13 @@ MAX_DEPTH = 50
 TARGET_RATIO = 1.8
 
 
-@contextmanager
-def private_services() -> Iterator[Services]:
-    amqp = os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    mongo = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/")
-    management = (
-        os.environ.get("RABBITMQ_MANAGEMENT_URL") or f"http://{urlsplit(amqp).hostname}:15672"
-    )
-    with fresh_services(amqp, management, mongo, prefix="bench") as services:
-        yield services
-
-
 def extract_consumers(services: Services) -> int:
-    parts = urlsplit(services.rabbitmq_url)
-    vhost = quote(unquote(parts.path[1:]), safe="")
-    response = httpx.get(
-        f"{services.management_url.rstrip('/')}/api/queues/{vhost}/"
-        f"{routing.EXTRACT_REQUESTS_QUEUE}",
-        auth=(parts.username or "guest", parts.password or "guest"),
-        timeout=10,
-    )
-    return int(response.json().get("consumers", 0)) if response.status_code == 200 else 0
+    info = queue_info(services, routing.EXTRACT_REQUESTS_QUEUE)
+    return int(info.get("consumers", 0)) if info else 0
 
 
 def extractions(stack: Stack, name: str) -> dict[str, float]:
-    text = httpx.get(f"{stack.metrics_urls[name]}/metrics", timeout=10).text
-    return {
-        where: float(value)
-        for where, value in re.findall(
-            r'^crawler_extractions_total\{where="(\w+)"\} (\S+)$', text, re.MULTILINE
-        )
-    }
+    return crawler_extractions(stack.metrics_urls[name])
 
 
 def ledger(client: httpx.Client, location: str) -> dict[str, list[Any]]:

@@ -58,6 +58,7 @@ from pymongo import AsyncMongoClient
 from bench.scale import site as scale_site
 from crawl_contracts import routing
 from crawl_stack import Services, private_services, stack_env
+from crawl_stack.inspect import extractions
 from crawl_stack.processes import TOKEN, Stack, free_port
 from tests.reliability.support import TcpProxy
 from tests.sites.serve import SAMPLE_URLS, serving
@@ -310,20 +311,15 @@ async def drain(
     return found
 
 
-async def extractions_served(soak: Soak) -> dict[str, float | None]:
+def extractions_served(soak: Soak) -> dict[str, float | None]:
     """Each crawler's ``crawler_extractions_total{where="served"}``, read from its metrics."""
     found: dict[str, float | None] = {}
-    async with httpx.AsyncClient(timeout=5) as client:
-        for name, (module, extra) in sorted(soak.modules.items()):
-            if module != "crawl_worker":
-                continue
-            port = extra["CRAWL_WORKER_METRICS_PORT"]
+    for name, (module, extra) in sorted(soak.modules.items()):
+        if module == "crawl_worker":
             found[name] = None
             with suppress(httpx.HTTPError):
-                text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-                for line in text.splitlines():
-                    if line.startswith('crawler_extractions_total{where="served"}'):
-                        found[name] = float(line.split()[-1])
+                port = extra["CRAWL_WORKER_METRICS_PORT"]
+                found[name] = extractions(f"http://127.0.0.1:{port}").get("served")
     return found
 
 
@@ -411,7 +407,7 @@ async def run(
     unexpected = {name: bodies for name, bodies in unexpected.items() if bodies}
     poison_found = sum(1 for bodies in dead.values() for b in bodies if b in poisoned)
     ledger = await ledgers(soak)
-    served = await extractions_served(soak)
+    served = await asyncio.to_thread(extractions_served, soak)
     pages = await mongo[soak.services.database].crawl_pages.count_documents({})
     await mongo.close()
     large = next(iter(soak.jobs))

@@ -9,17 +9,17 @@ sends every page through the pool, and so through the queue.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 import pytest
 
 from crawl_contracts import routing
 from crawl_stack import Services, Stack, running_stack, wait_finished
+from crawl_stack.inspect import extractions as crawler_extractions
+from crawl_stack.inspect import queue_info
 from tests.sites.serve import SAMPLE, SAMPLE_URLS, serving
 
 pytestmark = pytest.mark.e2e
@@ -39,26 +39,13 @@ def site() -> Iterator[str]:
 
 def extractions(stack: Stack, name: str) -> dict[str, float]:
     """``crawler_extractions_total`` of one crawler process, by ``where``."""
-    text = httpx.get(f"{stack.metrics_urls[name]}/metrics", timeout=5).text
-    return {
-        where: float(value)
-        for where, value in re.findall(
-            r'^crawler_extractions_total\{where="(\w+)"\} (\S+)$', text, re.MULTILINE
-        )
-    }
+    return crawler_extractions(stack.metrics_urls[name])
 
 
 def extract_consumers(services: Services) -> int:
     """Consumers of ``crawler.extract``, as the broker's management API counts them."""
-    parts = urlsplit(services.rabbitmq_url)
-    vhost = quote(unquote(parts.path[1:]), safe="")
-    response = httpx.get(
-        f"{services.management_url.rstrip('/')}/api/queues/{vhost}/"
-        f"{routing.EXTRACT_REQUESTS_QUEUE}",
-        auth=(parts.username or "guest", parts.password or "guest"),
-        timeout=10,
-    )
-    return int(response.json().get("consumers", 0)) if response.status_code == 200 else 0
+    info = queue_info(services, routing.EXTRACT_REQUESTS_QUEUE)
+    return int(info.get("consumers", 0)) if info else 0
 
 
 def wait_consumers(services: Services, wanted: int, within: float = 30) -> None:
