@@ -16,7 +16,7 @@ from faststream.rabbit import QueueType, RabbitBroker, RabbitQueue
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
-from crawl_contracts import routing
+from crawl_contracts import PageRecorded, PagesRecorded, routing
 from crawl_runtime.topology import crawl_exchange
 from crawl_stack import Services
 from crawl_status.app import StatusService
@@ -109,6 +109,46 @@ async def test_shuffled_and_duplicated_events_project_to_the_in_order_document(
     assert doc is not None
     doc.pop("version")
     assert doc == expected
+
+
+async def test_a_batch_of_page_records_projects_as_its_records_would_one_by_one(
+    status_service: StatusService,
+    publisher: RabbitBroker,
+    mongo: AsyncMongoClient[dict[str, Any]],
+    services: Services,
+) -> None:
+    db = mongo[services.database]
+    fields = {"_id": 0, "url": 1, "outcome": 1, "title": 1, "markdown": 1, "depth": 1, "seq": 1}
+
+    async def pages_of(job_id: str) -> list[dict[str, Any]]:
+        found = db.crawl_pages.find({"job_id": job_id}, fields)
+        return sorted([page async for page in found], key=lambda page: page["url"])
+
+    async def project(job_id: str, *, batched: bool) -> list[dict[str, Any]]:
+        messages = history(job_id=job_id)
+        pages = [m for m in messages if isinstance(m, PageRecorded)]
+        if batched:  # the pages in one message, sent twice (a redelivery), before the end
+            batch = PagesRecorded(
+                job_id=job_id, tenant=pages[0].tenant, seq=pages[0].seq, pages=pages
+            )
+            rest = [m for m in messages if not isinstance(m, PageRecorded)]
+            messages = [*rest[:-1], batch, batch, rest[-1]]
+        for message in messages:
+            await publish(publisher, message)
+
+        async def done() -> bool:
+            doc = await db.crawls.find_one({"_id": job_id})
+            count = await db.crawl_pages.count_documents({"job_id": job_id})
+            return doc is not None and doc["status"] == "completed" and count == len(pages)
+
+        await eventually(done)
+        await asyncio.sleep(0.3)  # let the redelivered copy land
+        return await pages_of(job_id)
+
+    one_by_one = await project("records-one-by-one", batched=False)
+    batched = await project("records-batched", batched=True)
+    assert len(batched) == 3
+    assert batched == one_by_one
 
 
 async def test_garbage_is_dead_lettered_and_the_next_message_is_processed(

@@ -13,6 +13,7 @@ from crawl_contracts import (
     CrawlRequest,
     CrawlRequested,
     PageRecorded,
+    PagesRecorded,
     page_records,
 )
 from crawl_worker.crawl import Crawl, CrawlPorts
@@ -72,6 +73,7 @@ def make_crawl(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     sink: Sink | None = None,
+    record_batch: int = 100,
 ) -> tuple[Crawl, Sink]:
     client = httpx.AsyncClient(transport=transport or httpx.MockTransport(handler))
     fetcher = Fetcher(client, AddressGuard(["127.0.0.0/8"]), FetchLimits())
@@ -82,7 +84,8 @@ def make_crawl(
         request=CrawlRequest(url="http://127.0.0.1:9/", max_pages=max_pages, max_depth=max_depth),
     )
     robots = RobotsCache(fetcher.fetch_text, "test-agent")
-    return Crawl(command, CrawlPorts(fetcher, robots, extract, sink), worker_id="w"), sink
+    ports = CrawlPorts(fetcher, robots, extract, sink)
+    return Crawl(command, ports, worker_id="w", record_batch=record_batch), sink
 
 
 def outcomes(sink: Sink) -> dict[str, tuple[str, str | None]]:
@@ -262,7 +265,7 @@ async def test_events_are_published_concurrently_and_the_terminal_one_last() -> 
 async def test_a_failed_publish_fails_the_crawl_instead_of_losing_events() -> None:
     class Broken(Sink):
         async def emit(self, event: Any) -> None:
-            if event.type == "PageRecorded":
+            if event.type in ("PageRecorded", "PagesRecorded"):
                 raise ConnectionError("broker gone")
             self.events.append(event)
 
@@ -279,17 +282,11 @@ async def test_progress_goes_out_when_reported_and_never_after_the_terminal_even
             await release.wait()
         return handler(request)
 
-    class Noting(Sink):
-        recorded = asyncio.Event()
-
-        async def emit(self, event: Any) -> None:
-            await super().emit(event)
-            if isinstance(event, PageRecorded):
-                self.recorded.set()
-
-    crawl, sink = make_crawl(transport=httpx.MockTransport(held), sink=Noting())
+    crawl, sink = make_crawl(transport=httpx.MockTransport(held))
     task = asyncio.create_task(crawl.run())
-    await asyncio.wait_for(Noting.recorded.wait(), 10)
+    async with asyncio.timeout(10):
+        while crawl.counters.fetched < 1:  # noqa: ASYNC110 (the start page recorded, the rest held)
+            await asyncio.sleep(0.01)
     assert not [e for e in sink.events if isinstance(e, CrawlProgressed)]
     await crawl.report_progress(crawl.counters)
     assert [e.counters.fetched for e in sink.events if isinstance(e, CrawlProgressed)] == [1]
@@ -298,3 +295,42 @@ async def test_progress_goes_out_when_reported_and_never_after_the_terminal_even
     assert terminal.counters.fetched > 1  # the end carries the final counters
     await crawl.report_progress(crawl.counters)
     assert sink.events[-1] is terminal, "nothing may outrank the terminal event's counters"
+
+
+async def test_page_records_go_out_in_batches_when_full_at_each_cut_and_before_the_end() -> None:
+    alone, reference = make_crawl(record_batch=1)
+    await alone.run()
+    release = asyncio.Event()
+
+    async def held(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/c":
+            await release.wait()
+        return handler(request)
+
+    crawl, sink = make_crawl(record_batch=5, transport=httpx.MockTransport(held))
+    task = asyncio.create_task(crawl.run())
+    async with asyncio.timeout(10):
+        while crawl.counters.fetched < 3:  # noqa: ASYNC110 (all but /c and what follows it)
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    # Only full batches went out on their own, so some records wait...
+    batches = [e for e in sink.events if isinstance(e, PagesRecorded)]
+    assert batches
+    assert all(len(e.pages) == 5 for e in batches)
+    sent = sum(len(e.pages) for e in batches)
+    waiting = len(crawl._records)
+    assert (sent, waiting) == (5, 1)  # the site's 6 records before /c
+    # ...until a cut: what it counts goes out with it, and is confirmed.
+    await asyncio.wait_for(crawl.cut().confirmed(), 5)
+    singles = [e for e in sink.events if isinstance(e, PageRecorded)]
+    assert len(singles) == 1, "a batch of one goes out as a plain PageRecorded"
+    assert not crawl._records
+    release.set()
+    terminal = await task
+    assert sink.events[-1] is terminal  # the rest went out before the terminal event
+    # The same ledger as records sent one by one, each URL once, each with its own seq.
+    assert outcomes(sink) == outcomes(reference)
+    records = page_records(sink.events)
+    assert len({r.url for r in records}) == len(records)
+    assert len({(r.attempt, r.seq) for r in records}) == len(records)
+    assert not any(isinstance(e, PagesRecorded) for e in reference.events)

@@ -15,6 +15,7 @@ from crawl_contracts import (
     PageRecorded,
     PageRendered,
     RenderMode,
+    page_records,
 )
 from crawl_worker.crawl import Crawl, CrawlPorts
 from crawl_worker.fetch import Fetcher, FetchLimits
@@ -138,8 +139,8 @@ def crawl_with(renderer: FakeRenderer | None, render: str = "auto") -> tuple[Cra
 def pages(sink: Sink) -> dict[str, PageRecorded]:
     return {
         e.url.removeprefix("http://127.0.0.1:9"): e
-        for e in sink.events
-        if isinstance(e, PageRecorded) and e.outcome.value == "fetched"
+        for e in page_records(sink.events)
+        if e.outcome.value == "fetched"
     }
 
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crawl_contracts.envelope import Envelope
 from crawl_contracts.models import Counters, Outcome, StopReason
@@ -21,6 +21,7 @@ __all__ = [
     "CrawlStalled",
     "CrawlStarted",
     "PageRecorded",
+    "PagesRecorded",
     "SkippedUrl",
     "UrlsSkipped",
     "page_records",
@@ -126,6 +127,33 @@ class UrlsSkipped(Envelope):
         ]
 
 
+class PagesRecorded(Envelope):
+    """Several URLs' records in one message: a crawler sends its ``PageRecorded`` events in
+    batches (when a batch is full, at each commit of its crawl's state, and before the
+    terminal event), so a page costs the broker and the status service a part of a message.
+
+    Each record is a whole ``PageRecorded`` with its own message id and ordering key (the
+    batch's ``seq`` is its first record's; the records' sequence numbers need not follow each
+    other: other events of the crawl take numbers in between). Every record belongs to the
+    batch's job, tenant and attempt. ``records()`` gives them."""
+
+    type: Literal["PagesRecorded"] = "PagesRecorded"
+    pages: list[PageRecorded] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _one_job(self) -> PagesRecorded:
+        for page in self.pages:
+            if (page.job_id, page.tenant, page.attempt) != (self.job_id, self.tenant, self.attempt):
+                raise ValueError(
+                    f"record {page.message_id} is of job {page.job_id} (tenant {page.tenant}, "
+                    f"attempt {page.attempt}), not the batch's"
+                )
+        return self
+
+    def records(self) -> list[PageRecorded]:
+        return list(self.pages)
+
+
 class CrawlProgressed(Envelope):
     """Cumulative counters at this point of the crawl."""
 
@@ -188,11 +216,12 @@ class CrawlStalled(Envelope):
 
 
 def page_records(messages: Iterable[Any]) -> list[PageRecorded]:
-    """The ``PageRecorded`` events among ``messages``, each ``UrlsSkipped`` expanded in place."""
+    """The ``PageRecorded`` events among ``messages``, each batch (``UrlsSkipped``,
+    ``PagesRecorded``) expanded in place."""
     records: list[PageRecorded] = []
     for message in messages:
         if isinstance(message, PageRecorded):
             records.append(message)
-        elif isinstance(message, UrlsSkipped):
+        elif isinstance(message, UrlsSkipped | PagesRecorded):
             records.extend(message.records())
     return records

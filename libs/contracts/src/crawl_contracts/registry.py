@@ -24,6 +24,7 @@ from crawl_contracts.events import (
     CrawlStalled,
     CrawlStarted,
     PageRecorded,
+    PagesRecorded,
     UrlsSkipped,
 )
 
@@ -45,6 +46,7 @@ Message = Annotated[
     | CrawlResumeRequested
     | CrawlStarted
     | PageRecorded
+    | PagesRecorded
     | UrlsSkipped
     | CrawlProgressed
     | CrawlLogged
@@ -64,6 +66,7 @@ MESSAGE_TYPES: Final[dict[str, type[Any]]] = {
         CrawlResumeRequested,
         CrawlStarted,
         PageRecorded,
+        PagesRecorded,
         UrlsSkipped,
         CrawlProgressed,
         CrawlLogged,

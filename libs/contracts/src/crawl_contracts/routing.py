@@ -48,6 +48,7 @@ _ROUTING: Final[dict[str, str]] = {
     "CrawlResumeRequested": "crawl.command.resume",
     "CrawlStarted": "crawl.event.started",
     "PageRecorded": "crawl.event.page",
+    "PagesRecorded": "crawl.event.pages",
     "UrlsSkipped": "crawl.event.skipped",
     "CrawlProgressed": "crawl.event.progressed",
     "CrawlLogged": "crawl.event.logged",

@@ -29,6 +29,7 @@ lease): then it stops at once and says nothing more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
@@ -52,6 +53,7 @@ from crawl_contracts import (
     Outcome,
     PageRecorded,
     PageRendered,
+    PagesRecorded,
     SkippedUrl,
     StopReason,
     UrlsSkipped,
@@ -90,6 +92,13 @@ _MAX_UNCONFIRMED = 256  # events published but not yet confirmed by the broker
 # than it fetches pages. A batch goes out when full, at each cut of the journal, and before
 # the terminal event.
 _SKIP_BATCH = 200
+# Page records go out in batches too (PagesRecorded; a batch of one as a plain PageRecorded):
+# when a batch holds ``record_batch`` records (default this many) or about this many bytes of
+# text and links, at each cut of the journal (every commit of the crawl's state, so a record
+# waits at most a checkpoint interval), and before the terminal event. A busy crawl's page
+# then costs the broker and the status service a part of a message, not one of its own.
+_RECORD_BATCH = 100
+_RECORD_BATCH_BYTES = 1024 * 1024
 # The auto render rule parses a page that carries scripts; above this size in a thread, so a
 # large page does not hold up the event loop's other visits.
 _INLINE_RULE_BYTES = 64 * 1024
@@ -164,8 +173,14 @@ class _Count:
         )
 
 
+class _AbandonedError(Exception):
+    """An event of an abandoned crawl: never published, so never confirmed (a commit that
+    counts it is never stored)."""
+
+
 class _Sink:
-    """The event sink, muted once the crawl is abandoned; notes the first confirmation."""
+    """The event sink, muted once the crawl is abandoned (its events raise ``_AbandonedError``);
+    notes the first confirmation."""
 
     def __init__(self, inner: EventSink) -> None:
         self._inner = inner
@@ -174,7 +189,7 @@ class _Sink:
 
     async def emit(self, event: Any) -> None:
         if self.muted:
-            return
+            raise _AbandonedError(event.type)
         await self._inner.emit(event)
         self.first_confirmed.set()
 
@@ -199,6 +214,7 @@ class Crawl:
         *,
         worker_id: str,
         concurrency: int = 8,
+        record_batch: int = _RECORD_BATCH,
         attempt: int = 1,
         state: CrawlState | None = None,
         deadline: float | None = None,
@@ -218,6 +234,10 @@ class Crawl:
         self._seen = state.seen  # URL hashes (crawl_schema.keys.url_hash)
         self._hashes = state.hashes  # content hashes of recorded pages
         self._skips: list[SkippedUrl] = list(state.skips)  # counted, not sent yet
+        self._records: list[PageRecorded] = []  # journaled, each holding a slot; not sent yet
+        self._records_bytes = 0
+        self._record_batch = record_batch
+        self._records_sent: asyncio.Future[None] | None = None  # the pending batch's publication
         self._count = _Count(**state.counters)
         self._journal = Journal()
         self._in_flight: set[str] = set()
@@ -297,7 +317,9 @@ class Crawl:
         self._journal.sent(self._publish(UrlsSkipped, urls=batch, _seqs=len(batch)))
 
     def cut(self) -> Commit:
-        """The changes of the crawl's state since the last cut (no await: consistent)."""
+        """The changes of the crawl's state since the last cut (no await: consistent); the
+        page records it counts are sent now."""
+        self._flush_records()
         return self._journal.cut(
             self._count.snapshot(in_flight_as_queued=True), self.counters, self._skips
         )
@@ -724,8 +746,7 @@ class Crawl:
             self._count.added += 1
         elif change == "changed":
             self._count.changed += 1
-        sent = self._publish(
-            PageRecorded,
+        sent = self._batch_record(
             url=url,
             outcome=result.outcome,
             reason=result.reason,
@@ -749,6 +770,62 @@ class Crawl:
             rendered=rendered,
         )
         self._journal.recorded(url_hash(url), page.content_hash if page else None, sent)
+
+    def _batch_record(self, **fields: Any) -> asyncio.Future[None]:
+        """Add the next ``PageRecorded`` to the pending batch, in a slot already taken from
+        ``_unconfirmed``; returns the batch's publication. A full batch goes out now."""
+        try:
+            event = self._event(PageRecorded, **fields)
+        except BaseException:
+            self._unconfirmed.release()
+            raise
+        if self._records_sent is None:
+            self._records_sent = asyncio.get_running_loop().create_future()
+        sent = self._records_sent
+        self._records.append(event)
+        self._records_bytes += _record_bytes(event)
+        if len(self._records) >= self._record_batch or self._records_bytes >= _RECORD_BATCH_BYTES:
+            self._flush_records()
+        return sent
+
+    def _flush_records(self) -> None:
+        """Send the pending page records now (no await): one ``PagesRecorded``, or the record
+        itself when it is alone."""
+        batch, self._records, self._records_bytes = self._records, [], 0
+        sent, self._records_sent = self._records_sent, None
+        if not batch or sent is None:
+            return
+        message: PageRecorded | PagesRecorded = batch[0]
+        if len(batch) > 1:
+            message = PagesRecorded(
+                job_id=self.command.job_id,
+                tenant=self.command.tenant,
+                correlation_id=self.command.message_id,
+                attempt=self._attempt,
+                seq=batch[0].seq,
+                pages=batch,
+            )
+        task = asyncio.create_task(self._sink.emit(message))
+        self._outbox.add(task)
+        task.add_done_callback(partial(self._batch_sent, len(batch), sent))
+
+    def _batch_sent(self, slots: int, sent: asyncio.Future[None], task: asyncio.Task[None]) -> None:
+        """A batch's publication ended: its records' slots are free, and their confirmation
+        (what the journal waits on) is the batch's."""
+        self._outbox.discard(task)
+        for _ in range(slots):
+            self._unconfirmed.release()
+        if task.cancelled():
+            sent.cancel()
+            return
+        error = task.exception()
+        if error is None:
+            sent.set_result(None)
+            return
+        sent.set_exception(error)
+        sent.exception()  # retrieved: the crawl raises it itself (``_publish_error``)
+        if self._publish_error is None and not isinstance(error, _AbandonedError):
+            self._publish_error = error
 
     async def _log(self, level: str, message: str) -> None:
         await self._emit(CrawlLogged, level=level, message=message)
@@ -800,11 +877,13 @@ class Crawl:
         # Every earlier event is confirmed before the terminal one is sent, so a consumer
         # that applies a job's messages in delivery order sees the pages before the end.
         self.ended = True  # no progress or heartbeat from here on
+        self._flush_records()
         await self.flush_skips()
         await self._drain()
         await self._gate.wait()  # never on a lease that may have run out
         event = self._event(cls, counters=self.counters, **fields)
-        await self._sink.emit(event)  # muted if the crawl was abandoned meanwhile
+        with contextlib.suppress(_AbandonedError):  # abandoned meanwhile: another attempt speaks
+            await self._sink.emit(event)
         return event
 
     def _event(self, cls: type[_E], *, _seqs: int = 1, **fields: Any) -> _E:
@@ -849,8 +928,13 @@ class Crawl:
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._outbox.discard(task)
         self._unconfirmed.release()
-        if not task.cancelled() and task.exception() is not None and self._publish_error is None:
-            self._publish_error = task.exception()
+        error = None if task.cancelled() else task.exception()
+        if (
+            error is not None
+            and self._publish_error is None
+            and not isinstance(error, _AbandonedError)
+        ):
+            self._publish_error = error
 
     async def _drain(self) -> None:
         """Wait until every event emitted so far is confirmed; raise if one was not."""
@@ -865,6 +949,11 @@ class Crawl:
 # re-crawl reads it again. 5,000 links of 100 bytes is half a megabyte a record.
 _MAX_KEPT_LINKS = 5_000
 _MAX_KEPT_LINK_BYTES = 512 * 1024
+
+
+def _record_bytes(event: PageRecorded) -> int:
+    """About what a record weighs in a batch: its text and links, and the rest."""
+    return len(event.markdown or "") + sum(len(link) for link in event.links or ()) + 512
 
 
 def _kept_links(links: list[str]) -> list[str] | None:

@@ -90,11 +90,11 @@ class Keeper:
         # Each try is bounded (a database that does not answer makes the driver wait for
         # its server selection timeout), and never outlasts the lease.
         bound = max(_TRY_SECONDS, 2 * self._settings.checkpoint_interval)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel that comes as
+        # the commit completes, and the keeper would outlive its crawl.
         try:
-            lease = await asyncio.wait_for(
-                self._leases.commit(self._job_id, self._attempt, docs, committed),
-                timeout=max(min(bound, self._gate.left()), 0.01),
-            )
+            async with asyncio.timeout(max(min(bound, self._gate.left()), 0.01)):
+                lease = await self._leases.commit(self._job_id, self._attempt, docs, committed)
         except (PyMongoError, TimeoutError) as exc:
             return self._failed(exc)
         if lease is None:

@@ -20,6 +20,7 @@ from crawl_contracts import (
     CrawlCompleted,
     CrawlFailed,
     PageRecorded,
+    PagesRecorded,
     UrlsSkipped,
 )
 from crawl_runtime.probes import ObservabilityServer, ReadinessCheck
@@ -158,6 +159,9 @@ class CountingSink:
         EVENTS_EMITTED.labels(type=event.type).inc()
         if isinstance(event, PageRecorded):
             PAGES.labels(outcome=event.outcome.value).inc()
+        elif isinstance(event, PagesRecorded):
+            for page in event.pages:
+                PAGES.labels(outcome=page.outcome.value).inc()
         elif isinstance(event, UrlsSkipped):
             PAGES.labels(outcome="skipped").inc(len(event.urls))
 

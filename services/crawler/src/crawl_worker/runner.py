@@ -112,6 +112,7 @@ class JobRunner:
                 self._ports(job),
                 worker_id=self.worker_id,
                 concurrency=self.settings.concurrency,
+                record_batch=self.settings.record_batch,
                 attempt=claim.attempt,
                 state=state,
                 deadline=_monotonic(claim.deadline_at),

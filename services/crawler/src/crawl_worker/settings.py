@@ -26,6 +26,15 @@ class WorkerSettings(BrokerSettings, DatabaseSettings, ProbeSettings, LogSetting
     worker_id: str | None = Field(default=None, description="Name in events (default host:pid)")
     max_jobs: int = Field(default=4, ge=1, description="Crawl jobs one instance runs at once")
     concurrency: int = Field(default=8, ge=1, description="Requests in flight per job")
+    record_batch: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description=(
+            "Page records per message at most (PagesRecorded); a batch also goes out at each "
+            "checkpoint and before the terminal event. 1: every record alone, at once"
+        ),
+    )
     extract_processes: int | None = Field(
         default=None, ge=1, description="Extraction process pool size (default: CPU count)"
     )

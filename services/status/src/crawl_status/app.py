@@ -21,7 +21,15 @@ from faststream.rabbit.message import RabbitMessage  # the class, not the annota
 from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
-from crawl_contracts import Envelope, UnknownMessageError, UrlsSkipped, parse_message, routing
+from crawl_contracts import (
+    Envelope,
+    Message,
+    PagesRecorded,
+    UnknownMessageError,
+    UrlsSkipped,
+    parse_message,
+    routing,
+)
 from crawl_contracts.envelope import utcnow
 from crawl_runtime.deadletters import dead_letter
 from crawl_runtime.publish import publish_message, republish
@@ -192,9 +200,13 @@ class StatusService:
             observability.rejected()
             raise RejectMessage from exc
         structlog.contextvars.bind_contextvars(job_id=message.job_id, tenant=message.tenant)
-        # A batch of skipped URLs is projected as the page records it stands for, together
-        # (one drain batch: one insert for all of them).
-        messages = message.records() if isinstance(message, UrlsSkipped) else [message]
+        # A batch (skipped URLs, page records) is projected as the page records it stands
+        # for, together (one drain batch: one insert for all of them).
+        messages: list[Message] = (
+            list(message.records())
+            if isinstance(message, UrlsSkipped | PagesRecorded)
+            else [message]
+        )
         await asyncio.gather(*(self.store.apply(m) for m in messages))
         if self._applied_until is None or message.occurred_at > self._applied_until:
             self._applied_until = message.occurred_at
