@@ -24,17 +24,38 @@ def test_the_crawl_exchange_is_one_durable_topic_exchange() -> None:
 
 
 def test_work_queues_are_quorum_queues_with_a_delivery_limit_and_dead_letters() -> None:
-    for name, pattern in routing.WORK_QUEUE_BINDINGS.items():
+    for name in (routing.CRAWLER_REQUESTS_QUEUE, routing.RENDERER_REQUESTS_QUEUE):
         queue = work_queue(name)
         assert queue.name == name
         assert queue.durable
-        assert queue.routing_key == pattern
+        assert queue.routing_key == routing.WORK_QUEUE_BINDINGS[name]
         assert queue.arguments == {
             "x-queue-type": "quorum",
             "x-delivery-limit": routing.DELIVERY_LIMIT,
             "x-dead-letter-exchange": "crawl.dlx",
             "x-dead-letter-routing-key": f"{name}.dead",
         }
+
+
+def test_the_extraction_queue_is_a_durable_classic_queue_with_dead_letters_and_no_limit() -> None:
+    # Transient requests, worth nothing once their owner stopped waiting: no Raft log for them.
+    assert routing.CLASSIC_WORK_QUEUES == (routing.EXTRACT_REQUESTS_QUEUE,)
+    queue = work_queue(routing.EXTRACT_REQUESTS_QUEUE)
+    assert queue.name == "crawler.extract"
+    assert queue.durable
+    assert queue.routing_key == routing.EXTRACT_ROUTING_KEY
+    assert queue.arguments == {  # a classic queue refuses x-delivery-limit
+        "x-queue-type": "classic",
+        "x-dead-letter-exchange": "crawl.dlx",
+        "x-dead-letter-routing-key": "crawler.extract.dead",
+    }
+
+
+def test_every_work_queue_has_a_type() -> None:
+    assert set(routing.CLASSIC_WORK_QUEUES) <= set(routing.WORK_QUEUE_BINDINGS)
+    for name in routing.WORK_QUEUE_BINDINGS:
+        assert work_queue(name).arguments == routing.work_queue_arguments(name)
+        assert routing.work_queue_arguments(name)["x-queue-type"] == routing.work_queue_type(name)
 
 
 def test_a_work_queue_declared_by_a_publisher_equals_its_consumers() -> None:

@@ -6,10 +6,11 @@ events as ``crawl.event.<name>``, so a consumer binds by pattern.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 __all__ = [
     "ALL_PATTERN",
+    "CLASSIC_WORK_QUEUES",
     "COMMAND_PATTERN",
     "CRAWLER_EXTRA_BINDINGS",
     "CRAWLER_REQUESTS_QUEUE",
@@ -37,6 +38,7 @@ __all__ = [
     "routing_key",
     "status_partition_queue",
     "work_queue_arguments",
+    "work_queue_type",
 ]
 
 EXCHANGE: Final = "crawl"
@@ -63,7 +65,8 @@ COMMAND_PATTERN: Final = "crawl.command.*"
 EVENT_PATTERN: Final = "crawl.event.*"
 ALL_PATTERN: Final = "crawl.#"
 
-# Work queues (quorum, durable, with a delivery limit and a dead-letter exchange).
+# Work queues (durable, with a dead-letter exchange; quorum queues with a delivery limit, but
+# for ``CLASSIC_WORK_QUEUES``).
 CRAWLER_REQUESTS_QUEUE: Final = "crawler.requests"
 STATUS_QUEUE: Final = "status.messages"
 # Render requests (crawl_contracts.render): a crawler asks, one renderer answers to the
@@ -104,6 +107,12 @@ DEAD_LETTERED_QUEUES: Final[tuple[str, ...]] = (
     EXTRACT_REQUESTS_QUEUE,
 )
 DELIVERY_LIMIT: Final = 5
+# Work queues of transient requests, classic queues rather than quorum ones: a request is
+# worth nothing once its asker stopped waiting (and a broker restart drops the asker's
+# exclusive reply queue anyway), so it is published transient and the queue spends no Raft log
+# or fsync on it. A classic queue has no delivery limit: a request's ``deadline`` bounds how
+# long it can come back (its servers drop it past then).
+CLASSIC_WORK_QUEUES: Final[tuple[str, ...]] = (EXTRACT_REQUESTS_QUEUE,)
 
 
 def routing_key(message_type: str) -> str:
@@ -114,16 +123,24 @@ def routing_key(message_type: str) -> str:
         raise ValueError(f"no routing key for message type {message_type!r}") from None
 
 
+def work_queue_type(queue: str) -> Literal["classic", "quorum"]:
+    """``classic`` for ``CLASSIC_WORK_QUEUES``, ``quorum`` for every other work queue."""
+    return "classic" if queue in CLASSIC_WORK_QUEUES else "quorum"
+
+
 def work_queue_arguments(queue: str) -> dict[str, str | int]:
     """Declaration arguments of a work queue. Every service that declares ``queue`` (its
     consumer, and publishers that must not publish into the void) uses exactly these, or
-    RabbitMQ refuses the second declaration."""
-    return {
-        "x-queue-type": "quorum",
-        "x-delivery-limit": DELIVERY_LIMIT,
+    RabbitMQ refuses the second declaration. A quorum queue dead-letters a message after
+    ``DELIVERY_LIMIT`` deliveries; a classic one has no such limit (see
+    ``CLASSIC_WORK_QUEUES``), but both dead-letter what a consumer rejects."""
+    dead_letters: dict[str, str | int] = {
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
         "x-dead-letter-routing-key": dead_letter_queue(queue),
     }
+    if work_queue_type(queue) == "classic":
+        return {"x-queue-type": "classic", **dead_letters}
+    return {"x-queue-type": "quorum", "x-delivery-limit": DELIVERY_LIMIT, **dead_letters}
 
 
 def status_partition_queue(partition: int) -> str:

@@ -1,7 +1,7 @@
 """Dead-lettering with a reason: a refused message goes to ``<queue>.dead`` with headers that
 say why, and the queue moves on.
 
-RabbitMQ's own dead-lettering (a reject, or the quorum queue's delivery limit) only records
+RabbitMQ's own dead-lettering (a reject, or a quorum queue's delivery limit) only records
 ``rejected`` or ``delivery_limit`` in ``x-death``; a message a service can read but refuses is
 therefore republished by it to the dead-letter exchange (with confirms) with the reason in
 ``x-crawl-dead-letter-reason`` and the queue in ``x-crawl-dead-letter-queue``, then

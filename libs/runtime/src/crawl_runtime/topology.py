@@ -2,9 +2,16 @@
 
 RabbitMQ refuses a second declaration of an exchange or queue whose arguments differ from the
 first, so every service (a queue's consumer, and a publisher that must not publish into the
-void) builds them here: the shared topic exchange, the quorum work queues with their delivery
-limit and dead-letter exchange, and the dead-letter exchange with its ``<queue>.dead`` queues.
-Names come from :mod:`crawl_contracts.routing`.
+void) builds them here: the shared topic exchange, the work queues with their dead-letter
+exchange, and the dead-letter exchange with its ``<queue>.dead`` queues. Names come from
+:mod:`crawl_contracts.routing`.
+
+**Work queues.** Quorum queues with a delivery limit (a message that keeps failing is
+dead-lettered), but for ``routing.CLASSIC_WORK_QUEUES`` (``crawler.extract``): durable classic
+queues of transient requests, since a request is worth nothing once its asker stopped waiting
+and a quorum queue would spend its Raft log and fsync on every one. They have no delivery
+limit; the request's ``deadline`` bounds its redeliveries instead (its servers drop it past
+then, and log each redelivery).
 
 **Status partitions.** Everything under ``crawl.#`` goes from the crawl exchange (an
 exchange-to-exchange binding) to ``crawl.status``, a consistent-hash exchange (RabbitMQ's
@@ -43,8 +50,19 @@ def crawl_exchange() -> RabbitExchange:
 
 
 def work_queue(name: str) -> RabbitQueue:
-    """A quorum work queue; poison messages go to ``<name>.dead`` after a few deliveries."""
-    args: Any = routing.work_queue_arguments(name)  # a QuorumQueueArgs dict
+    """A durable work queue whose rejected messages go to ``<name>.dead``: a quorum queue that
+    also dead-letters a message after ``routing.DELIVERY_LIMIT`` deliveries, or, for
+    ``routing.CLASSIC_WORK_QUEUES``, a classic queue (no delivery limit: see the module
+    docstring)."""
+    args: Any = routing.work_queue_arguments(name)  # a QuorumQueueArgs or ClassicQueueArgs dict
+    if routing.work_queue_type(name) == "classic":
+        return RabbitQueue(
+            name,
+            queue_type=QueueType.CLASSIC,
+            durable=True,
+            routing_key=routing.WORK_QUEUE_BINDINGS[name],
+            arguments=args,
+        )
     return RabbitQueue(
         name,
         queue_type=QueueType.QUORUM,

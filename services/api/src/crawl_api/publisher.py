@@ -2,9 +2,9 @@
 
 A command is only reported as published once RabbitMQ confirmed it *and* routed it to at
 least one queue (``mandatory`` with returns raised): a ``202`` never stands for a command that
-went nowhere. At start-up the API declares the exchange and the work queues it publishes to,
-with the same arguments their consumers use, so a command published before any crawler ever
-ran waits in its queue.
+went nowhere. At start-up the API declares the exchange and the work queue it publishes to
+(``crawler.requests``), with the same arguments its consumers use, and the status partitions,
+so a command published before any crawler ever ran waits in its queue.
 """
 
 from __future__ import annotations
@@ -37,9 +37,12 @@ class CommandPublisher:
     async def connect(self) -> None:
         await self.broker.connect()
         exchange = await self.broker.declare_exchange(crawl_exchange())
-        for name, pattern in routing.WORK_QUEUE_BINDINGS.items():
-            queue = await self.broker.declare_queue(work_queue(name))
-            await queue.bind(exchange, routing_key=pattern)
+        # Only the queue its commands go to: the render and extraction request queues are the
+        # crawlers' (which ask) to declare, and to replace when an earlier version declared
+        # one otherwise (crawler.extract was a quorum queue).
+        name = routing.CRAWLER_REQUESTS_QUEUE
+        queue = await self.broker.declare_queue(work_queue(name))
+        await queue.bind(exchange, routing_key=routing.WORK_QUEUE_BINDINGS[name])
         await declare_status_partitions(self.broker)
 
     async def close(self) -> None:

@@ -40,6 +40,7 @@ from crawl_worker.extraction import JobExtractor, LocalExtractor
 from crawl_worker.extractserver import ExtractServer
 from crawl_worker.fetch import Fetcher, FetchLimits
 from crawl_worker.lease import LeaseStore
+from crawl_worker.legacy import replace_inequivalent_extract_queue
 from crawl_worker.renderclient import JobRenderer, RenderClient
 from crawl_worker.robots import RobotsCache, RobotsFiles
 from crawl_worker.runner import Delivery, JobRunner
@@ -244,6 +245,11 @@ class CrawlerService:
         )
 
     async def start_resources(self) -> None:
+        if self.extract_client is not None:
+            # Before anything here declares crawler.extract (ExtractClient.start below, the
+            # broker's subscriber once it starts): an earlier version's quorum queue of that
+            # name would refuse both.
+            await replace_inequivalent_extract_queue(self.settings.rabbitmq_url)
         await self.leases.ensure_indexes()
         await self.extractor.start()
         s = self.settings

@@ -9,6 +9,11 @@ serves, this one included) with that queue as ``reply_to`` and the request's id 
 once; a cancelled wait (a cancelled visit, a cancelled crawl) just forgets its request, and
 its late answer finds nobody.
 
+The queue is a durable classic one and the requests are transient: a request is worth nothing
+once its owner stopped waiting, and a broker restart drops the owner's exclusive reply queue
+anyway, so neither is worth a quorum queue's replicated, fsynced log. What a broker restart
+loses, the owners extract themselves at their timeout.
+
 ``extract`` answers ``None`` when the caller should extract the page itself: no other crawler
 serves the queue (asked of the broker, the queue's consumer count, at most every
 ``check_interval`` seconds; a lone crawler would only send its pages to itself), the request
@@ -116,7 +121,8 @@ class ExtractClient:
         self._channel.answered(correlation_id, body)
 
     async def start(self) -> None:
-        """Declare ``crawler.extract`` (bound as its consumers bind it)."""
+        """Declare ``crawler.extract`` (bound as its consumers bind it). An earlier version's
+        quorum queue of that name refuses this: ``crawl_worker.legacy`` replaces it first."""
         await self._channel.start()
 
     async def shared(self) -> bool:

@@ -98,8 +98,9 @@ class ReplyChannel(Generic[ReplyT]):
             waiting.set_exception(ValueError(f"unreadable {self._kind} reply: {exc}"[:500]))
 
     async def start(self) -> None:
-        """Declare the work queue, bound as its consumers bind it, so a request published
-        while they restart waits in it."""
+        """Declare the work queue (``work_queue``: a quorum queue, or a classic one for
+        ``routing.CLASSIC_WORK_QUEUES``), bound as its consumers bind it, so a request
+        published while they restart waits in it."""
         exchange = await self._broker.declare_exchange(crawl_exchange())
         self._queue = await self._broker.declare_queue(work_queue(self._queue_name))
         await self._queue.bind(exchange, routing_key=self._routing_key)
