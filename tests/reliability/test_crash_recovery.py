@@ -84,5 +84,8 @@ async def test_a_killed_crawlers_job_is_resumed_elsewhere_with_the_same_page_led
     assert started[:2] == [1, 2]
     terminals = [e for e in events if e["type"] in ("CrawlCompleted", "CrawlFailed")]
     assert [(t["type"], t["attempt"]) for t in terminals] == [("CrawlCompleted", job["attempt"])]
-    resumed = [e for e in events if e["attempt"] == 2 and e["type"] == "PageRecorded"]
+    # Page records, whether sent alone or in a batch (PagesRecorded).
+    records = [r for e in events for r in e.get("pages") or [e] if r["type"] == "PageRecorded"]
+    resumed = [r for r in records if r["attempt"] == 2]
+    assert resumed
     assert len(resumed) < len(expected)  # resumed from the checkpoint, not from the start
