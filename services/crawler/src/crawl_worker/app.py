@@ -29,6 +29,7 @@ from crawl_contracts import (
     routing,
 )
 from crawl_politeness import HostGate, PolitenessLimits
+from crawl_runtime.bodies import undecoded
 from crawl_runtime.deadletters import dead_letter
 from crawl_runtime.publish import publish_message, republish
 from crawl_runtime.topology import crawl_exchange, declare_dead_letters, work_queue
@@ -125,6 +126,7 @@ class CrawlerService:
             crawl_exchange(),
             channel=Channel(prefetch_count=1),
             ack_policy=AckPolicy.MANUAL,
+            decoder=undecoded,
             title="crawler.requests",
             description="Crawl and resume commands: each claims a job's lease, then is acked.",
         )

@@ -27,6 +27,7 @@ from faststream.rabbit import Channel, RabbitBroker
 from faststream.rabbit.message import RabbitMessage
 
 from crawl_contracts import ExtractionFailure, ExtractRequested, PageExtracted, routing
+from crawl_runtime.bodies import undecoded
 from crawl_runtime.replies import accepted, answer
 from crawl_runtime.topology import crawl_exchange, declare_dead_letters, work_queue
 from crawl_worker import observability
@@ -102,6 +103,7 @@ class ExtractServer:
             channel=Channel(prefetch_count=self._local.processes),
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
+            decoder=undecoded,
             title="crawler.extract",
             description="Extraction requests of any crawl; each is answered to its reply_to, "
             "then acked.",

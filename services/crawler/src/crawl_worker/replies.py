@@ -24,6 +24,7 @@ from faststream.rabbit.message import RabbitMessage
 from pydantic import BaseModel, ValidationError
 
 from crawl_contracts import Envelope, routing
+from crawl_runtime.bodies import undecoded
 from crawl_runtime.topology import crawl_exchange, work_queue
 
 __all__ = ["ReplyChannel"]
@@ -78,6 +79,7 @@ class ReplyChannel(Generic[ReplyT]):
             self.reply_queue,
             ack_policy=AckPolicy.ACK_FIRST,
             no_reply=True,
+            decoder=undecoded,
             title=f"crawler.{self._kind}-replies",
             description=description,
         )

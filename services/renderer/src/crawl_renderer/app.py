@@ -24,6 +24,7 @@ from crawl_renderer.gates import JobGates
 from crawl_renderer.render import PageLimits, PageRenderer
 from crawl_renderer.settings import RendererSettings
 from crawl_renderer.subrequests import Subrequests
+from crawl_runtime.bodies import undecoded
 from crawl_runtime.replies import accepted, answer
 from crawl_runtime.topology import crawl_exchange, declare_dead_letters, work_queue
 
@@ -75,6 +76,7 @@ class RendererService:
             channel=Channel(prefetch_count=self.settings.concurrency),
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
+            decoder=undecoded,
             title="renderer.requests",
             description="Render requests; each is answered to its reply_to, then acked.",
         )

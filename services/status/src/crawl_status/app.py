@@ -31,6 +31,7 @@ from crawl_contracts import (
     routing,
 )
 from crawl_contracts.envelope import utcnow
+from crawl_runtime.bodies import undecoded
 from crawl_runtime.deadletters import dead_letter
 from crawl_runtime.publish import publish_message, republish
 from crawl_runtime.topology import (
@@ -144,6 +145,7 @@ class StatusService:
             status_partition_queue(partition),
             status_partition_exchange(),
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=undecoded,
             title=f"status.messages.{partition}",
             description=(
                 "Every command and event of the jobs hashed onto this partition, projected "
