@@ -38,7 +38,8 @@ stop() {
   if running "$1"; then
     local pid; pid="$(cat "$RUN/$1.pid")"
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # Up to 30 s: a crawler hands its running jobs back first (CRAWL_WORKER_STOP_GRACE).
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || true
     echo "$1: stopped"
   fi

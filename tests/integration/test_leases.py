@@ -124,3 +124,27 @@ async def test_committed_pieces_rebuild_the_state_and_nothing_else_counts(
     assert await two.commit(job, 2, second, {1: len(docs), 2: 1}) is not None
     await two.finish(job, 2)
     assert await database[names.CRAWLER_STATE].count_documents({"job_id": job}) == 0
+
+
+async def test_a_released_attempt_is_claimed_at_once_by_the_next_and_never_again(
+    mongo: AsyncMongoClient[dict[str, Any]], services: Services
+) -> None:
+    database = mongo[services.database]
+    one = LeaseStore(database, "worker-1", lease_seconds=600)
+    two = LeaseStore(database, "worker-2", lease_seconds=600)
+    job = str(uuid.uuid4())
+    assert (await one.claim(job, 1, max_duration=3600)).state is ClaimState.CLAIMED
+    docs = state_pieces(job, 1, 0, StateDelta(urls=["http://a/"], depths=[0]), utcnow())
+    assert await one.commit(job, 1, docs, {1: len(docs)}) is not None
+    assert not await two.release(job, 1), "only the holder hands an attempt back"
+    assert await one.release(job, 1)
+    assert not await one.release(job, 1), "once"
+    assert await one.commit(job, 1, [], {1: len(docs)}) is None, "nothing after the release"
+
+    # Its lease had ten minutes left: the next attempt takes the job at once, with its pieces.
+    stale = await two.claim(job, 1, max_duration=3600)  # a late copy of attempt 1's command
+    assert stale.state is ClaimState.DONE
+    resumed = await two.claim(job, 2, max_duration=3600)
+    assert resumed.state is ClaimState.CLAIMED
+    assert resumed.pieces == {1: len(docs)}
+    assert (await one.claim(job, 2, max_duration=3600)).state is ClaimState.HELD

@@ -16,12 +16,13 @@ from faststream.rabbit import QueueType, RabbitBroker, RabbitQueue
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
-from crawl_contracts import PageRecorded, PagesRecorded, routing
+from crawl_contracts import CrawlReleased, PageRecorded, PagesRecorded, routing
 from crawl_runtime.topology import crawl_exchange
 from crawl_stack import Services
 from crawl_status.app import StatusService
 from crawl_status.settings import StatusSettings
-from services.status.tests.events import history
+from services.status.tests.events import history, released_history
+from tests.reliability.support import event_probe
 
 pytestmark = pytest.mark.integration
 
@@ -149,6 +150,39 @@ async def test_a_batch_of_page_records_projects_as_its_records_would_one_by_one(
     batched = await project("records-batched", batched=True)
     assert len(batched) == 3
     assert batched == one_by_one
+
+
+async def test_a_released_job_is_resumed_at_once_once_and_stays_running(
+    status_service: StatusService,
+    publisher: RabbitBroker,
+    mongo: AsyncMongoClient[dict[str, Any]],
+    services: Services,
+) -> None:
+    messages = released_history(job_id=f"released-{random.randrange(10**9)}")
+    release = next(m for m in messages if isinstance(m, CrawlReleased))
+    job_id = release.job_id
+    db = mongo[services.database]
+    async with event_probe(services.rabbitmq_url) as probe:
+        # Up to the release, which is delivered twice (a redelivery).
+        for message in [*messages[: messages.index(release) + 1], release]:
+            await publish(publisher, message)
+
+        async def resumed() -> bool:
+            doc = await db.crawls.find_one({"_id": job_id})
+            return doc is not None and doc["attempt"] == 2
+
+        await eventually(resumed)
+        await asyncio.sleep(0.5)  # the copy of the release lands too
+        resumes = [e for e in await probe.of(job_id) if e["type"] == "CrawlResumeRequested"]
+    assert [(e["attempt"], e["reason"]) for e in resumes] == [
+        (2, "handed back by worker w1 (shutdown)")
+    ]
+    doc = await db.crawls.find_one({"_id": job_id})
+    assert doc is not None
+    assert (doc["status"], doc["released_attempts"]) == ("running", [1])
+    assert doc["counters"] == release.counters.model_dump()
+    lines = [line["message"] async for line in db.crawl_logs.find({"job_id": job_id})]
+    assert any(line.startswith("crawl handed back by worker w1") for line in lines), lines
 
 
 async def test_garbage_is_dead_lettered_and_the_next_message_is_processed(

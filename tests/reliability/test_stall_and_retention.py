@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from crawl_contracts import STATUS_SEQ, Envelope
+from crawl_contracts import STATUS_SEQ, Counters, CrawlReleased, Envelope
 from crawl_contracts.envelope import utcnow
 from crawl_schema import names
 from crawl_stack import Services
@@ -91,6 +91,41 @@ async def test_every_scan_finds_the_jobs_silent_by_then_whoever_projected_them(
     assert finished["_id"] not in said, "finished: nobody has to speak for it"
     await detector.scan(utcnow() + timedelta(seconds=60))  # a minute on: silent
     assert young["_id"] in {m.job_id for m in published}
+
+
+async def test_a_handed_back_attempt_is_resumed_at_once_and_not_counted_as_lost(
+    mongo: AsyncMongoClient[dict[str, Any]], services: Services
+) -> None:
+    db = mongo[services.database]
+    published: list[Envelope] = []
+
+    async def publish(message: Envelope) -> None:
+        published.append(message)
+
+    detector = StallDetector(db, publish, stall_after=30, max_attempts=3)
+    released = job("running", 1, attempt=2)  # just handed back
+    await db.crawls.insert_one(released)
+    event = CrawlReleased(
+        job_id=released["_id"],
+        tenant="acme",
+        attempt=2,
+        seq=40,
+        worker_id="w1",
+        counters=Counters(),
+    )
+    assert await detector.released(event)
+    assert await detector.released(event) is False, "once per attempt"
+    assert [(m.type, m.attempt) for m in published] == [("CrawlResumeRequested", 3)]
+
+    # Attempt 3 of 3 fell silent, but attempt 2 was handed back, not lost: one more is asked.
+    await db.crawls.update_one(
+        {"_id": released["_id"]},
+        {"$set": {"attempt": 3, "released_attempts": [2]}},
+    )
+    published.clear()
+    await detector.scan(utcnow() + timedelta(seconds=60))
+    said = [(m.type, m.attempt) for m in published if m.job_id == released["_id"]]
+    assert said == [("CrawlStalled", 3), ("CrawlResumeRequested", 4)]
 
 
 async def test_the_sweeper_deletes_expired_jobs_with_all_they_left_only(

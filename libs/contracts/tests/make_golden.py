@@ -20,6 +20,7 @@ from crawl_contracts import (
     CrawlHeartbeat,
     CrawlLogged,
     CrawlProgressed,
+    CrawlReleased,
     CrawlRequest,
     CrawlRequested,
     CrawlResumeRequested,
@@ -115,6 +116,12 @@ SAMPLES = [
     CrawlFailed(**BASE, error_code="internal_error", error="boom", counters=COUNTERS),
     CrawlCancelled(**BASE, counters=COUNTERS),
     CrawlStalled(**BASE, silent_seconds=31.5, worker_id="crawler-1"),
+    CrawlReleased(
+        **BASE,
+        worker_id="crawler-1",
+        reason="shutdown",
+        counters=Counters(discovered=10, queued=3, fetched=5, failed=1, skipped=1),
+    ),
 ]
 
 REQUEST_SAMPLES: list[tuple[str, Any]] = [

@@ -106,6 +106,7 @@ def assert_counters_add_up(sink: Sink) -> None:
 async def test_every_discovered_url_ends_with_an_outcome_and_a_reason() -> None:
     crawl, sink = make_crawl(max_depth=2)
     terminal = await crawl.run()
+    assert terminal is not None
     assert terminal.type == "CrawlCompleted"
     assert terminal.stop_reason.value == "exhausted"
     assert outcomes(sink) == {
@@ -132,6 +133,7 @@ async def test_every_discovered_url_ends_with_an_outcome_and_a_reason() -> None:
 async def test_page_limit_stops_the_crawl_and_records_the_rest_as_skipped() -> None:
     crawl, sink = make_crawl(max_pages=2, max_depth=5)
     terminal = await crawl.run()
+    assert terminal is not None
     assert terminal.type == "CrawlCompleted"
     assert terminal.stop_reason.value == "page_limit"
     assert terminal.counters.fetched == 2
@@ -151,6 +153,7 @@ async def test_cancel_stops_a_crawl_with_one_cancelled_event() -> None:
     await asyncio.sleep(0.05)
     crawl.cancel()
     terminal = await asyncio.wait_for(task, 1.0)
+    assert terminal is not None
     assert terminal.type == "CrawlCancelled"
     assert [e.type for e in sink.events].count("CrawlCancelled") == 1
     assert_counters_add_up(sink)
@@ -207,6 +210,7 @@ def sitemap_crawl(**request: Any) -> tuple[Crawl, Sink]:
 async def test_patterns_sitemaps_and_canonical_links_shape_the_crawl() -> None:
     crawl, sink = sitemap_crawl(include=["/docs/"], exclude=["/docs/b$"])
     terminal = await crawl.run()
+    assert terminal is not None
     assert outcomes(sink) == {
         "/": ("fetched", None),
         "/docs/a": ("fetched", None),
@@ -292,6 +296,7 @@ async def test_progress_goes_out_when_reported_and_never_after_the_terminal_even
     assert [e.counters.fetched for e in sink.events if isinstance(e, CrawlProgressed)] == [1]
     release.set()
     terminal = await task
+    assert terminal is not None
     assert terminal.counters.fetched > 1  # the end carries the final counters
     await crawl.report_progress(crawl.counters)
     assert sink.events[-1] is terminal, "nothing may outrank the terminal event's counters"

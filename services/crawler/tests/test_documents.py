@@ -89,6 +89,7 @@ async def test_a_crawl_records_each_document_with_its_outcome_reason_and_pages()
     sink = Sink()
     robots = RobotsCache(fetcher.fetch_text, "test-agent")
     terminal = await Crawl(command, CrawlPorts(fetcher, robots, extract, sink), worker_id="w").run()
+    assert terminal is not None
     assert terminal.type == "CrawlCompleted"
     records = {r.url.removeprefix("http://127.0.0.1:9"): r for r in page_records(sink.events)}
     oaks = records["/oaks.pdf"]

@@ -221,6 +221,7 @@ async def test_unchanged_pages_count_against_max_pages() -> None:
     terminal = await Crawl(
         CrawlRequested(job_id="j2", tenant="t", request=request), ports, worker_id="w"
     ).run()
+    assert terminal is not None
     c = terminal.counters
     assert c.unchanged + c.fetched + c.failed == 3
     assert terminal.stop_reason.value == "page_limit"
@@ -255,6 +256,7 @@ async def test_an_extraction_past_its_time_is_a_failed_page_and_the_crawl_goes_o
     terminal = await Crawl(
         CrawlRequested(job_id="j", tenant="t", request=request), ports, worker_id="w"
     ).run()
+    assert terminal is not None
     assert terminal.type == "CrawlCompleted"
     assert outcomes(sink)["/b"] == ("failed", None)
     b = next(r for r in page_records(sink.events) if r.url == BASE + "/b")

@@ -111,9 +111,11 @@ async def test_a_crawl_resumed_from_any_commit_gives_the_uninterrupted_ledger(
 ) -> None:
     reference = DyingSink()
     expected = await make(reference).run()
+    assert expected is not None
 
     first = DyingSink(cut_at, after_cut)
     ended = await make(first, record_batch=record_batch).run()
+    assert ended is not None
     assert first.commit is not None
     if not first.dead.is_set():  # fewer than after_cut messages followed the cut: it finished
         assert ended.type == "CrawlCompleted"
@@ -126,6 +128,7 @@ async def test_a_crawl_resumed_from_any_commit_gives_the_uninterrupted_ledger(
 
     second = DyingSink()
     resumed = await make(second, state=state, attempt=2).run()
+    assert resumed is not None
 
     combined = {**ledger(first.events), **ledger(second.events)}
     assert combined == ledger(reference.events)
@@ -195,6 +198,7 @@ async def test_the_time_limit_ends_the_crawl_as_completed_with_time_limit() -> N
     sink = DyingSink()
     crawl = make(sink, deadline=time.monotonic() + 0.15, transport=httpx.MockTransport(slow))
     terminal = await asyncio.wait_for(crawl.run(), 5)
+    assert terminal is not None
     assert terminal.type == "CrawlCompleted"
     assert terminal.stop_reason.value == "time_limit"
     assert add_up(terminal.counters)
@@ -227,6 +231,7 @@ async def test_a_cancel_sends_its_terminal_event_first_then_every_unvisited_url(
     await asyncio.sleep(0.05)
     crawl.cancel()
     terminal = await asyncio.wait_for(task, 2)
+    assert terminal is not None
 
     assert terminal.type == "CrawlCancelled"
     types = [e.type for e in sink.events]
@@ -266,4 +271,5 @@ async def test_a_closed_gate_holds_every_visit_until_it_opens() -> None:
     assert crawl.cut().delta.counters["queued"] == 1  # as a resumed attempt would find it
     gate.opened.set()
     terminal = await asyncio.wait_for(task, 5)
+    assert terminal is not None
     assert terminal.counters.fetched > 1

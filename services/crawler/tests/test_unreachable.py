@@ -97,6 +97,7 @@ async def test_a_start_url_that_answers_404_is_a_completed_crawl_with_a_failed_p
 
     crawl, sink = crawl_of(handler)
     terminal = await crawl.run()
+    assert terminal is not None
     assert terminal.type == "CrawlCompleted"  # the site answered: nothing was unreachable
     record = start_record(sink)
     assert record.outcome.value == "failed"
@@ -111,6 +112,7 @@ async def test_a_reachable_site_whose_rules_forbid_the_start_says_robots() -> No
 
     crawl, sink = crawl_of(handler)
     terminal = await crawl.run()
+    assert terminal is not None
     assert terminal.type == "CrawlCompleted"
     record = start_record(sink)
     assert (record.reason, record.error) == ("robots", None)

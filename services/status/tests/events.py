@@ -100,3 +100,38 @@ def resumed_history(job_id: str = "job-2", tenant: str = "acme") -> list[Any]:
             counters=Counters(discovered=2, fetched=2),
         ),
     ]
+
+
+def released_history(job_id: str = "job-3", tenant: str = "acme") -> list[Any]:
+    """A job whose first worker stopped and handed it back: resumed as attempt 2 at once
+    (no stall), completed."""
+    from crawl_contracts import CrawlReleased, CrawlResumeRequested  # noqa: PLC0415
+
+    def at(n: int, attempt: int, seq: int) -> dict[str, Any]:
+        return {
+            "job_id": job_id,
+            "tenant": tenant,
+            "occurred_at": T0 + timedelta(seconds=n),
+            "attempt": attempt,
+            "seq": seq,
+        }
+
+    request = CrawlRequest(url="https://example.com/")
+    return [
+        CrawlRequested(**at(0, 1, 0), request=request),
+        CrawlStarted(**at(1, 1, 1), worker_id="w1"),
+        PageRecorded(**at(2, 1, 2), url="https://example.com/", outcome=Outcome.FETCHED, depth=0),
+        CrawlProgressed(**at(2, 1, 3), counters=Counters(discovered=3, in_flight=1, fetched=1)),
+        CrawlReleased(
+            **at(3, 1, 4), worker_id="w1", counters=Counters(discovered=3, queued=2, fetched=1)
+        ),
+        CrawlResumeRequested(**at(3, 2, 0), request=request, reason="handed back by worker w1"),
+        CrawlStarted(**at(4, 2, 1), worker_id="w2"),
+        PageRecorded(**at(5, 2, 2), url="https://example.com/a", outcome=Outcome.FETCHED, depth=1),
+        PageRecorded(**at(5, 2, 3), url="https://example.com/b", outcome=Outcome.FETCHED, depth=1),
+        CrawlCompleted(
+            **at(6, 2, 4),
+            stop_reason=StopReason.EXHAUSTED,
+            counters=Counters(discovered=3, fetched=3),
+        ),
+    ]

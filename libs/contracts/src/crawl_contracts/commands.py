@@ -29,7 +29,10 @@ class CrawlCancelRequested(Envelope):
 
 
 class CrawlResumeRequested(Envelope):
-    """Resume a stalled crawl from its checkpoint."""
+    """Resume a stalled or handed-back crawl from its last committed state.
+
+    Asked by the status service for the next attempt, when the job's worker fell silent
+    (``CrawlStalled``) or handed it back (``CrawlReleased``)."""
 
     type: Literal["CrawlResumeRequested"] = "CrawlResumeRequested"
     request: CrawlRequest

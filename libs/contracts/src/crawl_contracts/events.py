@@ -18,6 +18,7 @@ __all__ = [
     "CrawlHeartbeat",
     "CrawlLogged",
     "CrawlProgressed",
+    "CrawlReleased",
     "CrawlStalled",
     "CrawlStarted",
     "PageRecorded",
@@ -202,6 +203,22 @@ class CrawlCancelled(Envelope):
     type: Literal["CrawlCancelled"] = "CrawlCancelled"
     stop_reason: StopReason = StopReason.CANCELLED
     counters: Counters = Field(default_factory=Counters)
+
+
+class CrawlReleased(Envelope):
+    """The attempt's worker handed the job back as it stopped: not an end of the job.
+
+    Sent after a last commit of the crawl's state and the release of its lease; ``counters``
+    are those committed (URLs that were in flight counted as queued). The job stays
+    ``running``: the status service at once asks another worker for the next attempt
+    (``CrawlResumeRequested``), which resumes from that commit."""
+
+    type: Literal["CrawlReleased"] = "CrawlReleased"
+    worker_id: str = Field(description="The worker that handed the job back")
+    reason: str = Field(
+        default="shutdown", description="Why: ``shutdown``, the worker was stopping (SIGTERM)"
+    )
+    counters: Counters
 
 
 class CrawlStalled(Envelope):

@@ -21,6 +21,7 @@ from crawl_contracts.events import (
     CrawlHeartbeat,
     CrawlLogged,
     CrawlProgressed,
+    CrawlReleased,
     CrawlStalled,
     CrawlStarted,
     PageRecorded,
@@ -54,6 +55,7 @@ Message = Annotated[
     | CrawlCompleted
     | CrawlFailed
     | CrawlCancelled
+    | CrawlReleased
     | CrawlStalled,
     Field(discriminator="type"),
 ]
@@ -74,6 +76,7 @@ MESSAGE_TYPES: Final[dict[str, type[Any]]] = {
         CrawlCompleted,
         CrawlFailed,
         CrawlCancelled,
+        CrawlReleased,
         CrawlStalled,
     )
 }

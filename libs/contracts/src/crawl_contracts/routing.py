@@ -58,6 +58,7 @@ _ROUTING: Final[dict[str, str]] = {
     "CrawlCompleted": "crawl.event.completed",
     "CrawlFailed": "crawl.event.failed",
     "CrawlCancelled": "crawl.event.cancelled",
+    "CrawlReleased": "crawl.event.released",
     "CrawlStalled": "crawl.event.stalled",
 }
 

@@ -7,7 +7,8 @@ status service's projection of it and the crawler's reads agree on its shape.
 (:data:`COUNTER_FIELDS`), ``request``, ``submitted_by``, timestamps (``created_at``,
 ``started_at``, ``last_activity_at``, ``finished_at``, ``cancel_requested_at``,
 ``expires_at``), ``stop_reason``, ``error``, ``attempt``, ``worker_id``, the reducer's
-bookkeeping (``counters_key``, ``terminal``, ``started_key``, ``stalled_attempt``), the keys
+bookkeeping (``counters_key``, ``terminal``, ``started_key``, ``stalled_attempt``,
+``released_attempts``), the keys
 the job list reads (``list_key``, ``host``) and ``version`` (compare-and-set).
 
 ``crawl_pages`` (:func:`page_record`): one per URL of a job; ``order`` is the ordering number
@@ -91,6 +92,7 @@ JOB_DEFAULTS: JobDocument = {
     "terminal": None,
     "started_key": None,
     "stalled_attempt": None,
+    "released_attempts": None,
     "expires_at": None,
     # What the job list reads (``crawl_schema.queries``), derived from the two above.
     "list_key": None,

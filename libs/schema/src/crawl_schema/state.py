@@ -3,8 +3,11 @@
 ``crawler_leases`` (``_id`` = job id): ``owner`` and ``attempt`` hold the job until
 ``lease_until``; ``deadline_at`` (the time limit, fixed by the first claim);
 ``cancel_requested``; ``finished`` once a terminal event went out; ``pieces``, per attempt
-(as a string), how many pieces of durable state that attempt committed. A piece counts once
-the lease names it: a piece written by an attempt that lost its lease is never read.
+(as a string), how many pieces of durable state that attempt committed; ``released_at`` and
+``released_by`` once a stopping worker handed its attempt back (the lease then names the next
+attempt, with neither ``owner`` nor ``lease_until``: claimable at once, by that attempt or a
+later one only). A piece counts once the lease names it: a piece written by an attempt that
+lost its lease is never read.
 
 ``crawler_state`` (``_id`` = ``<job>:<attempt>:<number>``, :func:`state_pieces`): what one
 attempt learned between two commits, never more than :data:`PIECE_BYTES` per document:

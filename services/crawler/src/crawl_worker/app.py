@@ -121,7 +121,7 @@ class CrawlerService:
     def _register(self) -> None:
         # One command at a time on its own channel: a command waits unacknowledged only while
         # every job slot is busy, and never longer than ``slot_wait``.
-        @self.broker.subscriber(
+        self._requests = self.broker.subscriber(
             work_queue(routing.CRAWLER_REQUESTS_QUEUE),
             crawl_exchange(),
             channel=Channel(prefetch_count=1),
@@ -130,6 +130,8 @@ class CrawlerService:
             title="crawler.requests",
             description="Crawl and resume commands: each claims a job's lease, then is acked.",
         )
+
+        @self._requests
         async def on_requested() -> None:
             # The message comes from the context rather than a `message: RabbitMessage`
             # parameter: FastStream resolves such a parameter on a worker thread, one thread
@@ -167,9 +169,7 @@ class CrawlerService:
             await dead_letter(self.broker, message, queue, f"not a crawl command: {command.type}")
             return
         structlog.contextvars.bind_contextvars(job_id=command.job_id, tenant=command.tenant)
-        try:
-            await asyncio.wait_for(self.runner.slots.acquire(), self.settings.slot_wait)
-        except TimeoutError:
+        if not await self.runner.take_slot(self.settings.slot_wait):  # or stopping
             await self._requeue_at_tail(message)
             return
         try:
@@ -181,12 +181,15 @@ class CrawlerService:
             outcome = Delivery.RETRY
         if outcome == Delivery.ACK:
             await message.ack()
+        elif outcome == Delivery.REQUEUE:
+            await self._requeue_at_tail(message)
         else:
             # Counted by the quorum queue: past its delivery limit it is dead-lettered.
             await message.nack(requeue=True)
 
     async def _requeue_at_tail(self, message: RabbitMessage) -> None:
-        """Every slot stayed busy: put a copy at the tail (not counted as a failed delivery)."""
+        """Every slot stayed busy, or this crawler is stopping: put a copy at the tail (not
+        counted as a failed delivery), for whichever crawler is free."""
         await republish(
             self.broker,
             message,
@@ -283,6 +286,23 @@ class CrawlerService:
     async def broker_ping(self) -> bool:
         return bool(await self.broker.ping(timeout=2.0))
 
+    async def stop(self) -> None:
+        """On SIGTERM, before the broker stops: take no new command, and hand every running
+        job back (``JobRunner.hand_back``), within ``stop_grace`` seconds."""
+        grace = self.settings.stop_grace
+        log.info("crawler.stopping", grace=grace, jobs=len(self.running))
+        await asyncio.gather(self.runner.hand_back(grace), self._stop_taking(grace))
+        log.info("crawler.stopped_taking_jobs")
+
+    async def _stop_taking(self, grace: float) -> None:
+        """Cancel the consumer of ``crawler.requests`` (a command in hand is put back at the
+        tail of the queue, for another crawler)."""
+        try:
+            async with asyncio.timeout(grace):
+                await self._requests.stop()
+        except Exception as exc:  # the broker stops it anyway; a command in hand returns then
+            log.warning("crawler.requests_not_stopped", error=f"{type(exc).__name__}: {exc}")
+
     async def close(self) -> None:
         await self.runner.close()
         if self._client is not None:
@@ -308,4 +328,7 @@ def create_app(settings: WorkerSettings) -> tuple[FastStream, CrawlerService]:
             await probes.stop()
             await service.close()
 
-    return FastStream(service.broker, lifespan=lifespan, logger=None), service
+    # The hand-back runs before the broker stops (FastStream runs on_shutdown hooks first):
+    # it still publishes, and commands in hand still go back to the queue.
+    app = FastStream(service.broker, lifespan=lifespan, logger=None, on_shutdown=[service.stop])
+    return app, service

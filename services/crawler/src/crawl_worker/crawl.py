@@ -23,7 +23,12 @@ consequences. Counter invariant, kept at every emitted event::
     discovered == queued + in_flight + fetched + failed + skipped
 
 A crawl ends with exactly one terminal event, unless it is abandoned (another worker took its
-lease): then it stops at once and says nothing more.
+lease): then it stops at once and says nothing more; or unless it is handed back
+(:meth:`Crawl.hand_back`, its worker is stopping): then it starts no visit, lets those in
+flight end for a while, stops the rest (their URLs stay queued, as a cut stores them anyway),
+and ``run()`` returns ``None``; once its runner stored the last commit,
+:meth:`Crawl.announce_release` sends ``CrawlReleased`` as the attempt's last word, and another
+attempt goes on from that commit.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from crawl_contracts import (
     CrawlHeartbeat,
     CrawlLogged,
     CrawlProgressed,
+    CrawlReleased,
     CrawlRequested,
     CrawlStarted,
     Envelope,
@@ -248,6 +254,12 @@ class Crawl:
         self._publish_error: BaseException | None = None
         self._changed = asyncio.Condition()
         self._cancelled = asyncio.Event()
+        # A hand-back: asked (no visit starts), then the visits in flight are out of time, and
+        # whether the crawl stopped for it (``run()`` returned None).
+        self._hand_back_asked = asyncio.Event()
+        self._visits_over = asyncio.Event()
+        self._visits_timer: asyncio.TimerHandle | None = None
+        self.handed_back = False
         self._page_limited = False
         self._start_unreachable: str | None = None  # why the start URL was never fetched
         self._baseline: Baseline | None = None  # the earlier job of a re-crawl, once opened
@@ -287,13 +299,38 @@ class Crawl:
         self._sink.muted = True
         self.cancel()
 
-    async def run(self) -> Terminal:
-        """Crawl until the frontier is exhausted, a limit is reached, or ``cancel()``."""
+    def hand_back(self, visits_for: float) -> None:
+        """Stop for another worker to go on (this one is stopping): no visit starts from now;
+        those in flight may end for ``visits_for`` seconds, then they are stopped, unrecorded
+        (their URLs stay queued for the next attempt). ``run()`` then returns ``None``, or its
+        terminal event if the crawl ended meanwhile (nothing left to visit, a cancel, its time
+        limit). Nothing once the terminal event is on its way."""
+        if self.ended or self._hand_back_asked.is_set():
+            return
+        self._hand_back_asked.set()
+        loop = asyncio.get_running_loop()
+        self._visits_timer = loop.call_later(max(visits_for, 0.0), self._visits_over.set)
+
+    async def run(self) -> Terminal | None:
+        """Crawl until the frontier is exhausted, a limit is reached, or ``cancel()``; ``None``
+        when the crawl stopped for a hand-back (:meth:`hand_back`)."""
         try:
             return await self._run()
         finally:
-            if self._deadline_timer is not None:
-                self._deadline_timer.cancel()
+            for timer in (self._deadline_timer, self._visits_timer):
+                if timer is not None:
+                    timer.cancel()
+
+    async def announce_release(self, counters: Counters, reason: str = "shutdown") -> None:
+        """Send ``CrawlReleased``, the attempt's last word after a hand-back, once every event
+        before it is confirmed; returns once the broker confirmed it (raises if it or an
+        earlier event was not). ``counters``: those of the last commit stored."""
+        self.ended = True  # no progress or heartbeat from here on
+        await self._drain()
+        event = self._event(
+            CrawlReleased, worker_id=self._worker_id, reason=reason, counters=counters
+        )
+        await self._sink.emit(event)
 
     async def cancel_unstarted(self) -> CrawlCancelled:
         """End a job whose cancel was heard before it started: one terminal event, no page."""
@@ -341,7 +378,7 @@ class Crawl:
 
     # -- the crawl -----------------------------------------------------------------------
 
-    async def _run(self) -> Terminal:
+    async def _run(self) -> Terminal | None:
         # Not held for its confirm: events go out on one channel in order, a consumer orders
         # them by ``seq`` anyway, and the command is acked once any event is confirmed.
         await self._emit(CrawlStarted, worker_id=self._worker_id)
@@ -354,14 +391,21 @@ class Crawl:
             self._discover(self.start_url, 0)
         workers = [asyncio.create_task(self._work_all())]
         cancel_wait = asyncio.create_task(self._cancelled.wait())
+        hand_back_wait = asyncio.create_task(self._hand_back_asked.wait())
         try:
             done_all: asyncio.Future[Any] = asyncio.gather(*workers)
-            await asyncio.wait([done_all, cancel_wait], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                [done_all, cancel_wait, hand_back_wait], return_when=asyncio.FIRST_COMPLETED
+            )
+            if self._hand_back_asked.is_set() and not self._cancelled.is_set():
+                await self._wind_down(workers, done_all, cancel_wait)
             if self._cancelled.is_set():
                 for task in workers:
                     task.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
                 return await self._finish_stopped()
+            if self.handed_back:
+                return None
             done_all.result()  # re-raise a worker's unexpected error
         except Exception as exc:
             for task in workers:
@@ -373,6 +417,15 @@ class Crawl:
             )
         finally:
             cancel_wait.cancel()
+            hand_back_wait.cancel()
+        if self._hand_back_asked.is_set() and self._frontier and not self._page_limited:
+            # Every visit in flight ended, and URLs are left: the next attempt visits them.
+            self.handed_back = True
+            return None
+        return await self._finish()
+
+    async def _finish(self) -> Terminal:
+        """The frontier is worked off (or the page limit reached): the terminal event."""
         while self._frontier:  # unfetched because of max_pages
             url, depth = self._frontier.popleft()
             self._count.queued -= 1
@@ -394,6 +447,31 @@ class Crawl:
             kept = self._count.changed + self._count.unchanged
             self._count.removed = max(0, baseline.pages - kept)
         return await self._terminal(CrawlCompleted, stop_reason=reason)
+
+    async def _wind_down(
+        self,
+        workers: list[asyncio.Task[None]],
+        done_all: asyncio.Future[Any],
+        cancel_wait: asyncio.Future[Any],
+    ) -> None:
+        """A hand-back was asked: wait until the visits in flight end, the crawl is cancelled,
+        or the visits' time is up; then the visits still in flight are stopped (their URLs,
+        counted in flight, stay queued in the durable state: ``Crawl.cut``)."""
+        async with self._changed:
+            self._changed.notify_all()  # the workers waiting for a URL leave
+        visits_over = asyncio.create_task(self._visits_over.wait())
+        try:
+            await asyncio.wait(
+                [done_all, cancel_wait, visits_over], return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            visits_over.cancel()
+        if done_all.done() or self._cancelled.is_set():
+            return
+        self.handed_back = True
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
 
     async def _open_baseline(self, job_id: str) -> Baseline:
         if self._ports.baselines is None:
@@ -422,7 +500,12 @@ class Crawl:
     async def _work(self) -> None:
         while True:
             async with self._changed:
-                while not (self._frontier and self._budget_left()):
+                while self._hand_back_asked.is_set() or not (
+                    self._frontier and self._budget_left()
+                ):
+                    if self._hand_back_asked.is_set():  # no visit starts: the workers leave
+                        self._changed.notify_all()
+                        return
                     if self._active == 0:
                         if self._frontier:
                             self._page_limited = True
@@ -438,9 +521,14 @@ class Crawl:
                 # Right before the visit: a worker may have waited for this URL a long time.
                 # (While it waits here the URL is in flight, which a cut stores as queued.)
                 await self._gate.wait()
-                await self._visit(url, depth)
+                if self._hand_back_asked.is_set():  # asked while waiting: not visited
+                    self._unpop(url, depth)
+                else:
+                    await self._visit(url, depth)
             except asyncio.CancelledError:
-                if url in self._in_flight and not self.abandoned:
+                # Stopped for a hand-back: the URL stays in flight, which a cut stores as
+                # queued (the next attempt visits it).
+                if url in self._in_flight and not self.abandoned and not self.handed_back:
                     # Stopped mid-visit: counted as skipped now, recorded right after the
                     # terminal event, so nothing stands between the stop and its terminal.
                     self._settle(url)
@@ -451,6 +539,13 @@ class Crawl:
                 self._active -= 1
             async with self._changed:
                 self._changed.notify_all()
+
+    def _unpop(self, url: str, depth: int) -> None:
+        """A URL taken from the frontier goes back to its head, unvisited."""
+        self._in_flight.discard(url)
+        self._count.in_flight -= 1
+        self._count.queued += 1
+        self._frontier.appendleft((url, depth))
 
     def _settle(self, url: str) -> None:
         """The URL leaves ``in_flight``; its outcome is counted in the same step."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 from concurrent.futures import Executor, ProcessPoolExecutor
 from functools import partial
 
@@ -33,6 +34,15 @@ from crawl_worker.settings import WorkerSettings
 __all__ = ["JobExtractor", "LocalExtractor"]
 
 _WARM_PAGE = b"<html><p>warm</p></html>"
+
+
+def _pool_process(parent: int) -> None:
+    """An extraction process ends with its crawler, never before it: a stop signal sent to
+    the crawler's whole process group (Ctrl-C, ``deploy/stack.sh down``) leaves it to finish
+    the pages of the crawls being handed back."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
 
 
 class LocalExtractor:
@@ -55,7 +65,7 @@ class LocalExtractor:
                 max_workers=self.processes,
                 mp_context=multiprocessing.get_context("spawn"),
                 # A crawler killed with SIGKILL takes its extraction processes with it.
-                initializer=die_with_parent,
+                initializer=_pool_process,
                 initargs=(os.getpid(),),
             )
         # Warm the pool so the first pages do not pay for importing trafilatura.

@@ -13,11 +13,16 @@ runs out the job is given up (the crawl abandoned: it sends nothing more; the st
 has another attempt resume it). A lease found lost is given up at once; so is a commit whose
 events the broker refused (they are not in the ledger, so it can never be stored), and the
 job whenever the keeper itself fails: a job is never kept on a lease nobody renews.
+
+When the crawl stopped for a hand-back, :meth:`Keeper.commit_last` (after ``run()`` was
+cancelled, at whatever point) stores the commit ``run()`` was busy with, if any, then a last cut
+of everything the crawl journaled: what the next attempt resumes from.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -32,6 +37,7 @@ from crawl_worker import observability
 from crawl_worker.crawl import Crawl
 from crawl_worker.lease import LeaseGate, LeaseStore
 from crawl_worker.settings import WorkerSettings
+from crawl_worker.state import Commit
 
 __all__ = ["Keeper"]
 
@@ -61,8 +67,13 @@ class Keeper:
         self._job_id = crawl.command.job_id
         self._attempt = attempt
         self._pieces = {**pieces, attempt: pieces.get(attempt, 0)}
-        # The next commit: its pieces, their BSON sizes, and the counters it stores.
-        self._pending: tuple[list[dict[str, Any]], list[int], Counters] | None = None
+        # A cut whose events are not confirmed yet (kept across a cancel of ``run()``: the
+        # journal gave its changes to it), then the commit to store: its pieces, their BSON
+        # sizes, the counters to publish once stored and those it stores.
+        self._cutting: Commit | None = None
+        self._pending: tuple[list[dict[str, Any]], list[int], Counters, Counters] | None = None
+        self._published: Counters | None = None  # of the last commit stored
+        self._stored: Counters | None = None
         self._reported: Counters | None = None
         self._last_word = time.monotonic()
         self._failures = 0
@@ -79,12 +90,38 @@ class Keeper:
             log.exception("crawl_state.keeper_failed")
             self._give_up()
 
+    async def commit_last(self) -> Counters | None:
+        """After the crawl stopped (``run()`` cancelled): store every change it journaled, with
+        the lease, retrying as ``run()`` does; the counters stored (URLs in flight counted as
+        queued), or ``None`` when the job was given up (logged). Bound it with a timeout."""
+        while True:
+            last = self._cutting is None and self._pending is None  # a cut made from here
+            pause = await self._try()
+            if pause is None:
+                if last:
+                    assert self._stored is not None
+                    return self._stored
+                continue  # the commit run() was busy with is stored: now the last one
+            if math.isinf(pause):
+                return None
+            await asyncio.sleep(pause)
+
     async def _step(self) -> float:
         """One commit (a new one, or the last one again); the pause before the next."""
+        pause = await self._try()
+        if pause is not None:
+            return pause
+        assert self._published is not None
+        await self._speak(self._published)
+        return self._settings.checkpoint_interval
+
+    async def _try(self) -> float | None:
+        """One try of the next commit (the one pending, or a new cut); ``None`` once it is
+        stored, else the pause before the next try (infinite: the job was given up)."""
         if self._pending is None and not await self._cut():
             return float("inf")
         assert self._pending is not None
-        docs, sizes, published = self._pending
+        docs, sizes, published, stored = self._pending
         committed = {**self._pieces, self._attempt: self._pieces[self._attempt] + len(docs)}
         started = time.monotonic()
         # Each try is bounded (a database that does not answer makes the driver wait for
@@ -107,28 +144,32 @@ class Keeper:
         self._gate.renewed(started + self._settings.lease_seconds)
         observability.state_committed(sizes, time.monotonic() - started)
         self._pieces, self._pending = committed, None
+        self._published, self._stored = published, stored
         if lease.get("cancel_requested"):
             self._crawl.cancel()
-        await self._speak(published)
-        return self._settings.checkpoint_interval
+        return None
 
     async def _cut(self) -> bool:
         """The next commit, once the events it counts are confirmed; ``False`` if they were
         not (the job is given up)."""
         crawl = self._crawl
-        await crawl.flush_skips()
-        commit = crawl.cut()
+        if self._cutting is None:
+            await crawl.flush_skips()
+            self._cutting = crawl.cut()  # no await in between: the batch sent is in the cut
+        commit = self._cutting
         try:
             await commit.confirmed()
         except Exception as exc:
             log.error("crawl_state.events_unconfirmed", error=repr(exc)[:300])  # noqa: TRY400
             self._give_up()
             return False
+        self._cutting = None
         at = utcnow()
         docs = state_pieces(
             self._job_id, self._attempt, self._pieces[self._attempt], commit.delta, at
         )
-        self._pending = (docs, [len(bson.encode(doc)) for doc in docs], commit.published)
+        stored = Counters(**commit.delta.counters)
+        self._pending = (docs, [len(bson.encode(doc)) for doc in docs], commit.published, stored)
         return True
 
     def _failed(self, exc: BaseException) -> float:

@@ -14,6 +14,11 @@ workers can never both hold one attempt (on MongoDB 7 as on FerretDB):
   names them, in one update that only the holder of the current attempt can make. A piece the
   lease does not name was never committed and is never read; a worker whose commit matches
   nothing has lost the job to a resumed attempt and must stop without a word.
+- release: a worker that stops hands its attempt ``n`` back after its last commit; the lease
+  then names attempt ``n + 1``, with no owner and no ``lease_until``, so that attempt (the one
+  the status service asks for next) is claimed at once, whatever the clocks say, and attempt
+  ``n`` never again (its events are in the ledger: a second run of it would repeat their
+  ordering keys).
 
 :class:`LeaseGate` is what the crawl waits on before each visit: it stays open while the
 lease has more than ``margin`` seconds left as this worker last renewed it, so no visit starts
@@ -213,6 +218,24 @@ class LeaseStore:
                 await self.state.delete_many({"_id": {"$in": ids}})
             if len(ids) < _DELETE_BATCH:
                 return
+
+    async def release(self, job_id: str, attempt: int) -> bool:
+        """Hand ``attempt`` of the job back (see the module doc); its committed pieces stay.
+        ``False`` if this worker no longer held it."""
+        now = utcnow()
+        result = await self.leases.update_one(
+            {"_id": job_id, "owner": self.worker_id, "attempt": attempt, "finished": {"$ne": True}},
+            {
+                "$set": {
+                    "attempt": attempt + 1,
+                    "owner": None,
+                    "lease_until": None,
+                    "released_at": now,
+                    "released_by": self.worker_id,
+                }
+            },
+        )
+        return result.matched_count == 1
 
     async def request_cancel(self, job_id: str) -> None:
         """Remember a cancel broadcast, so whoever claims the job later stops it at once."""

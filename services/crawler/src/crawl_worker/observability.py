@@ -71,6 +71,14 @@ JOBS_FINISHED = Counter(
     ["status"],
     registry=REGISTRY,
 )
+JOBS_HANDED_BACK = Counter(
+    "crawler_jobs_handed_back",
+    "Crawl jobs this instance handed back as it stopped: released (last commit stored, lease "
+    "released, CrawlReleased confirmed) or not (left to the lease's expiry and the stall "
+    "detector).",
+    ["result"],
+    registry=REGISTRY,
+)
 EVENTS_EMITTED = Counter(
     "crawler_events_emitted",
     "Events published to the exchange, by type.",
@@ -138,6 +146,8 @@ for _outcome in ("fetched", "failed", "skipped"):
     PAGES.labels(outcome=_outcome)
 for _status in ("completed", "failed", "cancelled"):
     JOBS_FINISHED.labels(status=_status)
+for _result in ("released", "not_released"):
+    JOBS_HANDED_BACK.labels(result=_result)
 for _result in ("rendered", "failed", "unavailable"):
     RENDERS.labels(result=_result)
 
@@ -266,6 +276,11 @@ def job_finished(terminal: Any) -> None:
     """Count the job's end by its terminal event."""
     status = _TERMINAL.get(type(terminal), "failed")
     JOBS_FINISHED.labels(status=status).inc()
+
+
+def job_handed_back(*, released: bool) -> None:
+    """Count a job handed back as this instance stopped."""
+    JOBS_HANDED_BACK.labels(result="released" if released else "not_released").inc()
 
 
 def server_for(

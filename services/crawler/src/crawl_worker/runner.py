@@ -1,4 +1,4 @@
-"""Running claimed jobs: claim, restore, start, commit state, release.
+"""Running claimed jobs: claim, restore, start, commit state, finish or hand back.
 
 A command's delivery is acknowledged as soon as its job is claimed *and* its first event
 (``CrawlStarted``, or ``CrawlCancelled`` for a job cancelled before it started) is confirmed
@@ -8,12 +8,23 @@ commits the crawl's durable state and renews the lease every ``checkpoint_interv
 the job up when it cannot (``keeper.py``). If this process dies, its heartbeats stop, the
 status service declares the job stalled and asks for the next attempt, which another worker
 claims (once this one's lease ran out) and resumes from the committed pieces.
+
+A process that is told to stop (SIGTERM) does not leave its jobs to that: :meth:`JobRunner.
+hand_back` takes no new job, stops each running crawl from starting visits and lets those in
+flight end for half of ``stop_grace`` (then stops them: their URLs stay queued), stores each
+crawl's last commit, releases its lease to the next attempt and sends ``CrawlReleased``, on
+which the status service asks for that attempt at once; all within ``stop_grace`` seconds. A
+job whose hand-back fails (the database or the broker is unreachable, time runs out) is left
+as a crash leaves it: its lease runs out and the stall detector has it resumed; its last
+commit, if stored, is what the next attempt resumes from, so no page is lost or recorded twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from asyncio import FIRST_COMPLETED
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
@@ -40,6 +51,7 @@ class Delivery:
 
     ACK = "ack"  # claimed and started, or nothing to do
     RETRY = "retry"  # could not even start: let the broker deliver it again
+    REQUEUE = "requeue"  # this runner is stopping: leave the command to another crawler
 
 
 class JobRunner:
@@ -62,6 +74,9 @@ class JobRunner:
         self._heard_cancels: OrderedDict[str, None] = OrderedDict()
         self.slots = asyncio.Semaphore(settings.max_jobs)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.stopping = asyncio.Event()  # takes no new job; hands the running ones back
+        self._grace = 0.0  # seconds the stop allows
+        self._stop_by = 0.0  # loop time by which every hand-back ends
 
     @property
     def gate_margin(self) -> float:
@@ -85,6 +100,25 @@ class JobRunner:
         """Whether this process heard ``job_id``'s cancel lately (running here or not)."""
         return job_id in self._heard_cancels
 
+    async def take_slot(self, wait: float) -> bool:
+        """A job slot, within ``wait`` seconds; ``False`` if none came free in time or this
+        runner is stopping (then no slot is held)."""
+        acquire = asyncio.ensure_future(self.slots.acquire())
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait([acquire, stopping], timeout=wait, return_when=FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not acquire.done():
+                acquire.cancel()
+            await asyncio.wait([acquire])
+        if acquire.cancelled():
+            return False
+        if self.stopping.is_set():
+            self.slots.release()
+            return False
+        return True
+
     def max_duration(self, request: CrawlRequest) -> float:
         """The request's own limit, capped by the operator's."""
         cap = self.settings.max_duration
@@ -95,6 +129,9 @@ class JobRunner:
     ) -> str:
         """Claim and start one job; the caller holds a slot, which this releases in time."""
         job = _as_requested(command)
+        if self.stopping.is_set():
+            self.slots.release()
+            return Delivery.REQUEUE
         try:
             claim = await self._claim(job, redelivered=redelivered)
         except BaseException:
@@ -102,6 +139,8 @@ class JobRunner:
             raise
         if claim.state is not ClaimState.CLAIMED:
             self.slots.release()
+            if self.stopping.is_set() and claim.state is ClaimState.HELD:
+                return Delivery.REQUEUE  # the wait for the lease was cut short
             log.info("job.not_claimed", job_id=job.job_id, state=claim.state.value)
             return Delivery.ACK
         try:
@@ -141,7 +180,11 @@ class JobRunner:
             # The attempt before (a resume) or a worker that claimed this one and died before
             # it could start it: once its lease runs out without renewal, the job is ours.
             wait = (claim.lease_until - utcnow()).total_seconds() + 0.1
-            await asyncio.sleep(min(max(wait, 0.0), self.settings.lease_seconds + 1))
+            wait = min(max(wait, 0.0), self.settings.lease_seconds + 1)
+            with contextlib.suppress(TimeoutError):  # a stop ends the wait
+                await asyncio.wait_for(self.stopping.wait(), wait)
+            if self.stopping.is_set():
+                return claim
             claim = await self.leases.claim(job.job_id, job.attempt, self.max_duration(job.request))
         return claim
 
@@ -160,6 +203,8 @@ class JobRunner:
             # lease by the first commit.)
             if job_id in self._heard_cancels:
                 crawl.cancel()
+            if self.stopping.is_set():  # claimed as this runner began to stop
+                crawl.hand_back(self._visits_left())
             keeper = Keeper(
                 crawl,
                 self.leases,
@@ -178,6 +223,9 @@ class JobRunner:
             if crawl.abandoned:
                 log.warning("crawl.abandoned")
                 return
+            if terminal is None:
+                await self._hand_back(crawl, keeper, claim.attempt)
+                return
             await self.leases.finish(job_id, claim.attempt)
             observability.job_finished(terminal)
             log.info("crawl.finished", type=terminal.type, **terminal.counters.model_dump())
@@ -188,9 +236,66 @@ class JobRunner:
         finally:
             self.slots.release()
 
+    async def hand_back(self, grace: float) -> None:
+        """Stop: take no new job, and hand every running one back (see the module doc), within
+        ``grace`` seconds."""
+        loop = asyncio.get_running_loop()
+        self._grace, self._stop_by = grace, loop.time() + grace
+        self.stopping.set()
+        running = list(self.running.values())
+        if running:
+            log.info("crawler.handing_back", jobs=len(running), grace=grace)
+        for crawl in running:
+            crawl.hand_back(self._visits_left())
+        # Until every job's task ended: those started as the stop began hand theirs back too.
+        while self._tasks and (left := self._stop_by - loop.time()) > 0:
+            await asyncio.wait(list(self._tasks), timeout=left)
+        for job_id, crawl in list(self.running.items()):
+            log.error("crawl.hand_back_failed", job_id=job_id, error="out of time")
+            crawl.abandon()  # says nothing more: the lease runs out, the stall detector resumes
+
+    def _visits_left(self) -> float:
+        """The seconds visits in flight may go on: half of what is left of the stop's grace
+        (the other half is the last commit's, the release's and CrawlReleased's)."""
+        return max(self._stop_by - asyncio.get_running_loop().time(), 0.0) / 2
+
+    async def _hand_back(self, crawl: Crawl, keeper: Keeper, attempt: int) -> None:
+        """The crawl stopped for a hand-back: store its last commit, release the lease to the
+        next attempt, say ``CrawlReleased``. What fails is logged with its cause, and the job
+        left to the lease's expiry and the stall detector."""
+        job_id = crawl.command.job_id
+        left = self._stop_by - asyncio.get_running_loop().time()
+        released = False
+        try:
+            async with asyncio.timeout(max(left, 0.01)):
+                counters = await keeper.commit_last()
+                if counters is None:  # given up, logged: the lease was lost or ran out
+                    log.error("crawl.hand_back_failed", error="the last commit was not stored")
+                    return
+                if not await self.leases.release(job_id, attempt):
+                    log.error("crawl.hand_back_failed", error="the lease was lost")
+                    return
+                await crawl.announce_release(counters)
+                released = True
+                log.info("crawl.handed_back", **counters.model_dump())
+        except Exception as exc:
+            # The lease released or not, the job goes on: the next attempt claims it (at once,
+            # or once the lease ran out) when the stall detector asks for it.
+            error = (
+                f"out of time ({self._grace} s)"
+                if isinstance(exc, TimeoutError)
+                else f"{type(exc).__name__}: {exc}"[:300]
+            )
+            log.error("crawl.hand_back_failed", error=error)  # noqa: TRY400 - the cause is said
+            crawl.abandon()
+        finally:
+            observability.job_handed_back(released=released)
+
     async def close(self) -> None:
+        """Stop at once: crawls still running say nothing more (their jobs are resumed when
+        their leases ran out); after ``hand_back`` there are none."""
         for crawl in self.running.values():
-            crawl.cancel()
+            crawl.abandon()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
 

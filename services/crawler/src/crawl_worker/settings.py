@@ -181,6 +181,17 @@ class WorkerSettings(BrokerSettings, DatabaseSettings, ProbeSettings, LogSetting
         gt=0,
         description="Operator cap on a crawl's duration in seconds (requests may ask for less)",
     )
+    stop_grace: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "Seconds a stopping crawler (SIGTERM) takes to hand its running jobs back: visits "
+            "in flight may end for half of it, then each crawl's state is committed, its lease "
+            "released and CrawlReleased sent, so another crawler resumes it at once. Keep it "
+            "well under the time the platform allows a stop (Kubernetes' "
+            "terminationGracePeriodSeconds, 30 in deploy/k8s)"
+        ),
+    )
     slot_wait: float = Field(
         default=600.0,
         gt=0,

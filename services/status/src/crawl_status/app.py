@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from pymongo import AsyncMongoClient
 
 from crawl_contracts import (
+    CrawlReleased,
     Envelope,
     Message,
     PagesRecorded,
@@ -210,6 +211,8 @@ class StatusService:
             else [message]
         )
         await asyncio.gather(*(self.store.apply(m) for m in messages))
+        if isinstance(message, CrawlReleased):  # the next attempt, at once (once per attempt)
+            await self.stalls.released(message)
         if self._applied_until is None or message.occurred_at > self._applied_until:
             self._applied_until = message.occurred_at
         for each in messages:

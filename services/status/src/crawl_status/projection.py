@@ -10,10 +10,14 @@ Rules:
   else ``cancelling`` once a cancel was requested; else ``running`` once started; else
   ``pending``. Terminal states are therefore absorbing whatever the arrival order.
   Then ``stalled`` while the latest stalled attempt is not older than the latest started one
-  (a resumed attempt that starts makes the job ``running`` again).
+  (a resumed attempt that starts makes the job ``running`` again). A hand-back
+  (``CrawlReleased``) changes no status: the job stays ``running`` while the next attempt is
+  claimed.
 - ``counters``: those of the message with the highest ordering key that carries counters.
   Producers emit cumulative counters, so the latest is the truth.
 - ``attempt``: the highest attempt any message names (a resume request names the next one).
+- ``released_attempts``: the attempts their worker handed back (a set, kept sorted): the stall
+  detector does not count them against the job's attempts.
 - ``expires_at``: ``finished_at`` plus the retention period, when one is given.
 """
 
@@ -30,6 +34,7 @@ from crawl_contracts import (
     CrawlHeartbeat,
     CrawlLogged,
     CrawlProgressed,
+    CrawlReleased,
     CrawlRequested,
     CrawlResumeRequested,
     CrawlStalled,
@@ -155,8 +160,6 @@ def reduce_job(
             doc["request"] = message.request.model_dump(mode="json")
             doc["submitted_by"] = message.submitted_by
             doc["created_at"] = _min_time(doc["created_at"], message.occurred_at)
-        case CrawlResumeRequested():
-            pass
         case CrawlCancelRequested():
             doc["cancel_requested_at"] = _min_time(doc["cancel_requested_at"], message.occurred_at)
         case CrawlStarted():
@@ -164,17 +167,24 @@ def reduce_job(
             if _later(key, doc["started_key"]):
                 doc["started_key"] = key
                 doc["worker_id"] = message.worker_id
-        case CrawlHeartbeat():
-            pass
         case CrawlStalled():
             doc["stalled_attempt"] = max(doc["stalled_attempt"] or 0, message.attempt)
-        case CrawlProgressed() | CrawlCompleted() | CrawlFailed() | CrawlCancelled():
+        case (
+            CrawlProgressed()
+            | CrawlReleased()
+            | CrawlCompleted()
+            | CrawlFailed()
+            | CrawlCancelled()
+        ):
             if _later(key, doc["counters_key"]):
                 doc["counters_key"] = key
                 doc["counters"] = message.counters.model_dump()
-            if not isinstance(message, CrawlProgressed):
+            if isinstance(message, CrawlReleased):  # the job goes on: no status of its own
+                released = {*(doc["released_attempts"] or ()), message.attempt}
+                doc["released_attempts"] = sorted(released)
+            elif not isinstance(message, CrawlProgressed):
                 _apply_terminal(doc, message)
-        case PageRecorded() | CrawlLogged():
+        case CrawlResumeRequested() | CrawlHeartbeat() | PageRecorded() | CrawlLogged():
             pass
 
     terminal = doc["terminal"]
@@ -242,6 +252,12 @@ def lifecycle_log(message: Message) -> dict[str, Any] | None:
             level, text = "error", f"crawl failed ({message.error_code}): {message.error}"
         case CrawlCancelled():
             level, text = "info", f"crawl cancelled: {message.counters.fetched} pages fetched"
+        case CrawlReleased():
+            level = "info"
+            text = (
+                f"crawl handed back by worker {message.worker_id} ({message.reason}) after "
+                f"{message.counters.fetched} pages fetched: resuming on another worker"
+            )
         case _:
             return None
     return log_line(
