@@ -203,6 +203,21 @@ async def test_a_page_extracted_by_another_crawler_equals_its_local_extraction(
     assert client.pending == 0
 
 
+async def test_a_request_a_crawler_takes_from_the_queue_for_itself_is_answered_in_process(
+    pool: ThreadPoolExecutor,
+) -> None:
+    broker, client, extract = await wired(pool)
+    broker.server = ExtractServer(broker.as_broker(), local(pool), "owner", own=client)
+    served_before = count("served")
+    got = await extract(PAGE, URL)
+    assert got == extract_page(PAGE, URL)
+    [(_, options)] = broker.published  # the request only: no reply message
+    assert options["routing_key"] == routing.EXTRACT_ROUTING_KEY
+    assert broker.received[0].settled == ["ack"]
+    assert count("served") == served_before + 1
+    assert client.pending == 0
+
+
 async def test_small_pages_are_extracted_by_their_owner_without_a_round_trip(
     pool: ThreadPoolExecutor,
 ) -> None:

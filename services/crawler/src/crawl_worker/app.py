@@ -107,7 +107,11 @@ class CrawlerService:
                 check_interval=settings.extract_check_interval,
             )
             self.extract_server = ExtractServer(
-                self.broker, self.extractor, self.worker_id, cancelled=self.runner.heard_cancel
+                self.broker,
+                self.extractor,
+                self.worker_id,
+                cancelled=self.runner.heard_cancel,
+                own=self.extract_client,
             )
             self.extract_client.register()
             self.extract_server.register()

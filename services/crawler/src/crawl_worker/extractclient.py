@@ -120,6 +120,10 @@ class ExtractClient:
         """Hand a reply to the request waiting for it (a late one finds nobody)."""
         self._channel.answered(correlation_id, body)
 
+    def resolved(self, correlation_id: str | None, reply: PageExtracted) -> None:
+        """Hand an answer this crawler made to its own request, without the broker."""
+        self._channel.resolved(correlation_id, reply)
+
     async def start(self) -> None:
         """Declare ``crawler.extract`` (bound as its consumers bind it). An earlier version's
         quorum queue of that name refuses this: ``crawl_worker.legacy`` replaces it first."""

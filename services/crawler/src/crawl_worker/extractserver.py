@@ -3,9 +3,10 @@
 Each crawler consumes ``crawler.extract`` with as many deliveries at once as its extraction
 pool has processes, runs each request through its ``LocalExtractor`` (the same pool, inline
 threshold and ``extract_timeout`` as for its own pages) and answers ``PageExtracted`` to the
-request's ``reply_to``, then acknowledges it. A crawler killed mid-extraction never
-acknowledged its requests: the broker hands them to another crawler, and the redelivery is
-logged. A request that cannot be read, or has no ``reply_to``, is dead-lettered with the
+request's ``reply_to``, then acknowledges it. A request of this crawler's own crawls (its
+``reply_to`` is this crawler's reply queue) is answered in process, without a reply
+message. A crawler killed mid-extraction never acknowledged its requests: the broker hands
+them to another crawler, and the redelivery is logged. A request that cannot be read, or has no ``reply_to``, is dead-lettered with the
 reason; one past its ``deadline`` (its crawler stopped waiting and extracted the page itself)
 or of a job whose cancel this crawler heard is dropped: acknowledged without work, and logged.
 
@@ -33,6 +34,7 @@ from crawl_runtime.topology import crawl_exchange, declare_dead_letters, work_qu
 from crawl_worker import observability
 from crawl_worker.documents import DocumentError
 from crawl_worker.extract import Extracted
+from crawl_worker.extractclient import ExtractClient
 from crawl_worker.extraction import LocalExtractor
 
 __all__ = ["ExtractServer", "reply_for"]
@@ -88,11 +90,13 @@ class ExtractServer:
         worker_id: str,
         *,
         cancelled: Callable[[str], bool] = lambda _job_id: False,
+        own: ExtractClient | None = None,
     ) -> None:
         self._broker = broker
         self._local = local
         self._worker_id = worker_id
         self._cancelled = cancelled
+        self._own = own  # this crawler's requests: answered in process, not through the broker
 
     def register(self) -> None:
         # As many deliveries at once as the pool extracts at once: one unacknowledged request
@@ -156,5 +160,8 @@ class ExtractServer:
             seconds=time.perf_counter() - started,
             extractor_id=self._worker_id,
         )
-        await answer(self._broker, message, reply_to, reply, request.url)
+        if self._own is not None and reply_to == self._own.reply_queue.name:
+            self._own.resolved(message.correlation_id, reply)  # its own page: no reply message
+        else:
+            await answer(self._broker, message, reply_to, reply, request.url)
         await message.ack()

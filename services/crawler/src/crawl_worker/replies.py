@@ -90,14 +90,27 @@ class ReplyChannel(Generic[ReplyT]):
 
     def answered(self, correlation_id: str | None, body: bytes) -> None:
         """Hand a reply to the request waiting for it (a late one finds nobody)."""
-        waiting = self._pending.get(correlation_id or "")
-        if waiting is None or waiting.done():
-            log.debug("reply.unclaimed", kind=self._kind, correlation_id=correlation_id)
+        waiting = self._waiting(correlation_id)
+        if waiting is None:
             return
         try:
             waiting.set_result(self._reply_type.model_validate_json(body))
         except ValidationError as exc:
             waiting.set_exception(ValueError(f"unreadable {self._kind} reply: {exc}"[:500]))
+
+    def resolved(self, correlation_id: str | None, reply: ReplyT) -> None:
+        """Hand a reply made in this process to the request waiting for it: no round trip
+        through the broker (a late one finds nobody)."""
+        waiting = self._waiting(correlation_id)
+        if waiting is not None:
+            waiting.set_result(reply)
+
+    def _waiting(self, correlation_id: str | None) -> asyncio.Future[ReplyT] | None:
+        waiting = self._pending.get(correlation_id or "")
+        if waiting is None or waiting.done():
+            log.debug("reply.unclaimed", kind=self._kind, correlation_id=correlation_id)
+            return None
+        return waiting
 
     async def start(self) -> None:
         """Declare the work queue (``work_queue``: a quorum queue, or a classic one for
