@@ -4,11 +4,12 @@ Each crawler consumes ``crawler.extract`` with as many deliveries at once as its
 pool has processes, runs each request through its ``LocalExtractor`` (the same pool, inline
 threshold and ``extract_timeout`` as for its own pages) and answers ``PageExtracted`` to the
 request's ``reply_to``, then acknowledges it. A request of this crawler's own crawls (its
-``reply_to`` is this crawler's reply queue) is answered in process, without a reply
-message. A crawler killed mid-extraction never acknowledged its requests: the broker hands
-them to another crawler, and the redelivery is logged. A request that cannot be read, or has no ``reply_to``, is dead-lettered with the
-reason; one past its ``deadline`` (its crawler stopped waiting and extracted the page itself)
-or of a job whose cancel this crawler heard is dropped: acknowledged without work, and logged.
+``reply_to`` is this crawler's reply queue) is answered in process, without a reply message.
+A crawler killed mid-extraction never acknowledged its requests: the broker hands them to
+another crawler, and the redelivery is logged. A request that cannot be read, or has no
+``reply_to``, is dead-lettered with the reason; one past its ``deadline`` (its crawler
+stopped waiting and extracted the page itself) or of a job whose cancel this crawler heard
+is dropped: acknowledged without work, and logged.
 
 ``crawler.extract`` is a classic queue of transient requests (``routing.CLASSIC_WORK_QUEUES``),
 so it has no delivery limit: a request that kills every crawler it reaches comes back only
