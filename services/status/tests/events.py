@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from crawl_contracts import (
@@ -70,18 +71,22 @@ def history(job_id: str = "job-1", tenant: str = "acme", *, cancel: bool = False
     return messages
 
 
+def _at(job_id: str, tenant: str, n: int, attempt: int, seq: int) -> dict[str, Any]:
+    """The envelope fields of a message ``n`` seconds after T0, of ``attempt``, with ``seq``."""
+    return {
+        "job_id": job_id,
+        "tenant": tenant,
+        "occurred_at": T0 + timedelta(seconds=n),
+        "attempt": attempt,
+        "seq": seq,
+    }
+
+
 def resumed_history(job_id: str = "job-2", tenant: str = "acme") -> list[Any]:
     """A job whose first worker fell silent: stalled, resumed as attempt 2, completed."""
     from crawl_contracts import CrawlResumeRequested, CrawlStalled  # noqa: PLC0415
 
-    def at(n: int, attempt: int, seq: int) -> dict[str, Any]:
-        return {
-            "job_id": job_id,
-            "tenant": tenant,
-            "occurred_at": T0 + timedelta(seconds=n),
-            "attempt": attempt,
-            "seq": seq,
-        }
+    at = partial(_at, job_id, tenant)
 
     request = CrawlRequest(url="https://example.com/")
     return [
@@ -107,14 +112,7 @@ def released_history(job_id: str = "job-3", tenant: str = "acme") -> list[Any]:
     (no stall), completed."""
     from crawl_contracts import CrawlReleased, CrawlResumeRequested  # noqa: PLC0415
 
-    def at(n: int, attempt: int, seq: int) -> dict[str, Any]:
-        return {
-            "job_id": job_id,
-            "tenant": tenant,
-            "occurred_at": T0 + timedelta(seconds=n),
-            "attempt": attempt,
-            "seq": seq,
-        }
+    at = partial(_at, job_id, tenant)
 
     request = CrawlRequest(url="https://example.com/")
     return [

@@ -55,17 +55,10 @@ def work_queue(name: str) -> RabbitQueue:
     ``routing.CLASSIC_WORK_QUEUES``, a classic queue (no delivery limit: see the module
     docstring)."""
     args: Any = routing.work_queue_arguments(name)  # a QuorumQueueArgs or ClassicQueueArgs dict
-    if routing.work_queue_type(name) == "classic":
-        return RabbitQueue(
-            name,
-            queue_type=QueueType.CLASSIC,
-            durable=True,
-            routing_key=routing.WORK_QUEUE_BINDINGS[name],
-            arguments=args,
-        )
+    classic = routing.work_queue_type(name) == "classic"
     return RabbitQueue(
         name,
-        queue_type=QueueType.QUORUM,
+        queue_type=QueueType.CLASSIC if classic else QueueType.QUORUM,
         durable=True,
         routing_key=routing.WORK_QUEUE_BINDINGS[name],
         arguments=args,
