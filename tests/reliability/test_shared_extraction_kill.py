@@ -91,6 +91,21 @@ async def client(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (a crawler's extraction processes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
 def metric(stack: Stack, name: str, name_and_labels: str) -> float:
     text = httpx.get(f"{stack.metrics_urls[name]}/metrics", timeout=5).text
     return sample(text, name_and_labels) or 0.0
@@ -121,13 +136,21 @@ async def test_killing_the_crawler_extracting_for_another_leaves_the_ledger_whol
     owner = CRAWLERS[doc["worker_id"]]
     victim = next(name for name in CRAWLERS.values() if name != owner)
 
-    async def victim_extracting() -> bool:
-        serving_now = metric(stack, victim, "crawler_extractions_serving")
-        return serving_now >= 1 and metric(stack, victim, _SERVED) >= 3
+    async def victim_served() -> bool:
+        return metric(stack, victim, _SERVED) >= 3
 
-    await eventually(victim_extracting, within=60, every=0.01)
+    async def victim_extracting() -> bool:
+        return metric(stack, victim, "crawler_extractions_serving") >= 1
+
+    await eventually(victim_served, within=60, every=0.05)
+    # Its extraction processes frozen, the next request it takes stays in hand, unanswered:
+    # the kill below finds it mid-extraction for certain (a page takes milliseconds).
+    process = stack.processes[victim]
+    for child in children(process.pid):
+        os.kill(child, signal.SIGSTOP)
+    await eventually(victim_extracting, within=60, every=0.05)
     # kill -9 of the crawler and its extraction processes (its process group), mid-extraction.
-    process = stack.processes.pop(victim)
+    stack.processes.pop(victim)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     killed_at = time.monotonic()
