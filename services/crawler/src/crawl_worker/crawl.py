@@ -888,7 +888,7 @@ class Crawl:
         itself when it is alone."""
         batch, self._records, self._records_bytes = self._records, [], 0
         sent, self._records_sent = self._records_sent, None
-        if not batch or sent is None:
+        if sent is None:  # nothing pending
             return
         message: PageRecorded | PagesRecorded = batch[0]
         if len(batch) > 1:
@@ -900,27 +900,7 @@ class Crawl:
                 seq=batch[0].seq,
                 pages=batch,
             )
-        task = asyncio.create_task(self._sink.emit(message))
-        self._outbox.add(task)
-        task.add_done_callback(partial(self._batch_sent, len(batch), sent))
-
-    def _batch_sent(self, slots: int, sent: asyncio.Future[None], task: asyncio.Task[None]) -> None:
-        """A batch's publication ended: its records' slots are free, and their confirmation
-        (what the journal waits on) is the batch's."""
-        self._outbox.discard(task)
-        for _ in range(slots):
-            self._unconfirmed.release()
-        if task.cancelled():
-            sent.cancel()
-            return
-        error = task.exception()
-        if error is None:
-            sent.set_result(None)
-            return
-        sent.set_exception(error)
-        sent.exception()  # retrieved: the crawl raises it itself (``_publish_error``)
-        if self._publish_error is None and not isinstance(error, _AbandonedError):
-            self._publish_error = error
+        self._send(message, len(batch), sent)
 
     async def _log(self, level: str, message: str) -> None:
         await self._emit(CrawlLogged, level=level, message=message)
@@ -1015,15 +995,33 @@ class Crawl:
         except BaseException:
             self._unconfirmed.release()
             raise
-        task = asyncio.create_task(self._sink.emit(event))
+        return self._send(event, 1)
+
+    def _send(
+        self, message: Envelope, slots: int, confirmation: asyncio.Future[None] | None = None
+    ) -> asyncio.Task[None]:
+        """Hand ``message`` to the sink, holding ``slots`` of ``_unconfirmed`` until its
+        publication ends; ``confirmation`` (a batch's records') then follows its outcome."""
+        task = asyncio.create_task(self._sink.emit(message))
         self._outbox.add(task)
-        task.add_done_callback(self._sent)
+        task.add_done_callback(partial(self._sent, slots, confirmation))
         return task
 
-    def _sent(self, task: asyncio.Task[None]) -> None:
+    def _sent(
+        self, slots: int, confirmation: asyncio.Future[None] | None, task: asyncio.Task[None]
+    ) -> None:
         self._outbox.discard(task)
-        self._unconfirmed.release()
+        for _ in range(slots):
+            self._unconfirmed.release()
         error = None if task.cancelled() else task.exception()
+        if confirmation is not None:
+            if task.cancelled():
+                confirmation.cancel()
+            elif error is not None:
+                confirmation.set_exception(error)
+                confirmation.exception()  # retrieved: the crawl raises it (``_publish_error``)
+            else:
+                confirmation.set_result(None)
         if (
             error is not None
             and self._publish_error is None
