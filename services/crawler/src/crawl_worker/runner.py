@@ -181,8 +181,10 @@ class JobRunner:
             # it could start it: once its lease runs out without renewal, the job is ours.
             wait = (claim.lease_until - utcnow()).total_seconds() + 0.1
             wait = min(max(wait, 0.0), self.settings.lease_seconds + 1)
-            with contextlib.suppress(TimeoutError):  # a stop ends the wait
-                await asyncio.wait_for(self.stopping.wait(), wait)
+            # A stop ends the wait (asyncio.timeout: wait_for on 3.11 can lose a cancel).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self.stopping.wait()
             if self.stopping.is_set():
                 return claim
             claim = await self.leases.claim(job.job_id, job.attempt, self.max_duration(job.request))
